@@ -1,1 +1,23 @@
-//! placeholder
+//! The pure domain of strapi-io: no I/O, no async, no transport.
+//!
+//! - [`schema`]: Strapi `schema.json` content types and components.
+//! - [`audience`]: roles and API tokens, read permission and realtime routing.
+//! - [`auth`]: handshake credentials, JWT verification, API-token hashing.
+//! - [`sanitize`]: per-audience removal of private, sensitive and unreadable data.
+//! - [`format`]: the `v5` and `v4` wire formats.
+//! - [`events`]: enabled content types, event names, the emit gate.
+//! - [`rooms`]: room names and their validation.
+//! - [`settings`]: the plugin's settings and their validation.
+
+pub mod audience;
+pub mod auth;
+pub mod events;
+pub mod format;
+pub mod rooms;
+pub mod sanitize;
+pub mod schema;
+pub mod settings;
+
+pub use audience::{Audience, AudienceKind, TokenType};
+pub use schema::{ContentType, Schemas};
+pub use settings::Settings;

@@ -1,1 +1,18 @@
-fn main() {}
+//! The `strapi-io` binary: parse the command line, hand over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use strapi_io_server::cli::Cli;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    strapi_io_server::execute(Cli::parse().command).await
+}

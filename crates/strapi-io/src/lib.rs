@@ -1,1 +1,30 @@
-//! placeholder
+//! strapi-io: a Socket.IO server with the permission-aware `$io` API of Strapi's
+//! Socket.IO plugin, embeddable in any axum/tower application.
+//!
+//! - [`IoBuilder`] assembles schemas, settings and a [`Directory`] into an [`IoLayer`]
+//!   (serve it from axum) and an [`Io`] handle (the Rust `strapi.$io`).
+//! - [`directory`] resolves handshake credentials to audiences; [`StaticDirectory`] is the
+//!   one declared in a config file.
+//! - [`load_schemas`] reads a Strapi project's `src/` tree.
+//!
+//! The pure domain (sanitizing, formats, permissions) lives in `strapi-io-core`, re-exported
+//! as [`core`].
+
+mod builder;
+mod connection;
+pub mod directory;
+mod errors;
+mod io;
+mod project;
+mod types;
+
+pub use builder::{IoBuilder, IoLayer};
+pub use directory::{Directory, Identity, StaticDirectory, StaticDirectoryConfig, UserInfo};
+pub use errors::{BuildError, IoError};
+pub use io::{DISCONNECT_REASON_EVENT, Io};
+pub use project::{ProjectError, load_schemas};
+pub use strapi_io_core as core;
+pub use types::{
+    EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
+    EntitySubscriptions, RawOptions, SocketInfo,
+};

@@ -1,0 +1,468 @@
+//! The plugin's settings (`PluginSettings`): same camelCase keys and defaults as the Strapi
+//! plugin's settings service, so a user can carry theirs over, plus validation that names
+//! every problem with its path.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Per-role settings keyed by the role's `type` (`public`, `authenticated`, …).
+pub type RolePermissions = BTreeMap<String, RolePermission>;
+
+/// The live settings of the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Master switch: when off, no content events are emitted.
+    pub enabled: bool,
+    /// Allowed browser origins.
+    pub cors: Cors,
+    /// Connection limits and heartbeats.
+    pub connection: Connection,
+    /// Handshake and event guards.
+    pub security: Security,
+    /// Content-event options.
+    pub events: Events,
+    /// Room options.
+    pub rooms: Rooms,
+    /// Entity subscription options.
+    pub entity_subscriptions: EntitySubscriptions,
+    /// Realtime permissions and connect rights per role type.
+    pub role_permissions: RolePermissions,
+    /// The Redis adapter.
+    pub redis: Redis,
+    /// Extra namespaces.
+    pub namespaces: Namespaces,
+    /// Logging and the event log.
+    pub monitoring: Monitoring,
+}
+
+/// `cors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cors {
+    /// Allowed origins; `*` allows any.
+    pub origins: Vec<String>,
+    /// Whether credentials are allowed.
+    pub credentials: bool,
+}
+
+/// `connection`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Connection {
+    /// Most sockets connected at once.
+    pub max_connections: u64,
+    /// Milliseconds to wait for a pong.
+    pub ping_timeout: u64,
+    /// Milliseconds between pings.
+    pub ping_interval: u64,
+    /// Milliseconds a client has to connect to a namespace after the transport opened.
+    pub connection_timeout: u64,
+}
+
+/// `security`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Security {
+    /// Refuse sockets without credentials.
+    pub require_authentication: bool,
+    /// Per-socket rate limit of client events.
+    pub rate_limiting: RateLimiting,
+    /// When non-empty, only these addresses or CIDR ranges may connect.
+    pub ip_whitelist: Vec<String>,
+    /// Addresses or CIDR ranges that may never connect.
+    pub ip_blacklist: Vec<String>,
+}
+
+/// `security.rateLimiting`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimiting {
+    /// Whether the limit applies.
+    pub enabled: bool,
+    /// Sustained client events per second per socket.
+    pub max_events_per_second: u32,
+}
+
+/// Wire format of content events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Format {
+    /// Strapi 5's flat REST shape.
+    #[default]
+    #[serde(rename = "v5")]
+    V5,
+    /// Strapi 4's `{ id, attributes }` shape.
+    #[serde(rename = "v4")]
+    V4,
+}
+
+/// `events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Events {
+    /// Custom event names the dashboard lists (informational).
+    pub custom_event_names: Vec<String>,
+    /// Whether relations are populated before emitting (see `populate`).
+    pub include_relations: bool,
+    /// Field names removed from every payload, at every depth.
+    pub exclude_fields: Vec<String>,
+    /// Drop events of draft entries of draft-and-publish types.
+    pub only_published: bool,
+    /// `v5` (default) or `v4`.
+    pub format: Format,
+}
+
+/// `rooms`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rooms {
+    /// Rooms joined on connect, by role type.
+    pub auto_join_by_role: BTreeMap<String, Vec<String>>,
+    /// Whether clients may join rooms of their choosing.
+    pub enable_private_rooms: bool,
+}
+
+/// `entitySubscriptions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntitySubscriptions {
+    /// Whether `subscribe-entity` is available.
+    pub enabled: bool,
+    /// Most entity subscriptions a socket may hold.
+    pub max_subscriptions_per_socket: u32,
+    /// Check that the entity exists before subscribing.
+    pub require_verification: bool,
+    /// When non-empty, only these content types can be subscribed to.
+    pub allowed_content_types: Vec<String>,
+    /// Count subscriptions in the stats.
+    pub enable_metrics: bool,
+}
+
+/// `rolePermissions.<type>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RolePermission {
+    /// Whether members of the role may connect at all.
+    pub can_connect: bool,
+    /// Realtime permission per content type: action → allowed.
+    pub content_types: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+/// `redis`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Redis {
+    /// Whether the Redis adapter is used.
+    pub enabled: bool,
+    /// The Redis URL.
+    pub url: String,
+}
+
+/// `namespaces`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Namespaces {
+    /// Whether the listed namespaces are served.
+    pub enabled: bool,
+    /// Namespaces by name (without the leading `/`).
+    pub list: BTreeMap<String, NamespaceSettings>,
+}
+
+/// `namespaces.list.<name>`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamespaceSettings {
+    /// Refuse sockets without credentials on this namespace.
+    pub require_auth: bool,
+}
+
+/// `monitoring`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Monitoring {
+    /// Log connects and disconnects.
+    pub enable_connection_logging: bool,
+    /// Keep an event log.
+    pub enable_event_logging: bool,
+    /// Entries kept in the event log.
+    pub max_event_log_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            enabled: true,
+            cors: Cors::default(),
+            connection: Connection::default(),
+            security: Security::default(),
+            events: Events::default(),
+            rooms: Rooms::default(),
+            entity_subscriptions: EntitySubscriptions::default(),
+            role_permissions: RolePermissions::new(),
+            redis: Redis::default(),
+            namespaces: Namespaces::default(),
+            monitoring: Monitoring::default(),
+        }
+    }
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            origins: vec!["http://localhost:3000".into()],
+            credentials: true,
+        }
+    }
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            max_connections: 1000,
+            ping_timeout: 20_000,
+            ping_interval: 25_000,
+            connection_timeout: 45_000,
+        }
+    }
+}
+
+impl Default for RateLimiting {
+    fn default() -> Self {
+        RateLimiting {
+            enabled: false,
+            max_events_per_second: 10,
+        }
+    }
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            custom_event_names: Vec::new(),
+            include_relations: false,
+            exclude_fields: Vec::new(),
+            only_published: false,
+            format: Format::V5,
+        }
+    }
+}
+
+impl Default for EntitySubscriptions {
+    fn default() -> Self {
+        EntitySubscriptions {
+            enabled: true,
+            max_subscriptions_per_socket: 100,
+            require_verification: true,
+            allowed_content_types: Vec::new(),
+            enable_metrics: true,
+        }
+    }
+}
+
+impl Default for RolePermission {
+    fn default() -> Self {
+        RolePermission {
+            can_connect: true,
+            content_types: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Redis {
+    fn default() -> Self {
+        Redis {
+            enabled: false,
+            url: "redis://127.0.0.1:6379".into(),
+        }
+    }
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            enable_connection_logging: true,
+            enable_event_logging: true,
+            max_event_log_size: 100,
+        }
+    }
+}
+
+/// One problem found in a settings document: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsProblem {
+    /// Dotted path of the offending key (`settings.connection.pingTimeout`).
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for SettingsProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Parses an address or CIDR range (`10.0.0.0/8`, `::1`, `2001:db8::/32`).
+pub fn parse_ip_range(s: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("`{s}` has an invalid prefix length"))?,
+    };
+    Ok((addr, prefix))
+}
+
+impl Settings {
+    /// Checks values that types alone cannot: ranges, IP lists, known content types.
+    /// `prefix` is prepended to each path (`settings`).
+    pub fn problems(&self, prefix: &str) -> Vec<SettingsProblem> {
+        let mut out = Vec::new();
+        let mut push = |path: &str, message: String| {
+            out.push(SettingsProblem {
+                path: format!("{prefix}.{path}"),
+                message,
+            })
+        };
+        let c = &self.connection;
+        for (name, v) in [
+            ("pingTimeout", c.ping_timeout),
+            ("pingInterval", c.ping_interval),
+            ("connectionTimeout", c.connection_timeout),
+            ("maxConnections", c.max_connections),
+        ] {
+            if v == 0 {
+                push(
+                    &format!("connection.{name}"),
+                    "must be greater than 0".into(),
+                );
+            }
+        }
+        if self.security.rate_limiting.max_events_per_second == 0 {
+            push(
+                "security.rateLimiting.maxEventsPerSecond",
+                "must be greater than 0".into(),
+            );
+        }
+        for (list, entries) in [
+            ("ipWhitelist", &self.security.ip_whitelist),
+            ("ipBlacklist", &self.security.ip_blacklist),
+        ] {
+            for (i, e) in entries.iter().enumerate() {
+                if let Err(m) = parse_ip_range(e) {
+                    push(&format!("security.{list}[{i}]"), m);
+                }
+            }
+        }
+        for (role, rooms) in &self.rooms.auto_join_by_role {
+            for (i, r) in rooms.iter().enumerate() {
+                if let Err(e) = crate::rooms::validate_client_room(r) {
+                    push(&format!("rooms.autoJoinByRole.{role}[{i}]"), e.to_string());
+                }
+            }
+        }
+        for (i, uid) in self
+            .entity_subscriptions
+            .allowed_content_types
+            .iter()
+            .enumerate()
+        {
+            if !crate::rooms::is_valid_uid(uid) {
+                push(
+                    &format!("entitySubscriptions.allowedContentTypes[{i}]"),
+                    format!("`{uid}` is not a content type uid"),
+                );
+            }
+        }
+        for name in self.namespaces.list.keys() {
+            let bare = name.trim_start_matches('/');
+            if bare.is_empty()
+                || !bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                push(
+                    &format!("namespaces.list.{name}"),
+                    "namespace names use [A-Za-z0-9_-]".into(),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_roundtrip_and_unknown_keys_fail() {
+        let s = Settings::default();
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["connection"]["pingTimeout"], 20000);
+        assert_eq!(v["events"]["format"], "v5");
+        let back: Settings = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+        let err = serde_json::from_str::<Settings>(r#"{"connection":{"pingTimout":1}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pingTimout"), "{err}");
+        let partial: Settings = serde_json::from_str(r#"{"events":{"format":"v4"}}"#).unwrap();
+        assert_eq!(partial.events.format, Format::V4);
+        assert_eq!(partial.connection.ping_interval, 25000);
+    }
+
+    #[test]
+    fn problems_have_paths() {
+        let mut s = Settings::default();
+        s.connection.ping_timeout = 0;
+        s.security.ip_blacklist = vec!["10.0.0.0/8".into(), "nope".into(), "::1/129".into()];
+        s.rooms
+            .auto_join_by_role
+            .insert("public".into(), vec!["io-role-x".into()]);
+        s.entity_subscriptions.allowed_content_types = vec!["Article".into()];
+        let p: Vec<String> = s
+            .problems("settings")
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(p.len(), 5, "{p:?}");
+        assert!(p[0].starts_with("settings.connection.pingTimeout: "));
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("settings.security.ipBlacklist[1]: "))
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("settings.security.ipBlacklist[2]: "))
+        );
+        assert!(
+            p.iter()
+                .any(|m| m == "settings.rooms.autoJoinByRole.public[0]: Room name is reserved")
+        );
+        assert!(Settings::default().problems("settings").is_empty());
+    }
+
+    #[test]
+    fn ip_ranges() {
+        assert_eq!(parse_ip_range("127.0.0.1").unwrap().1, 32);
+        assert_eq!(parse_ip_range("10.0.0.0/8").unwrap().1, 8);
+        assert_eq!(parse_ip_range("2001:db8::/32").unwrap().1, 32);
+        assert!(parse_ip_range("10.0.0.0/33").is_err());
+        assert!(parse_ip_range("host").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! The gateway: builds the [`Io`] from a loaded config, mounts Socket.IO, the JSON RPC and
+//! the health route on one axum router, and serves it until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method};
+use axum::routing::{get, post};
+use serde_json::json;
+use strapi_io::{Io, IoBuilder, StaticDirectory};
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Loaded;
+use crate::rpc::{self, RpcState};
+
+/// Extra room for the JSON around a payload in an RPC body.
+const BODY_OVERHEAD: usize = 64 * 1024;
+
+/// Builds the router and the `Io` handle from a loaded config.
+pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
+    let c = &loaded.config;
+    let directory = StaticDirectory::new(
+        &c.directory.static_part(),
+        c.directory.jwt_secret.as_deref().unwrap_or_default(),
+        c.directory.api_token_salt.as_deref().unwrap_or_default(),
+    )?;
+    let mut builder = IoBuilder::new(loaded.schemas.clone())
+        .settings(c.settings.clone())
+        .sensitive_fields(c.sensitive_fields.clone())
+        .directory(Arc::new(directory))
+        .path(c.socket.server_options.path.clone())
+        .max_http_buffer_size(c.socket.server_options.max_http_buffer_size);
+    if let Some(ct) = &c.content_types {
+        builder = builder.content_types(ct.clone());
+    }
+    let (layer, io) = builder.build()?;
+    let state = Arc::new(RpcState {
+        io: io.clone(),
+        admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),
+        body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(BODY_OVERHEAD),
+    });
+    let health_io = io.clone();
+    let router =
+        Router::new()
+            .route(
+                "/health",
+                get(move || {
+                    let io = health_io.clone();
+                    async move {
+                        axum::Json(json!({"status": "ok", "connections": io.connection_count()}))
+                    }
+                }),
+            )
+            .route("/api/io/{method}", post(rpc::handler))
+            .with_state(state)
+            .layer(layer)
+            .layer(cors(&c.settings.cors.origins, c.settings.cors.credentials));
+    Ok((router, io))
+}
+
+fn cors(origins: &[String], credentials: bool) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        // `*` with credentials is refused by browsers: mirror the request's origin instead.
+        return if credentials {
+            layer
+                .allow_origin(AllowOrigin::mirror_request())
+                .allow_credentials(true)
+        } else {
+            layer.allow_origin(AllowOrigin::any())
+        };
+    }
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    layer
+        .allow_origin(AllowOrigin::list(list))
+        .allow_credentials(credentials)
+}
+
+/// Serves until `shutdown` resolves, then closes every socket and returns within a few seconds.
+pub async fn run(
+    loaded: Loaded,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (router, io) = app(&loaded)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let closing = io.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets");
+        closing.close().await;
+        let _ = stop_tx.send(());
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = &mut server => res?,
+        _ = async {
+            let _ = stop_rx.await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => tracing::warn!("connections still open 5 s after shutdown; exiting"),
+    }
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! The gateway's configuration: the file (TOML or JSON, camelCase keys as the plugin's
+//! config), environment overrides (SPEC §7), validation with paths, and the embedded demo.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strapi_io::core::Settings;
+use strapi_io::core::events::ContentTypeEntry;
+use strapi_io::core::schema::{Component, ContentType, Schemas};
+use strapi_io::directory::{RoleDecl, TokenDecl, UserDecl};
+use strapi_io::{StaticDirectoryConfig, load_schemas};
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Where the gateway listens and its own secrets.
+    pub server: ServerConfig,
+    /// Where identities come from.
+    pub directory: DirectoryConfig,
+    /// The Strapi project and API.
+    pub strapi: StrapiConfig,
+    /// Enabled content types (absent: every `api::` type).
+    pub content_types: Option<Vec<ContentTypeEntry>>,
+    /// Extra sensitive field names.
+    pub sensitive_fields: Vec<String>,
+    /// Socket.IO server options.
+    pub socket: SocketConfig,
+    /// The plugin settings (seed).
+    pub settings: Settings,
+}
+
+/// `server`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerConfig {
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Bearer token for `/api/io/*`.
+    pub admin_token: Option<String>,
+    /// Bearer token Strapi's webhooks carry.
+    pub webhook_token: Option<String>,
+    /// Where the gateway keeps its own data.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 1337,
+            admin_token: None,
+            webhook_token: None,
+            data_dir: None,
+        }
+    }
+}
+
+/// Which directory serves identities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryKind {
+    /// Declared in this file.
+    #[default]
+    Static,
+    /// Read from a Strapi database (not built yet).
+    Strapi,
+}
+
+/// `directory`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectoryConfig {
+    /// `static` or `strapi`.
+    pub kind: DirectoryKind,
+    /// users-permissions JWT secret.
+    pub jwt_secret: Option<String>,
+    /// Strapi's `API_TOKEN_SALT`.
+    pub api_token_salt: Option<String>,
+    /// Strapi's database URL (`strapi` directory).
+    pub database_url: Option<String>,
+    /// Roles (`static`).
+    pub roles: Vec<RoleDecl>,
+    /// Users (`static`).
+    pub users: Vec<UserDecl>,
+    /// API tokens (`static`).
+    pub api_tokens: Vec<TokenDecl>,
+    /// Existing entries for `subscribe-entity` verification (`static`).
+    pub entities: std::collections::BTreeMap<String, Vec<Value>>,
+    /// users-permissions email confirmation (`static`).
+    pub email_confirmation: bool,
+}
+
+impl DirectoryConfig {
+    /// The static directory's part.
+    pub fn static_part(&self) -> StaticDirectoryConfig {
+        StaticDirectoryConfig {
+            roles: self.roles.clone(),
+            users: self.users.clone(),
+            api_tokens: self.api_tokens.clone(),
+            entities: self.entities.clone(),
+            email_confirmation: self.email_confirmation,
+        }
+    }
+}
+
+/// `strapi`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StrapiConfig {
+    /// The Strapi project whose `src/` holds the schemas (relative to the config file).
+    pub project_dir: Option<PathBuf>,
+    /// Strapi's base URL, for populate.
+    pub url: Option<String>,
+    /// Strapi API token, for populate.
+    pub token: Option<String>,
+}
+
+/// `socket`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct SocketConfig {
+    /// Socket.IO server options.
+    pub server_options: ServerOptions,
+}
+
+/// `socket.serverOptions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerOptions {
+    /// The Socket.IO path.
+    pub path: String,
+    /// Largest message accepted, and largest payload sent by `raw`.
+    pub max_http_buffer_size: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            path: "/socket.io".into(),
+            max_http_buffer_size: 1_000_000,
+        }
+    }
+}
+
+/// A config that cannot be used: every problem, each with its path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    /// `path: message` lines.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![message.into()],
+        }
+    }
+}
+
+/// The demo project compiled into the binary.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../../examples/blog/strapi-io.toml");
+const EMBEDDED_CONTENT_TYPES: [(&str, &str); 3] = [
+    (
+        "api::article.article",
+        include_str!("../../../examples/blog/src/api/article/content-types/article/schema.json"),
+    ),
+    (
+        "api::author.author",
+        include_str!("../../../examples/blog/src/api/author/content-types/author/schema.json"),
+    ),
+    (
+        "api::comment.comment",
+        include_str!("../../../examples/blog/src/api/comment/content-types/comment/schema.json"),
+    ),
+];
+const EMBEDDED_COMPONENTS: [(&str, &str); 1] = [(
+    "shared.seo",
+    include_str!("../../../examples/blog/src/components/shared/seo.json"),
+)];
+
+/// A loaded config with its schemas and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective config (file + environment).
+    pub config: Config,
+    /// The project's schemas.
+    pub schemas: Schemas,
+    /// Whether this is the embedded demo.
+    pub embedded: bool,
+}
+
+/// Turns serde's type names into words a user reads.
+fn plain_message(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (from, to) in [
+        ("expected u64", "expected a number"),
+        ("expected u32", "expected a number"),
+        ("expected u16", "expected a number"),
+        ("expected u8", "expected a number"),
+        ("expected a string", "expected a string"),
+        ("expected a boolean", "expected a boolean"),
+    ] {
+        m = m.replace(from, to);
+    }
+    m
+}
+
+/// Parses a config document (already turned into JSON), reporting problems with paths.
+pub fn parse_config(value: Value) -> Result<Config, ConfigError> {
+    let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::one(format!(
+            "{path}: {}",
+            plain_message(&e.into_inner().to_string())
+        ))
+    })?;
+    let problems: Vec<String> = config
+        .settings
+        .problems("settings")
+        .into_iter()
+        .map(|p| p.to_string())
+        .collect();
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok(config)
+}
+
+/// Reads a TOML or JSON config text into JSON (by extension; `.json` is JSON, else TOML).
+pub fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value, ConfigError> {
+    if json {
+        serde_json::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+    } else {
+        let v: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))?;
+        serde_json::to_value(v).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+    }
+}
+
+/// An environment lookup, so tests can pass their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Applies the `STRAPI_IO_*` overrides.
+pub fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
+    if let Some(v) = env("STRAPI_IO_HOST") {
+        config.server.host = v;
+    }
+    if let Some(v) = env("STRAPI_IO_PORT") {
+        config.server.port = v
+            .parse()
+            .map_err(|_| ConfigError::one(format!("STRAPI_IO_PORT: `{v}` is not a port number")))?;
+    }
+    let set = |slot: &mut Option<String>, name: &str| {
+        if let Some(v) = env(name) {
+            *slot = Some(v);
+        }
+    };
+    set(&mut config.server.admin_token, "STRAPI_IO_ADMIN_TOKEN");
+    set(&mut config.server.webhook_token, "STRAPI_IO_WEBHOOK_TOKEN");
+    set(&mut config.directory.jwt_secret, "STRAPI_IO_JWT_SECRET");
+    set(
+        &mut config.directory.api_token_salt,
+        "STRAPI_IO_API_TOKEN_SALT",
+    );
+    set(&mut config.directory.database_url, "STRAPI_IO_DATABASE_URL");
+    set(&mut config.strapi.url, "STRAPI_IO_STRAPI_URL");
+    set(&mut config.strapi.token, "STRAPI_IO_STRAPI_TOKEN");
+    if let Some(v) = env("STRAPI_IO_STRAPI_PROJECT_DIR") {
+        config.strapi.project_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env("STRAPI_IO_REDIS_URL") {
+        config.settings.redis.url = v;
+        config.settings.redis.enabled = true;
+    }
+    if let Some(v) = env("STRAPI_IO_DIRECTORY") {
+        config.directory.kind = match v.as_str() {
+            "static" => DirectoryKind::Static,
+            "strapi" => DirectoryKind::Strapi,
+            _ => {
+                return Err(ConfigError::one(format!(
+                    "STRAPI_IO_DIRECTORY: `{v}` is not `static` or `strapi`"
+                )));
+            }
+        };
+    }
+    Ok(())
+}
+
+fn embedded_schemas() -> Result<Schemas, ConfigError> {
+    let mut schemas = Schemas::new();
+    let bad = |e: strapi_io::core::schema::SchemaError| ConfigError::one(e.to_string());
+    for (uid, text) in EMBEDDED_CONTENT_TYPES {
+        let ct = ContentType::parse(uid, uid, text).map_err(bad)?;
+        schemas.add_content_type(uid, ct).map_err(bad)?;
+    }
+    for (uid, text) in EMBEDDED_COMPONENTS {
+        let c = Component::parse(uid, uid, text).map_err(bad)?;
+        schemas.add_component(uid, c).map_err(bad)?;
+    }
+    schemas.validate().map_err(bad)?;
+    Ok(schemas)
+}
+
+/// Loads the config file (or the embedded demo when `path` is `None`), applies the
+/// environment, and loads the schemas.
+pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
+    let (value, base) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::one(format!("{}: {e}", p.display())))?;
+            let json = p.extension().and_then(|e| e.to_str()) == Some("json");
+            let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            (
+                parse_text(&text, json, &p.display().to_string())?,
+                Some(base),
+            )
+        }
+        None => (
+            parse_text(EMBEDDED_CONFIG, false, "embedded demo config")?,
+            None,
+        ),
+    };
+    let mut config = parse_config(value)?;
+    if base.is_none() {
+        // The demo's schemas are compiled in; its `projectDir` only means something on disk.
+        config.strapi.project_dir = None;
+    }
+    apply_env(&mut config, env)?;
+    if config.directory.kind == DirectoryKind::Strapi {
+        return Err(ConfigError::one(
+            "directory.kind: the `strapi` directory is not built yet; use `static`",
+        ));
+    }
+    let project_dir = config.strapi.project_dir.clone();
+    let schemas = match (project_dir, &base) {
+        (Some(dir), _) => {
+            let dir = match &base {
+                Some(b) if dir.is_relative() => b.join(dir),
+                _ => dir,
+            };
+            load_schemas(&dir.join("src")).map_err(|e| ConfigError::one(e.to_string()))?
+        }
+        (None, None) => embedded_schemas()?,
+        (None, Some(_)) => {
+            return Err(ConfigError::one(
+                "strapi.projectDir: missing (the Strapi project whose src/ holds the schemas)",
+            ));
+        }
+    };
+    Ok(Loaded {
+        config,
+        schemas,
+        embedded: path.is_none(),
+    })
+}
+
+/// The config as `check` prints it: secrets replaced by `***`.
+pub fn masked(config: &Config) -> Value {
+    let mut c = config.clone();
+    let mask = |s: &mut Option<String>| {
+        if s.is_some() {
+            *s = Some("***".into());
+        }
+    };
+    mask(&mut c.server.admin_token);
+    mask(&mut c.server.webhook_token);
+    mask(&mut c.directory.jwt_secret);
+    mask(&mut c.directory.api_token_salt);
+    mask(&mut c.directory.database_url);
+    mask(&mut c.strapi.token);
+    for t in &mut c.directory.api_tokens {
+        mask(&mut t.access_key);
+    }
+    if c.settings.redis.url.contains('@') {
+        c.settings.redis.url = "***".into();
+    }
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn embedded_demo_loads() {
+        let l = load(None, &no_env).unwrap();
+        assert!(l.embedded);
+        assert_eq!(l.config.server.port, 1337);
+        assert_eq!(l.config.directory.roles.len(), 3);
+        assert!(l.schemas.content_type("api::article.article").is_some());
+        assert!(l.schemas.component("shared.seo").is_some());
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_its_path() {
+        let err = parse_config(json!({"settings": {"connection": {"pingTimeout": "soon"}}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("settings.connection.pingTimeout: ")
+                && err.contains("expected a number"),
+            "{err}"
+        );
+        let err = parse_config(json!({"server": {"prot": 1}}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.prot: unknown field `prot`"), "{err}");
+        let err = parse_config(json!({"settings": {"security": {"ipBlacklist": ["x"]}}}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("settings.security.ipBlacklist[0]: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "STRAPI_IO_PORT" => Some("4000".to_string()),
+            "STRAPI_IO_JWT_SECRET" => Some("s".to_string()),
+            "STRAPI_IO_REDIS_URL" => Some("redis://127.0.0.1:7000".to_string()),
+            _ => None,
+        };
+        apply_env(&mut c, &env).unwrap();
+        assert_eq!(c.server.port, 4000);
+        assert_eq!(c.directory.jwt_secret.as_deref(), Some("s"));
+        assert!(c.settings.redis.enabled);
+        let bad = |k: &str| (k == "STRAPI_IO_PORT").then(|| "x".to_string());
+        assert!(apply_env(&mut c, &bad).is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let l = load(None, &no_env).unwrap();
+        let m = masked(&l.config).to_string();
+        assert!(!m.contains("demo-jwt-secret"));
+        assert!(!m.contains("demo-admin-token"));
+        assert!(!m.contains("e7b20f152e5ba3f2"));
+        assert!(m.contains("***"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The strapi-io gateway: configuration, the HTTP edge (JSON RPC, health) and the process
+//! around the `strapi-io` runtime. `main.rs` only parses the command line and calls in here.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod rpc;
+
+use std::process::ExitCode;
+
+use cli::Command;
+use tokio::net::TcpListener;
+
+/// Exit code for an unusable config.
+pub const EXIT_CONFIG: u8 = 2;
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Raises the open-file soft limit to the hard limit and returns the new soft limit.
+pub fn raise_nofile_limit() -> Option<u64> {
+    let (_, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    rlimit::Resource::NOFILE.set(hard, hard).ok()?;
+    Some(hard)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Runs one command; the process exit code comes back.
+pub async fn execute(command: Command) -> ExitCode {
+    match command {
+        Command::HashToken { token, salt } => {
+            println!("{}", strapi_io::core::auth::hash_api_token(&token, &salt));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => match config::load(Some(&config), &env_lookup) {
+            Ok(loaded) => {
+                let c = config::masked(&loaded.config);
+                println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());
+                eprintln!(
+                    "config OK: {} content types",
+                    loaded.schemas.content_types().count()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid config:\n{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Serve { config } => {
+            let loaded = match config::load(config.as_deref(), &env_lookup) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("invalid config:\n{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let nofile = raise_nofile_limit();
+            let addr = format!(
+                "{}:{}",
+                loaded.config.server.host, loaded.config.server.port
+            );
+            let listener = match TcpListener::bind(&addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+            print_banner(&loaded, &local, nofile);
+            match app::run(loaded, listener, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
+    let c = &loaded.config;
+    let types: Vec<&str> = loaded
+        .schemas
+        .content_types()
+        .map(|c| c.uid.as_str())
+        .collect();
+    println!("strapi-io listening on http://{addr}");
+    println!("  socket.io path : {}", c.socket.server_options.path);
+    println!("  content types  : {}", types.join(", "));
+    println!(
+        "  admin API      : {}",
+        if c.server.admin_token.is_some() {
+            "POST /api/io/<method> (Bearer admin token)"
+        } else {
+            "off (set STRAPI_IO_ADMIN_TOKEN)"
+        }
+    );
+    if let Some(n) = nofile {
+        println!("  open files     : {n}");
+    }
+    println!("  connect        : io(\"http://{addr}\", {{ auth: {{ token: \"<JWT>\" }} }})");
+    if loaded.embedded {
+        eprintln!();
+        eprintln!("WARNING: running the embedded DEMO with PUBLIC DEMO SECRETS (jwt secret");
+        eprintln!("`demo-jwt-secret`, admin token `demo-admin-token`). Never expose it; pass");
+        eprintln!("--config with your own secrets for anything real.");
+    }
+}

@@ -1,0 +1,301 @@
+//! `POST /api/io/<methodName>`: every `$io` method as JSON RPC with the reference's
+//! parameter names, answering `{ data }`, behind the admin bearer token; errors in Strapi's
+//! shape.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use strapi_io::core::auth::constant_time_eq;
+use strapi_io::{EmitOptions, Io, IoError, RawOptions};
+
+/// What the RPC handlers share.
+pub struct RpcState {
+    /// The server.
+    pub io: Io,
+    /// The bearer token; `None` turns the routes off (503).
+    pub admin_token: Option<String>,
+    /// Largest request body accepted.
+    pub body_limit: usize,
+}
+
+/// An error in Strapi's shape: `{ data: null, error: { status, name, message, details } }`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    name: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// 400 ValidationError.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            name: "ValidationError",
+            message: message.into(),
+        }
+    }
+
+    fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            name,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "data": null,
+            "error": {
+                "status": self.status.as_u16(),
+                "name": self.name,
+                "message": self.message,
+                "details": {},
+            }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<IoError> for ApiError {
+    fn from(e: IoError) -> Self {
+        match e {
+            IoError::PayloadTooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeError",
+                e.to_string(),
+            ),
+            IoError::Transport(_) => {
+                tracing::error!(error = %e, "broadcast failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableError",
+                    e.to_string(),
+                )
+            }
+            _ => ApiError::bad_request(e.to_string()),
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <admin token>` in constant time.
+pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableError",
+            "The admin API is off: set server.adminToken in the config or STRAPI_IO_ADMIN_TOKEN",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match given {
+        Some(t) if constant_time_eq(t, expected) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            "Missing or invalid credentials",
+        )),
+    }
+}
+
+fn params<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." {
+            ApiError::bad_request(inner)
+        } else {
+            ApiError::bad_request(format!("{path}: {inner}"))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SocketRoom {
+    socket_id: String,
+    room_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomName {
+    room_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SocketEvent {
+    socket_id: String,
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct NamespaceEvent {
+    namespace: String,
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Disconnect {
+    socket_id: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SocketEntity {
+    socket_id: String,
+    uid: String,
+    id: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SocketId {
+    socket_id: String,
+}
+
+#[derive(Deserialize)]
+struct EntityEvent {
+    uid: String,
+    id: Value,
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct Entity {
+    uid: String,
+    id: Value,
+}
+
+fn data(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "data": v })))
+}
+
+/// Calls one `$io` method by its reference name.
+pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, ApiError> {
+    match method {
+        "emit" => {
+            let o: EmitOptions = params(body)?;
+            io.emit(o).await?;
+            data(Value::Null)
+        }
+        "raw" => {
+            let o: RawOptions = params(body)?;
+            io.raw(o).await?;
+            data(Value::Null)
+        }
+        "joinRoom" => {
+            let p: SocketRoom = params(body)?;
+            data(io.join_room(&p.socket_id, &p.room_name))
+        }
+        "leaveRoom" => {
+            let p: SocketRoom = params(body)?;
+            data(io.leave_room(&p.socket_id, &p.room_name))
+        }
+        "getSocketsInRoom" => {
+            let p: RoomName = params(body)?;
+            data(io.sockets_in_room(&p.room_name).await)
+        }
+        "sendPrivateMessage" => {
+            let p: SocketEvent = params(body)?;
+            io.send_private_message(&p.socket_id, &p.event, &p.data)
+                .await?;
+            data(Value::Null)
+        }
+        "broadcast" => {
+            let p: SocketEvent = params(body)?;
+            io.broadcast(&p.socket_id, &p.event, &p.data).await?;
+            data(Value::Null)
+        }
+        "emitToNamespace" => {
+            let p: NamespaceEvent = params(body)?;
+            io.emit_to_namespace(&p.namespace, &p.event, &p.data)
+                .await?;
+            data(Value::Null)
+        }
+        "disconnectSocket" => {
+            let p: Disconnect = params(body)?;
+            data(io.disconnect_socket(&p.socket_id, p.reason.as_deref()))
+        }
+        "subscribeToEntity" => {
+            let p: SocketEntity = params(body)?;
+            data(io.subscribe_to_entity(&p.socket_id, &p.uid, &p.id).await)
+        }
+        "unsubscribeFromEntity" => {
+            let p: SocketEntity = params(body)?;
+            data(io.unsubscribe_from_entity(&p.socket_id, &p.uid, &p.id))
+        }
+        "getEntitySubscriptions" => {
+            let p: SocketId = params(body)?;
+            data(io.entity_subscriptions(&p.socket_id))
+        }
+        "emitToEntity" => {
+            let p: EntityEvent = params(body)?;
+            io.emit_to_entity(&p.uid, &p.id, &p.event, &p.data).await?;
+            data(Value::Null)
+        }
+        "getEntityRoomSockets" => {
+            let p: Entity = params(body)?;
+            data(io.entity_room_sockets(&p.uid, &p.id).await)
+        }
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFoundError",
+            format!("Unknown method: {other}"),
+        )),
+    }
+}
+
+/// The axum handler for `POST /api/io/{method}`.
+pub async fn handler(
+    State(state): State<Arc<RpcState>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let body = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeError",
+                format!("Request body larger than {} bytes", state.body_limit),
+            )
+        })?;
+    let body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?
+    };
+    if !body.is_object() {
+        return Err(ApiError::bad_request("The body must be a JSON object"));
+    }
+    call(&state.io, &method, body).await
+}

@@ -1,0 +1,353 @@
+//! Where identities come from: the [`Directory`] trait that turns a handshake credential
+//! into an audience and a user, lists the audiences an emit prepares payloads for, and
+//! answers whether an entity exists; and [`StaticDirectory`], the one declared in the
+//! config file (SPEC §6).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strapi_io_core::auth::{AuthError, Credential, hash_api_token, verify_jwt};
+use strapi_io_core::{Audience, ContentType, TokenType};
+
+/// A boxed future, for the object-safe [`Directory`] trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The user behind a socket, as reported in socket info.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The users-permissions user id.
+    pub id: Value,
+    /// Username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// The role's type (`authenticated`, `editor`).
+    pub role: String,
+}
+
+/// Who a socket is: its audience and, for JWT users, the user.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The audience the socket belongs to.
+    pub audience: Arc<Audience>,
+    /// The user, for JWT sockets.
+    pub user: Option<UserInfo>,
+}
+
+/// Why the directory could not answer a lookup.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("directory unavailable: {0}")]
+pub struct DirectoryError(pub String);
+
+/// A source of roles, users, API tokens and entity existence.
+pub trait Directory: Send + Sync + 'static {
+    /// Resolves a handshake credential (`None`: anonymous) to an identity.
+    fn authenticate<'a>(
+        &'a self,
+        credential: Option<&'a Credential>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>>;
+
+    /// Every audience, for preparing content events. Must not do I/O.
+    fn audiences(&self) -> Arc<Vec<Arc<Audience>>>;
+
+    /// Whether the entry `id` (numeric id or documentId) of `content_type` exists.
+    fn entity_exists<'a>(
+        &'a self,
+        content_type: &'a ContentType,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, DirectoryError>>;
+}
+
+/// A role declared in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RoleDecl {
+    /// Display name (`Editor`); the room is `io-role-<name>`.
+    pub name: String,
+    /// Stable key (`editor`), used by users and `rolePermissions`.
+    #[serde(rename = "type")]
+    pub role_type: String,
+    /// users-permissions actions (`api::article.article.find`).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// A user declared in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserDecl {
+    /// User id, the JWT's `id`/`userId`.
+    pub id: u64,
+    /// Username.
+    pub username: String,
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+    /// The role's type.
+    pub role: String,
+    /// Blocked users are refused.
+    #[serde(default)]
+    pub blocked: bool,
+    /// Unconfirmed users are refused while email confirmation is on.
+    #[serde(default = "yes")]
+    pub confirmed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An API token declared in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenDecl {
+    /// Token name; the room is `io-token-<name>`.
+    pub name: String,
+    /// `read-only`, `full-access` or `custom`.
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    /// The stored hash (`strapi-io hash-token`), as in Strapi's `access_key` column.
+    #[serde(default)]
+    pub access_key: Option<String>,
+    /// Actions of a custom token.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Expiry, milliseconds since the epoch.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// The `directory` section for `kind = "static"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticDirectoryConfig {
+    /// Roles; a `public` role is added when missing.
+    pub roles: Vec<RoleDecl>,
+    /// Users.
+    pub users: Vec<UserDecl>,
+    /// API tokens.
+    pub api_tokens: Vec<TokenDecl>,
+    /// Existing entries per content type uid: numeric ids and documentIds.
+    pub entities: BTreeMap<String, Vec<Value>>,
+    /// users-permissions `email_confirmation`.
+    pub email_confirmation: bool,
+}
+
+/// Why a static directory declaration is unusable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DirectoryConfigError {
+    /// A user names a role that is not declared.
+    #[error("directory.users[{index}].role: unknown role type `{role}`")]
+    UnknownRole {
+        /// Index of the user.
+        index: usize,
+        /// The role type named.
+        role: String,
+    },
+    /// A token without `accessKey`.
+    #[error("directory.apiTokens[{0}].accessKey: missing (compute it with `strapi-io hash-token`)")]
+    MissingKey(usize),
+    /// Two roles or two tokens with the same name.
+    #[error("directory: duplicate {0}")]
+    Duplicate(String),
+}
+
+struct StaticUser {
+    decl: UserDecl,
+    audience: Arc<Audience>,
+}
+
+struct StaticToken {
+    audience: Arc<Audience>,
+    expires_at: Option<u64>,
+}
+
+/// The directory declared in the config file: everything in memory.
+pub struct StaticDirectory {
+    jwt_secret: Vec<u8>,
+    api_token_salt: String,
+    email_confirmation: bool,
+    public: Arc<Audience>,
+    users: HashMap<String, StaticUser>,
+    tokens: HashMap<String, StaticToken>,
+    audiences: Arc<Vec<Arc<Audience>>>,
+    entities: HashMap<String, HashSet<String>>,
+}
+
+impl StaticDirectory {
+    /// Builds the directory; secrets are the users-permissions JWT secret and the API-token salt.
+    pub fn new(
+        config: &StaticDirectoryConfig,
+        jwt_secret: &str,
+        api_token_salt: &str,
+    ) -> Result<Self, DirectoryConfigError> {
+        let mut roles: HashMap<String, Arc<Audience>> = HashMap::new();
+        let mut audiences = Vec::new();
+        let mut rooms = HashSet::new();
+        for r in &config.roles {
+            let a = Arc::new(Audience::role(&r.name, &r.role_type, r.permissions.clone()));
+            if !rooms.insert(a.room.clone())
+                || roles.insert(r.role_type.clone(), a.clone()).is_some()
+            {
+                return Err(DirectoryConfigError::Duplicate(format!(
+                    "role {} ({})",
+                    r.role_type, a.room
+                )));
+            }
+            audiences.push(a);
+        }
+        let public = match roles.get("public") {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(Audience::role("Public", "public", Vec::new()));
+                audiences.push(p.clone());
+                p
+            }
+        };
+        let mut users = HashMap::new();
+        for (index, u) in config.users.iter().enumerate() {
+            let audience =
+                roles
+                    .get(&u.role)
+                    .cloned()
+                    .ok_or_else(|| DirectoryConfigError::UnknownRole {
+                        index,
+                        role: u.role.clone(),
+                    })?;
+            users.insert(
+                u.id.to_string(),
+                StaticUser {
+                    decl: u.clone(),
+                    audience,
+                },
+            );
+        }
+        let mut tokens = HashMap::new();
+        for (i, t) in config.api_tokens.iter().enumerate() {
+            let key = t
+                .access_key
+                .clone()
+                .ok_or(DirectoryConfigError::MissingKey(i))?
+                .to_ascii_lowercase();
+            let audience = Arc::new(Audience::api_token(
+                &t.name,
+                t.token_type,
+                t.permissions.clone(),
+            ));
+            if !rooms.insert(audience.room.clone()) {
+                return Err(DirectoryConfigError::Duplicate(format!(
+                    "token {} ({})",
+                    t.name, audience.room
+                )));
+            }
+            audiences.push(audience.clone());
+            tokens.insert(
+                key,
+                StaticToken {
+                    audience,
+                    expires_at: t.expires_at,
+                },
+            );
+        }
+        let entities = config
+            .entities
+            .iter()
+            .map(|(uid, ids)| {
+                let set = ids
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Number(n) => Some(n.to_string()),
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (uid.clone(), set)
+            })
+            .collect();
+        Ok(StaticDirectory {
+            jwt_secret: jwt_secret.as_bytes().to_vec(),
+            api_token_salt: api_token_salt.to_string(),
+            email_confirmation: config.email_confirmation,
+            public,
+            users,
+            tokens,
+            audiences: Arc::new(audiences),
+            entities,
+        })
+    }
+
+    fn resolve(&self, credential: Option<&Credential>) -> Result<Identity, AuthError> {
+        match credential {
+            None => Ok(Identity {
+                audience: self.public.clone(),
+                user: None,
+            }),
+            Some(Credential::Jwt(token)) => {
+                let id = verify_jwt(token, &self.jwt_secret)?;
+                let user = self.users.get(&id).ok_or(AuthError::InvalidCredentials)?;
+                if user.decl.blocked || (self.email_confirmation && !user.decl.confirmed) {
+                    return Err(AuthError::InvalidCredentials);
+                }
+                Ok(Identity {
+                    audience: user.audience.clone(),
+                    user: Some(UserInfo {
+                        id: Value::from(user.decl.id),
+                        username: user.decl.username.clone(),
+                        email: user.decl.email.clone(),
+                        role: user.decl.role.clone(),
+                    }),
+                })
+            }
+            Some(Credential::ApiToken(plain)) => {
+                let key = hash_api_token(plain, &self.api_token_salt);
+                let token = self.tokens.get(&key).ok_or(AuthError::InvalidCredentials)?;
+                if let Some(exp) = token.expires_at
+                    && exp <= now_ms()
+                {
+                    return Err(AuthError::TokenExpired);
+                }
+                Ok(Identity {
+                    audience: token.audience.clone(),
+                    user: None,
+                })
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Directory for StaticDirectory {
+    fn authenticate<'a>(
+        &'a self,
+        credential: Option<&'a Credential>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        let result = self.resolve(credential);
+        Box::pin(async move { result })
+    }
+
+    fn audiences(&self) -> Arc<Vec<Arc<Audience>>> {
+        self.audiences.clone()
+    }
+
+    fn entity_exists<'a>(
+        &'a self,
+        content_type: &'a ContentType,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
+        let found = self
+            .entities
+            .get(&content_type.uid)
+            .is_some_and(|s| s.contains(id));
+        Box::pin(async move { Ok(found) })
+    }
+}

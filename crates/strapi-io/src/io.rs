@@ -1,0 +1,671 @@
+//! [`Io`], the Rust `strapi.$io`: the emit pipeline and every method of the reference,
+//! over the socketioxide server it owns.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use strapi_io_core::events::{ContentTypeRules, Skip, entry_ids};
+use strapi_io_core::format::{delete_entry, to_wire};
+use strapi_io_core::rooms::{entity_room, is_valid_uid, scoped_entity_room};
+use strapi_io_core::sanitize::{Sanitizer, SensitiveFields};
+use strapi_io_core::{Audience, Schemas, Settings};
+
+use crate::directory::{Directory, UserInfo};
+use crate::errors::IoError;
+use crate::types::{
+    EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
+    EntitySubscriptions, RawOptions, SocketInfo,
+};
+
+/// Event names Socket.IO reserves; emitting them is refused.
+const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// The event a socket receives just before the server disconnects it, with `{ reason }`.
+pub const DISCONNECT_REASON_EVENT: &str = "server-disconnect";
+
+/// Per-socket state, kept in the socket's extensions.
+pub(crate) struct Session {
+    /// The audience the socket belongs to.
+    pub(crate) audience: Arc<Audience>,
+    /// The user, for JWT sockets.
+    pub(crate) user: Option<UserInfo>,
+    /// Entity subscriptions: entity room → (uid, id as given).
+    pub(crate) subscriptions: Mutex<BTreeMap<String, (String, Value)>>,
+    /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
+    pub(crate) _slot: ConnectionSlot,
+}
+
+/// One counted connection; dropping it frees the place.
+pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// Takes a place if fewer than `max` are taken; exact under concurrent handshakes.
+    pub(crate) fn acquire(counter: &Arc<AtomicUsize>, max: u64) -> Option<Self> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(counter.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Everything the handlers and [`Io`] share.
+pub(crate) struct Shared {
+    pub(crate) sio: SocketIo,
+    pub(crate) schemas: Arc<Schemas>,
+    pub(crate) rules: ContentTypeRules,
+    pub(crate) settings: RwLock<Arc<Settings>>,
+    pub(crate) sensitive: SensitiveFields,
+    pub(crate) directory: Arc<dyn Directory>,
+    /// Served namespaces, `/` first.
+    pub(crate) namespaces: Vec<String>,
+    /// Connected sockets, for `maxConnections`.
+    pub(crate) connections: Arc<AtomicUsize>,
+    /// Largest serialized payload `raw` and friends accept.
+    pub(crate) max_payload: usize,
+}
+
+impl Shared {
+    pub(crate) fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn session(socket: &SocketRef) -> Option<Arc<Session>> {
+        socket.extensions.get::<Arc<Session>>()
+    }
+
+    /// Finds a connected socket by id in any served namespace.
+    pub(crate) fn socket(&self, sid: &str) -> Option<SocketRef> {
+        let sid = Sid::from_str(sid).ok()?;
+        self.namespaces
+            .iter()
+            .filter_map(|ns| self.sio.of(ns.as_str()))
+            .find_map(|op| op.get_socket(sid))
+    }
+
+    fn sanitizer<'a>(&'a self, settings: &'a Settings) -> Sanitizer<'a> {
+        Sanitizer {
+            schemas: &self.schemas,
+            sensitive: &self.sensitive,
+            exclude_fields: &settings.events.exclude_fields,
+        }
+    }
+
+    /// Strips sensitive keys and checks the event name and payload size.
+    pub(crate) fn prepare_raw(&self, event: &str, data: &Value) -> Result<Value, IoError> {
+        check_event_name(event)?;
+        let settings = self.settings();
+        let clean = self.sanitizer(&settings).strip_sensitive(data);
+        let size = serialized_len(&clean);
+        if size > self.max_payload {
+            return Err(IoError::PayloadTooLarge {
+                size,
+                limit: self.max_payload,
+            });
+        }
+        Ok(clean)
+    }
+
+    /// The subscription checks of SPEC §4, in order, then the join.
+    pub(crate) async fn subscribe(
+        &self,
+        socket: &SocketRef,
+        session: &Session,
+        uid: Option<&Value>,
+        id: Option<&Value>,
+    ) -> EntitySubscriptionResult {
+        let settings = self.settings();
+        let subs = &settings.entity_subscriptions;
+        if !subs.enabled {
+            return EntitySubscriptionResult::err("Entity subscriptions are disabled");
+        }
+        let (Some(uid), Some(id)) = (uid.filter(|v| !v.is_null()), id.filter(|v| !v.is_null()))
+        else {
+            return EntitySubscriptionResult::err("Invalid parameters: uid and id are required");
+        };
+        let Some(uid) = uid.as_str().filter(|u| is_valid_uid(u)) else {
+            return EntitySubscriptionResult::err("Invalid content type uid format");
+        };
+        let Some(id_str) = entity_id(id) else {
+            return EntitySubscriptionResult::err("Invalid entity id");
+        };
+        if !subs.allowed_content_types.is_empty()
+            && !subs.allowed_content_types.iter().any(|a| a == uid)
+        {
+            return EntitySubscriptionResult::err(
+                "Content type not allowed for entity subscriptions",
+            );
+        }
+        let room = entity_room(uid, &id_str);
+        {
+            let current = session
+                .subscriptions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if current.contains_key(&room) {
+                return EntitySubscriptionResult::ok(room, uid, id);
+            }
+            if current.len() >= subs.max_subscriptions_per_socket as usize {
+                return EntitySubscriptionResult::err(format!(
+                    "Maximum subscriptions ({}) reached",
+                    subs.max_subscriptions_per_socket
+                ));
+            }
+        }
+        let Some(ct) = self.schemas.content_type(uid) else {
+            return EntitySubscriptionResult::err("Content type not found");
+        };
+        if !session.audience.can_read(uid) {
+            return EntitySubscriptionResult::err(
+                "Permission denied: no access to this content type",
+            );
+        }
+        if subs.require_verification {
+            match self.directory.entity_exists(ct, &id_str).await {
+                Ok(true) => {}
+                Ok(false) => return EntitySubscriptionResult::err("Entity not found"),
+                Err(e) => {
+                    tracing::warn!(%uid, id = %id_str, error = %e, "entity lookup failed");
+                    return EntitySubscriptionResult::err("Entity verification unavailable");
+                }
+            }
+        }
+        let mut current = session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !current.contains_key(&room) {
+            if current.len() >= subs.max_subscriptions_per_socket as usize {
+                return EntitySubscriptionResult::err(format!(
+                    "Maximum subscriptions ({}) reached",
+                    subs.max_subscriptions_per_socket
+                ));
+            }
+            socket.join([
+                room.clone(),
+                scoped_entity_room(&session.audience.room, &room),
+            ]);
+            current.insert(room.clone(), (uid.to_string(), id.clone()));
+        }
+        EntitySubscriptionResult::ok(room, uid, id)
+    }
+
+    /// Leaves an entity's rooms.
+    pub(crate) fn unsubscribe(
+        &self,
+        socket: &SocketRef,
+        session: &Session,
+        uid: Option<&Value>,
+        id: Option<&Value>,
+    ) -> EntitySubscriptionResult {
+        let (Some(uid), Some(id)) = (uid.filter(|v| !v.is_null()), id.filter(|v| !v.is_null()))
+        else {
+            return EntitySubscriptionResult::err("Invalid parameters: uid and id are required");
+        };
+        let Some(uid) = uid.as_str().filter(|u| is_valid_uid(u)) else {
+            return EntitySubscriptionResult::err("Invalid content type uid format");
+        };
+        let Some(id_str) = entity_id(id) else {
+            return EntitySubscriptionResult::err("Invalid entity id");
+        };
+        let room = entity_room(uid, &id_str);
+        let removed = session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&room);
+        if removed.is_some() {
+            socket.leave([
+                room.clone(),
+                scoped_entity_room(&session.audience.room, &room),
+            ]);
+        }
+        EntitySubscriptionResult::ok(room, uid, id)
+    }
+
+    pub(crate) fn subscriptions_of(session: &Session) -> Vec<EntitySubscription> {
+        session
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(room, (uid, id))| EntitySubscription {
+                uid: uid.clone(),
+                id: id.clone(),
+                room: room.clone(),
+            })
+            .collect()
+    }
+}
+
+/// An entity id as a room suffix: a non-negative integer, or a string of
+/// `[A-Za-z0-9_-]` of 1..=64 characters.
+pub(crate) fn entity_id(id: &Value) -> Option<String> {
+    match id {
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        Value::String(s)
+            if !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+fn check_event_name(event: &str) -> Result<(), IoError> {
+    if event.is_empty() || event.len() > 200 || RESERVED_EVENTS.contains(&event) {
+        return Err(IoError::InvalidEvent(event.to_string()));
+    }
+    Ok(())
+}
+
+/// Counts serialized bytes without building the string.
+pub(crate) fn serialized_len(v: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    // Writing a Value to an infallible writer cannot fail.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+fn skip_reason(s: Skip) -> &'static str {
+    match s {
+        Skip::NoData => "no data",
+        Skip::NotEnabled => "content type not enabled for this action",
+        Skip::Draft => "draft entry while onlyPublished is on",
+        Skip::Disabled => "events are disabled",
+    }
+}
+
+fn transport<E: std::fmt::Display>(e: E) -> IoError {
+    IoError::Transport(e.to_string())
+}
+
+/// The Rust `strapi.$io`: cheap to clone, shareable across tasks.
+#[derive(Clone)]
+pub struct Io {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Io {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Io")
+            .field("namespaces", &self.shared.namespaces)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Io {
+    /// Sends a content event to every audience routed for it and to the entry's entity
+    /// subscribers, each socket once, sanitized for its own audience (SPEC §3).
+    pub async fn emit(&self, opts: EmitOptions) -> Result<EmitReport, IoError> {
+        let shared = &self.shared;
+        let settings = shared.settings();
+        let ct = shared.schemas.resolve(&opts.schema).ok_or_else(|| {
+            IoError::UnknownContentType(match &opts.schema {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        })?;
+        let action = opts.event.as_str();
+        check_event_name(action)?;
+        let gate = if settings.enabled {
+            shared
+                .rules
+                .check(ct, action, &opts.data, settings.events.only_published)
+        } else {
+            Err(Skip::Disabled)
+        };
+        if let Err(skip) = gate {
+            return Ok(EmitReport {
+                event: None,
+                audiences: 0,
+                skipped: Some(skip_reason(skip)),
+            });
+        }
+        let event = shared.rules.event_name(ct, action);
+        let entity_rooms: Vec<String> = entry_ids(&opts.data)
+            .iter()
+            .map(|id| entity_room(&ct.uid, id))
+            .collect();
+        let is_delete = action == "delete";
+        let deleted = is_delete.then(|| delete_entry(&opts.data));
+        let sanitizer = shared.sanitizer(&settings);
+        let root = shared
+            .sio
+            .of("/")
+            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        let mut reached = 0;
+        for audience in shared.directory.audiences().iter() {
+            let routed = audience.routed(&ct.uid, action, &settings.role_permissions);
+            let rooms: Vec<String> = if routed {
+                vec![audience.room.clone()]
+            } else if audience.can_read(&ct.uid) && !entity_rooms.is_empty() {
+                entity_rooms
+                    .iter()
+                    .map(|r| scoped_entity_room(&audience.room, r))
+                    .collect()
+            } else {
+                continue;
+            };
+            let entry = match &deleted {
+                Some(d) => d.clone(),
+                None => sanitizer.entry(&ct.uid, &opts.data, audience),
+            };
+            let payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
+            root.clone()
+                .to(rooms)
+                .emit(&event, &payload)
+                .await
+                .map_err(transport)?;
+            reached += 1;
+        }
+        Ok(EmitReport {
+            event: Some(event),
+            audiences: reached,
+            skipped: None,
+        })
+    }
+
+    /// Sends `data` as given (sensitive keys stripped) to the listed rooms, or to every
+    /// socket of `/`.
+    pub async fn raw(&self, opts: RawOptions) -> Result<(), IoError> {
+        let data = self.shared.prepare_raw(&opts.event, &opts.data)?;
+        let root = self
+            .shared
+            .sio
+            .of("/")
+            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        match opts.rooms.filter(|r| !r.is_empty()) {
+            Some(rooms) => root.to(rooms).emit(&opts.event, &data).await,
+            None => root.emit(&opts.event, &data).await,
+        }
+        .map_err(transport)
+    }
+
+    /// Adds a socket to a room; `false` when the socket is not connected here.
+    pub fn join_room(&self, socket_id: &str, room: &str) -> bool {
+        match self.shared.socket(socket_id) {
+            Some(s) => {
+                s.join(room.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a socket from a room; `false` when the socket is not connected here.
+    pub fn leave_room(&self, socket_id: &str, room: &str) -> bool {
+        match self.shared.socket(socket_id) {
+            Some(s) => {
+                s.leave(room.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sockets of `/` in a room, with their user, role and rooms.
+    pub async fn sockets_in_room(&self, room: &str) -> Vec<SocketInfo> {
+        let Some(root) = self.shared.sio.of("/") else {
+            return Vec::new();
+        };
+        root.to(room.to_string())
+            .sockets()
+            .into_iter()
+            .filter_map(|s| {
+                let session = Shared::session(&s)?;
+                let own = s.id.to_string();
+                let mut rooms: Vec<String> = s
+                    .rooms()
+                    .into_iter()
+                    .map(|r| r.to_string())
+                    .filter(|r| *r != own)
+                    .collect();
+                rooms.sort();
+                Some(SocketInfo {
+                    id: own,
+                    user: session.user.clone(),
+                    role: session.audience.role_label().to_string(),
+                    rooms,
+                })
+            })
+            .collect()
+    }
+
+    /// Sends an event to one socket.
+    pub async fn send_private_message(
+        &self,
+        socket_id: &str,
+        event: &str,
+        data: &Value,
+    ) -> Result<(), IoError> {
+        let data = self.shared.prepare_raw(event, data)?;
+        if let Some(s) = self.shared.socket(socket_id) {
+            // A closed socket or full buffer is the socket's fate, not the caller's error.
+            if let Err(e) = s.emit(event, &data) {
+                tracing::debug!(socket = socket_id, error = %e, "private message not sent");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an event to every socket of `/` except `socket_id`.
+    pub async fn broadcast(
+        &self,
+        socket_id: &str,
+        event: &str,
+        data: &Value,
+    ) -> Result<(), IoError> {
+        let data = self.shared.prepare_raw(event, data)?;
+        let root = self
+            .shared
+            .sio
+            .of("/")
+            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        root.except(socket_id.to_string())
+            .emit(event, &data)
+            .await
+            .map_err(transport)
+    }
+
+    /// Sends an event to every socket of a namespace (`admin` or `/admin`).
+    pub async fn emit_to_namespace(
+        &self,
+        namespace: &str,
+        event: &str,
+        data: &Value,
+    ) -> Result<(), IoError> {
+        let data = self.shared.prepare_raw(event, data)?;
+        let path = if namespace.starts_with('/') {
+            namespace.to_string()
+        } else {
+            format!("/{namespace}")
+        };
+        if !self.shared.namespaces.contains(&path) {
+            return Err(IoError::UnknownNamespace(namespace.to_string()));
+        }
+        let op = self
+            .shared
+            .sio
+            .of(path.as_str())
+            .ok_or(IoError::UnknownNamespace(path))?;
+        op.emit(event, &data).await.map_err(transport)
+    }
+
+    /// Disconnects a socket, telling it why first (`server-disconnect { reason }`).
+    /// `false` when the socket is not connected here.
+    pub fn disconnect_socket(&self, socket_id: &str, reason: Option<&str>) -> bool {
+        match self.shared.socket(socket_id) {
+            Some(s) => {
+                let reason = reason.unwrap_or("Disconnected by server");
+                let _ = s.emit(
+                    DISCONNECT_REASON_EVENT,
+                    &serde_json::json!({ "reason": reason }),
+                );
+                let _ = s.disconnect();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Subscribes a socket to an entity, with the same checks as the client's `subscribe-entity`.
+    pub async fn subscribe_to_entity(
+        &self,
+        socket_id: &str,
+        uid: &str,
+        id: &Value,
+    ) -> EntitySubscriptionResult {
+        let Some(socket) = self.shared.socket(socket_id) else {
+            return EntitySubscriptionResult::err("Socket not found");
+        };
+        let Some(session) = Shared::session(&socket) else {
+            return EntitySubscriptionResult::err("Socket not found");
+        };
+        let uid = Value::String(uid.to_string());
+        self.shared
+            .subscribe(&socket, &session, Some(&uid), Some(id))
+            .await
+    }
+
+    /// Unsubscribes a socket from an entity.
+    pub fn unsubscribe_from_entity(
+        &self,
+        socket_id: &str,
+        uid: &str,
+        id: &Value,
+    ) -> EntitySubscriptionResult {
+        let Some(socket) = self.shared.socket(socket_id) else {
+            return EntitySubscriptionResult::err("Socket not found");
+        };
+        let Some(session) = Shared::session(&socket) else {
+            return EntitySubscriptionResult::err("Socket not found");
+        };
+        let uid = Value::String(uid.to_string());
+        self.shared
+            .unsubscribe(&socket, &session, Some(&uid), Some(id))
+    }
+
+    /// A socket's entity subscriptions.
+    pub fn entity_subscriptions(&self, socket_id: &str) -> EntitySubscriptions {
+        match self
+            .shared
+            .socket(socket_id)
+            .and_then(|s| Shared::session(&s))
+        {
+            Some(session) => EntitySubscriptions {
+                success: true,
+                subscriptions: Some(Shared::subscriptions_of(&session)),
+                error: None,
+            },
+            None => EntitySubscriptions {
+                success: false,
+                subscriptions: None,
+                error: Some("Socket not found".into()),
+            },
+        }
+    }
+
+    /// Sends an event to an entity's subscribers (sensitive keys stripped).
+    pub async fn emit_to_entity(
+        &self,
+        uid: &str,
+        id: &Value,
+        event: &str,
+        data: &Value,
+    ) -> Result<(), IoError> {
+        let data = self.shared.prepare_raw(event, data)?;
+        let id = entity_id(id).ok_or_else(|| IoError::InvalidEvent(format!("entity id {id}")))?;
+        let root = self
+            .shared
+            .sio
+            .of("/")
+            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        root.to(entity_room(uid, &id))
+            .emit(event, &data)
+            .await
+            .map_err(transport)
+    }
+
+    /// The sockets subscribed to an entity, with their user.
+    pub async fn entity_room_sockets(&self, uid: &str, id: &Value) -> Vec<EntitySocket> {
+        let Some(id) = entity_id(id) else {
+            return Vec::new();
+        };
+        self.sockets_in_room(&entity_room(uid, &id))
+            .await
+            .into_iter()
+            .map(|s| EntitySocket {
+                id: s.id,
+                user: s.user,
+            })
+            .collect()
+    }
+
+    /// The socketioxide server, for everything the `$io` API does not cover.
+    pub fn server(&self) -> &SocketIo {
+        &self.shared.sio
+    }
+
+    /// The served namespaces, `/` first.
+    pub fn namespaces(&self) -> &[String] {
+        &self.shared.namespaces
+    }
+
+    /// Number of connected sockets (all namespaces).
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Acquire)
+    }
+
+    /// The live settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.shared.settings()
+    }
+
+    /// The loaded schemas.
+    pub fn schemas(&self) -> &Schemas {
+        &self.shared.schemas
+    }
+
+    /// Disconnects every socket and closes the server.
+    pub async fn close(&self) {
+        self.shared.sio.close().await;
+    }
+}

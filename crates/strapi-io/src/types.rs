@@ -1,0 +1,141 @@
+//! The values the `$io` API takes and returns, with the reference's field names.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::directory::UserInfo;
+
+/// `emit({ event, schema, data })`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmitOptions {
+    /// `create`, `update`, `delete` or a custom action.
+    pub event: String,
+    /// A content type uid, or a schema object carrying `uid` or `singularName`.
+    pub schema: Value,
+    /// The entry.
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl EmitOptions {
+    /// Shorthand for a uid and an entry.
+    pub fn new(event: &str, uid: &str, data: Value) -> Self {
+        EmitOptions {
+            event: event.to_string(),
+            schema: Value::String(uid.to_string()),
+            data,
+        }
+    }
+}
+
+/// `raw({ event, rooms, data })`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawOptions {
+    /// Any event name.
+    pub event: String,
+    /// Only these rooms; every socket of `/` when absent or empty.
+    #[serde(default)]
+    pub rooms: Option<Vec<String>>,
+    /// The payload (sensitive keys are stripped).
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// What an `emit` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmitReport {
+    /// The event name sent (`article:create`), when sent.
+    pub event: Option<String>,
+    /// Audiences a payload was prepared and sent for.
+    pub audiences: usize,
+    /// Why nothing was sent, when nothing was.
+    pub skipped: Option<&'static str>,
+}
+
+/// One socket as `getSocketsInRoom` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SocketInfo {
+    /// Socket id.
+    pub id: String,
+    /// The user, for JWT sockets.
+    pub user: Option<UserInfo>,
+    /// The role type, or the API token's name.
+    pub role: String,
+    /// The socket's rooms, its own id excluded.
+    pub rooms: Vec<String>,
+}
+
+/// One socket as `getEntityRoomSockets` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySocket {
+    /// Socket id.
+    pub id: String,
+    /// The user, for JWT sockets.
+    pub user: Option<UserInfo>,
+}
+
+/// `{ success, room, uid, id }` or `{ success: false, error }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySubscriptionResult {
+    /// Whether the operation succeeded.
+    pub success: bool,
+    /// The entity room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    /// The content type uid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The entry id as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl EntitySubscriptionResult {
+    pub(crate) fn ok(room: String, uid: &str, id: &Value) -> Self {
+        EntitySubscriptionResult {
+            success: true,
+            room: Some(room),
+            uid: Some(uid.to_string()),
+            id: Some(id.clone()),
+            error: None,
+        }
+    }
+
+    pub(crate) fn err(error: impl Into<String>) -> Self {
+        EntitySubscriptionResult {
+            success: false,
+            room: None,
+            uid: None,
+            id: None,
+            error: Some(error.into()),
+        }
+    }
+}
+
+/// One entity subscription of a socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySubscription {
+    /// Content type uid.
+    pub uid: String,
+    /// Entry id as subscribed.
+    pub id: Value,
+    /// The entity room.
+    pub room: String,
+}
+
+/// `{ success, subscriptions }` or `{ success: false, error }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySubscriptions {
+    /// Whether the socket was found.
+    pub success: bool,
+    /// The subscriptions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions: Option<Vec<EntitySubscription>>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
