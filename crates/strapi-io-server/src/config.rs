@@ -414,7 +414,10 @@ mod tests {
         let err = parse_config(json!({"server": {"prot": 1}}))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("server.prot: unknown field `prot`"), "{err}");
+        assert!(
+            err.starts_with("server.prot: unknown field `prot`"),
+            "{err}"
+        );
         let err = parse_config(json!({"settings": {"security": {"ipBlacklist": ["x"]}}}))
             .unwrap_err()
             .to_string();
