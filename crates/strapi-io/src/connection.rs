@@ -10,7 +10,7 @@ use strapi_io_core::AudienceKind;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 
-use crate::io::{ConnectionSlot, Session, Shared};
+use crate::io::{ConnectionSlot, Session, Shared, visible_rooms};
 
 /// Longest `private-message` text, in characters.
 const MAX_MESSAGE_CHARS: usize = 10_000;
@@ -119,15 +119,7 @@ pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef) {
     socket.on(
         "get-rooms",
         |socket: SocketRef, ack: AckSender| async move {
-            let own = socket.id.to_string();
-            let mut rooms: Vec<String> = socket
-                .rooms()
-                .into_iter()
-                .map(|r| r.to_string())
-                .filter(|r| *r != own && !r.contains('#'))
-                .collect();
-            rooms.sort();
-            let _ = ack.send(&json!({"success": true, "rooms": rooms}));
+            let _ = ack.send(&json!({"success": true, "rooms": visible_rooms(&socket)}));
         },
     );
     {

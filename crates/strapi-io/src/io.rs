@@ -262,6 +262,20 @@ impl Shared {
     }
 }
 
+/// A socket's rooms as users see them: its own id and the internal audience-scoped entity
+/// rooms left out, sorted.
+pub(crate) fn visible_rooms(socket: &SocketRef) -> Vec<String> {
+    let own = socket.id.to_string();
+    let mut rooms: Vec<String> = socket
+        .rooms()
+        .into_iter()
+        .map(|r| r.to_string())
+        .filter(|r| *r != own && !r.contains('#'))
+        .collect();
+    rooms.sort();
+    rooms
+}
+
 /// An entity id as a room suffix: a non-negative integer, or a string of
 /// `[A-Za-z0-9_-]` of 1..=64 characters.
 pub(crate) fn entity_id(id: &Value) -> Option<String> {
@@ -451,19 +465,11 @@ impl Io {
             .into_iter()
             .filter_map(|s| {
                 let session = Shared::session(&s)?;
-                let own = s.id.to_string();
-                let mut rooms: Vec<String> = s
-                    .rooms()
-                    .into_iter()
-                    .map(|r| r.to_string())
-                    .filter(|r| *r != own)
-                    .collect();
-                rooms.sort();
                 Some(SocketInfo {
-                    id: own,
+                    id: s.id.to_string(),
+                    rooms: visible_rooms(&s),
                     user: session.user.clone(),
                     role: session.audience.role_label().to_string(),
-                    rooms,
                 })
             })
             .collect()

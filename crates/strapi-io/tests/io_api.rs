@@ -133,6 +133,12 @@ async fn entity_subscribers_get_one_copy_and_unrouted_readers_only_theirs() {
         ack,
         json!({"success": true, "room": "api::article.article:article-1", "uid": ARTICLE, "id": "article-1"})
     );
+    let rooms = subscribed.call("get-rooms", None).await;
+    assert_eq!(
+        rooms,
+        json!({"success": true, "rooms": ["api::article.article:article-1", "io-role-authenticated"]}),
+        "own id and internal audience-scoped rooms are not listed"
+    );
     // The public (routed) also subscribes by numeric id: still one copy.
     let ack = public
         .call("subscribe-entity", Some(json!({"uid": ARTICLE, "id": 1})))
