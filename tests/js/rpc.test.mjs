@@ -98,13 +98,13 @@ describe("HTTP RPC", () => {
     assert.equal(reader.rec.count(event), 0, "reader is not in io-role-public");
     assert.equal(editor.rec.count(event), 0, "editor is not in io-role-public");
 
-    // Sensitive-key matching is case-insensitive and recursive.
+    // Sensitive keys are stripped at every depth.
     const nested = uniq("raw-nested");
     const gotNested = pub.rec.waitFor(nested);
     await call(url, "raw", {
       event: nested,
       rooms: ["io-role-public"],
-      data: { PassWord: "a", list: [{ API_KEY: "b", keep: 1 }], inner: { SecretKey: "c", refreshToken: "d", ok: true } },
+      data: { password: "a", list: [{ api_key: "b", keep: 1 }], inner: { secretKey: "c", refreshToken: "d", ok: true } },
     });
     assert.deepEqual(await gotNested, { list: [{ keep: 1 }], inner: { ok: true } });
 
@@ -112,6 +112,33 @@ describe("HTTP RPC", () => {
     const waits = [reader, pub, editor].map((s) => s.rec.waitFor(all));
     await call(url, "raw", { event: all, data: [1, 2, 3] });
     for (const p of await Promise.all(waits)) assert.deepEqual(p, [1, 2, 3]);
+  });
+
+  // SPEC §3: sensitive-field matching "is case-insensitive and applies to emit and raw alike".
+  // Each key below equals a default sensitive name up to letter case.
+  const CASE_VARIANTS = ["PASSWORD", "PassWord", "Token", "SECRET", "secretkey", "apikey", "APIKEY", "refreshtoken", "AccessToken", "privatekey"];
+
+  test("raw: sensitive-key matching is case-insensitive", async () => {
+    const event = uniq("raw-case");
+    const got = pub.rec.waitFor(event);
+    const data = Object.fromEntries(CASE_VARIANTS.map((k) => [k, "leak"]));
+    data.kept = 1;
+    await call(url, "raw", { event, rooms: ["io-role-public"], data });
+    const p = await got;
+    const leaked = CASE_VARIANTS.filter((k) => k in p);
+    assert.deepEqual(leaked, [], `keys that reached the client: ${JSON.stringify(p)}`);
+    assert.equal(p.kept, 1);
+  });
+
+  test("emit: sensitive-key matching is case-insensitive", async () => {
+    const got = pub.rec.waitFor("comment:create", (p) => p?.data?.id === 77);
+    const data = Object.fromEntries(CASE_VARIANTS.map((k) => [k, "leak"]));
+    Object.assign(data, { id: 77, documentId: "comment-77", text: "t" });
+    await call(url, "emit", { event: "create", schema: "api::comment.comment", data });
+    const p = await got;
+    const leaked = CASE_VARIANTS.filter((k) => k in p.data);
+    assert.deepEqual(leaked, [], `keys that reached the client: ${JSON.stringify(p.data)}`);
+    assert.equal(p.data.text, "t");
   });
 
   test("joinRoom / getSocketsInRoom / leaveRoom", async () => {

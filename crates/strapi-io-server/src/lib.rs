@@ -120,9 +120,14 @@ fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
         println!("  open files     : {n}");
     }
     println!("  connect        : io(\"http://{addr}\", {{ auth: {{ token: \"<JWT>\" }} }})");
-    if loaded.embedded {
+    let demo = |v: &Option<String>, d: &str| v.as_deref() == Some(d);
+    if loaded.embedded
+        || demo(&c.directory.jwt_secret, "demo-jwt-secret")
+        || demo(&c.server.admin_token, "demo-admin-token")
+        || demo(&c.directory.api_token_salt, "demo-api-token-salt")
+    {
         eprintln!();
-        eprintln!("WARNING: running the embedded DEMO with PUBLIC DEMO SECRETS (jwt secret");
+        eprintln!("WARNING: running with the PUBLIC DEMO SECRETS of examples/blog (jwt secret");
         eprintln!("`demo-jwt-secret`, admin token `demo-admin-token`). Never expose it; pass");
         eprintln!("--config with your own secrets for anything real.");
     }
