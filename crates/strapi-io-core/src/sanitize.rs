@@ -10,8 +10,10 @@
 //! the last capital of an uppercase run followed by a lowercase letter (`APIKey` → `api`,
 //! `key`). A key matches a sensitive entry when the entry's words appear as a contiguous run of
 //! the key's words: `userPassword`, `stripe_api_key`, `tokenCount`, `client_secret` match;
-//! `tokenizer`, `secretary`, `hashtag`, `passwords` do not. This is stricter than an exact
-//! match and avoids the plugin's substring false positives.
+//! `tokenizer`, `secretary`, `hashtag`, `passwords` do not. Keys written without word
+//! boundaries match too: a key whose letters and digits, lower-cased, end with an entry's
+//! (`PassWord`, `APIKEY`, `secretkey`, `userpassword`). This is stricter than an exact,
+//! case-insensitive match and avoids the plugin's substring false positives.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +30,10 @@ const MAX_DEPTH: usize = 64;
 pub struct SensitiveFields {
     /// Normalized word sequences (`_api_key_`), without entries implied by shorter ones.
     patterns: Vec<String>,
+    /// Lower-cased letters and digits only (`apikey`), for keys written without word
+    /// boundaries (`APIKEY`, `secretkey`, `PassWord`): matched as a suffix of the key's
+    /// compact form.
+    compact: Vec<String>,
 }
 
 impl SensitiveFields {
@@ -68,15 +74,40 @@ impl SensitiveFields {
                 patterns.push(p);
             }
         }
-        SensitiveFields { patterns }
+        let mut compacts: Vec<String> = Self::DEFAULTS
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .map(compact)
+            .filter(|c| !c.is_empty())
+            .collect();
+        compacts.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+        let mut compact_kept: Vec<String> = Vec::with_capacity(compacts.len());
+        for c in compacts {
+            if !compact_kept.iter().any(|kept| c.ends_with(kept.as_str())) {
+                compact_kept.push(c);
+            }
+        }
+        SensitiveFields {
+            patterns,
+            compact: compact_kept,
+        }
     }
 
     /// Whether `key` must never be sent.
     pub fn matches(&self, key: &str) -> bool {
         let normalized = normalize(key);
-        self.patterns
+        if self
+            .patterns
             .iter()
             .any(|p| normalized.contains(p.as_str()))
+        {
+            return true;
+        }
+        let compact_key = compact(key);
+        self.compact
+            .iter()
+            .any(|c| compact_key.ends_with(c.as_str()))
     }
 }
 
@@ -84,6 +115,14 @@ impl Default for SensitiveFields {
     fn default() -> Self {
         Self::new(&[])
     }
+}
+
+/// The key's letters and digits, lower-cased: `API_Key` → `apikey`.
+fn compact(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// `_word_word_`: the key's lower-cased words, each followed by `_`, after a leading `_`.
@@ -473,6 +512,13 @@ mod tests {
             "token",
             "Token",
             "x2Token",
+            "privatekey",
+            "PassWord",
+            "secretkey",
+            "APIKEY",
+            "apikey",
+            "refreshtoken",
+            "userpassword",
         ] {
             assert!(f.matches(key), "{key} should match");
         }
@@ -484,7 +530,6 @@ mod tests {
             "saltiness",
             "passwords",
             "apikeys",
-            "privatekey",
             "keyApi",
             "id",
             "documentId",

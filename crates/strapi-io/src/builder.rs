@@ -125,6 +125,7 @@ impl IoBuilder {
             .ping_timeout(Duration::from_millis(conn.ping_timeout))
             .connect_timeout(Duration::from_millis(conn.connection_timeout))
             .max_payload(self.max_payload)
+            .ws_max_message_size(usize::try_from(self.max_payload).unwrap_or(usize::MAX))
             .build_layer();
         let mut namespaces = vec!["/".to_string()];
         if self.settings.namespaces.enabled {
