@@ -46,7 +46,10 @@ fn serve(args: &[&str]) -> (Child, String) {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("strapi-io listening on http://") {
             break rest.trim().to_string();
         }
@@ -58,7 +61,11 @@ fn serve(args: &[&str]) -> (Child, String) {
 fn get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -79,7 +86,12 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
 #[test]
 fn hash_token_matches_strapi() {
     let out = Command::new(BIN)
-        .args(["hash-token", "fixture-token-dashboard", "--salt", "fixture-api-token-salt"])
+        .args([
+            "hash-token",
+            "fixture-token-dashboard",
+            "--salt",
+            "fixture-api-token-salt",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -96,15 +108,26 @@ fn check_prints_masked_config_and_rejects_wrong_types() {
         .arg(blog().join("strapi-io.toml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(printed.contains("\"pingTimeout\": 20000"));
-    assert!(!printed.contains("demo-jwt-secret"), "secrets must be masked");
+    assert!(
+        !printed.contains("demo-jwt-secret"),
+        "secrets must be masked"
+    );
 
     let dir = temp_dir("badtype");
     let file = dir.join("bad.toml");
     std::fs::write(&file, "[settings.connection]\npingTimeout = \"soon\"\n").unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&file).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
