@@ -351,3 +351,95 @@ impl Directory for StaticDirectory {
         Box::pin(async move { Ok(found) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use strapi_io_core::auth::hash_api_token;
+
+    fn config(extra: Value) -> StaticDirectoryConfig {
+        let mut base = json!({
+            "roles": [{"name": "Authenticated", "type": "authenticated", "permissions": []}],
+            "users": [
+                {"id": 4, "username": "pending", "email": "p@example.com", "role": "authenticated", "confirmed": false}
+            ],
+            "apiTokens": [
+                {"name": "old", "type": "read-only", "accessKey": hash_api_token("old", "salt"), "expiresAt": 1735689600000u64}
+            ]
+        });
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn legacy_jwt(id: u64) -> String {
+        let exp = now_ms() / 1000 + 60;
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &json!({"id": id, "exp": exp}),
+            &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn unconfirmed_users_are_refused_only_with_email_confirmation() {
+        let off = StaticDirectory::new(&config(json!({})), "secret", "salt").unwrap();
+        let jwt = Credential::Jwt(legacy_jwt(4));
+        let id = off.resolve(Some(&jwt)).unwrap();
+        assert_eq!(id.user.unwrap().username, "pending");
+        let on = StaticDirectory::new(
+            &config(json!({"emailConfirmation": true})),
+            "secret",
+            "salt",
+        )
+        .unwrap();
+        assert_eq!(
+            on.resolve(Some(&jwt)).unwrap_err(),
+            AuthError::InvalidCredentials
+        );
+    }
+
+    #[test]
+    fn expired_tokens_and_anonymous() {
+        let d = StaticDirectory::new(&config(json!({})), "secret", "salt").unwrap();
+        assert_eq!(
+            d.resolve(Some(&Credential::ApiToken("old".into())))
+                .unwrap_err(),
+            AuthError::TokenExpired
+        );
+        let anon = d.resolve(None).unwrap();
+        assert_eq!(anon.audience.room, "io-role-public");
+        assert!(anon.user.is_none());
+        assert_eq!(
+            d.audiences().len(),
+            3,
+            "authenticated, the added public, the token"
+        );
+    }
+
+    #[test]
+    fn bad_declarations_are_refused() {
+        let unknown_role = config(json!({"users": [{"id": 1, "username": "u", "role": "ghost"}]}));
+        assert!(matches!(
+            StaticDirectory::new(&unknown_role, "s", "s"),
+            Err(DirectoryConfigError::UnknownRole { .. })
+        ));
+        let same_room = config(json!({"roles": [
+            {"name": "Editor", "type": "editor"}, {"name": "editor", "type": "editor2"}
+        ], "users": []}));
+        assert!(matches!(
+            StaticDirectory::new(&same_room, "s", "s"),
+            Err(DirectoryConfigError::Duplicate(_))
+        ));
+        let no_key = config(json!({"apiTokens": [{"name": "t", "type": "custom"}]}));
+        assert!(matches!(
+            StaticDirectory::new(&no_key, "s", "s"),
+            Err(DirectoryConfigError::MissingKey(0))
+        ));
+    }
+}
