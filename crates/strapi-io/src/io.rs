@@ -107,6 +107,13 @@ impl Shared {
             .find_map(|op| op.get_socket(sid))
     }
 
+    /// A connected socket and its session.
+    pub(crate) fn socket_session(&self, sid: &str) -> Option<(SocketRef, Arc<Session>)> {
+        let socket = self.socket(sid)?;
+        let session = Self::session(&socket)?;
+        Some((socket, session))
+    }
+
     fn sanitizer<'a>(&'a self, settings: &'a Settings) -> Sanitizer<'a> {
         Sanitizer {
             schemas: &self.schemas,
@@ -559,10 +566,7 @@ impl Io {
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
-        let Some(socket) = self.shared.socket(socket_id) else {
-            return EntitySubscriptionResult::err("Socket not found");
-        };
-        let Some(session) = Shared::session(&socket) else {
+        let Some((socket, session)) = self.shared.socket_session(socket_id) else {
             return EntitySubscriptionResult::err("Socket not found");
         };
         let uid = Value::String(uid.to_string());
@@ -578,10 +582,7 @@ impl Io {
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
-        let Some(socket) = self.shared.socket(socket_id) else {
-            return EntitySubscriptionResult::err("Socket not found");
-        };
-        let Some(session) = Shared::session(&socket) else {
+        let Some((socket, session)) = self.shared.socket_session(socket_id) else {
             return EntitySubscriptionResult::err("Socket not found");
         };
         let uid = Value::String(uid.to_string());
