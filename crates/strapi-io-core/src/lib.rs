@@ -1,6 +1,7 @@
 //! The pure domain of strapi-io: no I/O, no async, no transport.
 //!
 //! - [`schema`]: Strapi `schema.json` content types and components.
+//! - [`access`]: client addresses, IP allow and deny lists.
 //! - [`audience`]: roles and API tokens, read permission and realtime routing.
 //! - [`auth`]: handshake credentials, JWT verification, API-token hashing.
 //! - [`sanitize`]: per-audience removal of private, sensitive and unreadable data.
@@ -9,6 +10,7 @@
 //! - [`rooms`]: room names and their validation.
 //! - [`settings`]: the plugin's settings and their validation.
 
+pub mod access;
 pub mod audience;
 pub mod auth;
 pub mod events;

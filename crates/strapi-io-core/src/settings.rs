@@ -74,6 +74,9 @@ pub struct Security {
     pub ip_whitelist: Vec<String>,
     /// Addresses or CIDR ranges that may never connect.
     pub ip_blacklist: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges; strapi-io's
+    /// addition to the plugin's settings).
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `security.rateLimiting`.
@@ -115,13 +118,15 @@ pub struct Events {
 }
 
 /// `rooms`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rooms {
     /// Rooms joined on connect, by role type.
     pub auto_join_by_role: BTreeMap<String, Vec<String>>,
     /// Whether clients may join rooms of their choosing.
     pub enable_private_rooms: bool,
+    /// Whether clients may send `private-message` (strapi-io's addition; default on).
+    pub enable_private_messages: bool,
 }
 
 /// `entitySubscriptions`.
@@ -233,6 +238,16 @@ impl Default for RateLimiting {
         RateLimiting {
             enabled: false,
             max_events_per_second: 10,
+        }
+    }
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            auto_join_by_role: BTreeMap::new(),
+            enable_private_rooms: false,
+            enable_private_messages: true,
         }
     }
 }
@@ -361,6 +376,7 @@ impl Settings {
         for (list, entries) in [
             ("ipWhitelist", &self.security.ip_whitelist),
             ("ipBlacklist", &self.security.ip_blacklist),
+            ("trustedProxies", &self.security.trusted_proxies),
         ] {
             for (i, e) in entries.iter().enumerate() {
                 if let Err(m) = parse_ip_range(e) {

@@ -32,7 +32,10 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         .sensitive_fields(c.sensitive_fields.clone())
         .directory(Arc::new(directory))
         .path(c.socket.server_options.path.clone())
-        .max_http_buffer_size(c.socket.server_options.max_http_buffer_size);
+        .max_http_buffer_size(c.socket.server_options.max_http_buffer_size)
+        .max_buffer_size(c.socket.server_options.max_buffer_size)
+        .transports(&c.socket.server_options.transports);
+    builder = crate::forward::install(builder, &c.events);
     if let Some(ct) = &c.content_types {
         builder = builder.content_types(ct.clone());
     }
@@ -95,7 +98,8 @@ pub async fn run(
     let (router, io) = app(&loaded)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let closing = io.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets");
         closing.close().await;

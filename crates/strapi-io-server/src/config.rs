@@ -27,6 +27,8 @@ pub struct Config {
     pub sensitive_fields: Vec<String>,
     /// Socket.IO server options.
     pub socket: SocketConfig,
+    /// Custom client events forwarded to a backend (the plugin's `events`).
+    pub events: Vec<ForwardedEvent>,
     /// The plugin settings (seed).
     pub settings: Settings,
 }
@@ -127,6 +129,24 @@ pub struct SocketConfig {
     pub server_options: ServerOptions,
 }
 
+/// One custom client event, forwarded as `POST url {event, socket: {id, user, role}, args}`;
+/// the JSON reply becomes the ack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForwardedEvent {
+    /// The client event name.
+    pub name: String,
+    /// The backend URL (http).
+    pub url: String,
+    /// How long to wait for the backend.
+    #[serde(default = "default_forward_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_forward_timeout() -> u64 {
+    5_000
+}
+
 /// `socket.serverOptions`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -135,6 +155,10 @@ pub struct ServerOptions {
     pub path: String,
     /// Largest message accepted, and largest payload sent by `raw`.
     pub max_http_buffer_size: u64,
+    /// Accepted transports: `polling`, `websocket`.
+    pub transports: Vec<strapi_io::Transport>,
+    /// Packets queued per socket before it counts as a slow consumer.
+    pub max_buffer_size: usize,
 }
 
 impl Default for ServerOptions {
@@ -142,6 +166,11 @@ impl Default for ServerOptions {
         ServerOptions {
             path: "/socket.io".into(),
             max_http_buffer_size: 1_000_000,
+            transports: vec![
+                strapi_io::Transport::Polling,
+                strapi_io::Transport::Websocket,
+            ],
+            max_buffer_size: 1024,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod forward;
 pub mod rpc;
 
 use std::process::ExitCode;

@@ -1,16 +1,17 @@
 //! [`IoBuilder`]: assembles schemas, settings, the directory and the socketioxide server
 //! into an [`IoLayer`] for any tower/axum app and the [`Io`] handle.
 
+use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::service::SocketIoService;
+use socketioxide::{SocketIo, TransportType};
 use strapi_io_core::events::{ContentTypeEntry, ContentTypeRules};
 use strapi_io_core::sanitize::SensitiveFields;
 use strapi_io_core::{Schemas, Settings};
@@ -18,7 +19,32 @@ use strapi_io_core::{Schemas, Settings};
 use crate::connection::{handshake, on_connect};
 use crate::directory::{Directory, StaticDirectory, StaticDirectoryConfig};
 use crate::errors::BuildError;
-use crate::io::{Io, Shared};
+use crate::handlers::{
+    ClientEvent, ConnectHook, Connected, EventHandler, connect_hook, event_handler,
+};
+use crate::io::{Counters, Io, Live, Shared};
+use crate::payload::{Args, Payload};
+
+/// The client events the server itself answers; custom handlers cannot take these names.
+pub const BUILT_IN_EVENTS: [&str; 7] = [
+    "join-room",
+    "leave-room",
+    "get-rooms",
+    "subscribe-entity",
+    "unsubscribe-entity",
+    "get-entity-subscriptions",
+    "private-message",
+];
+
+/// A Socket.IO transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
 
 /// The tower layer that serves Socket.IO; put it on an axum `Router` with `.layer(...)`.
 #[derive(Clone)]
@@ -41,6 +67,10 @@ pub struct IoBuilder {
     directory: Option<Arc<dyn Directory>>,
     path: String,
     max_payload: u64,
+    max_buffer_size: usize,
+    transports: Vec<Transport>,
+    handlers: Vec<(String, EventHandler)>,
+    connect_hooks: Vec<ConnectHook>,
 }
 
 impl IoBuilder {
@@ -54,6 +84,10 @@ impl IoBuilder {
             directory: None,
             path: "/socket.io".into(),
             max_payload: 1_000_000,
+            max_buffer_size: 1024,
+            transports: vec![Transport::Polling, Transport::Websocket],
+            handlers: Vec::new(),
+            connect_hooks: Vec::new(),
         }
     }
 
@@ -94,6 +128,40 @@ impl IoBuilder {
         self
     }
 
+    /// Packets queued per socket before it counts as a slow consumer: further packets are
+    /// not queued (counted in stats) and the socket is closed at its next heartbeat
+    /// (default 1024).
+    pub fn max_buffer_size(mut self, packets: usize) -> Self {
+        self.max_buffer_size = packets.max(1);
+        self
+    }
+
+    /// The transports accepted (default polling and websocket).
+    pub fn transports(mut self, transports: &[Transport]) -> Self {
+        self.transports = transports.to_vec();
+        self
+    }
+
+    /// Handles a custom client event on every namespace; `Some(args)` answers the ack.
+    pub fn on_event<F, Fut>(mut self, name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(ClientEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<Args>> + Send + 'static,
+    {
+        self.handlers.push((name.into(), event_handler(handler)));
+        self
+    }
+
+    /// Runs `hook` for every socket once it has connected (after it joined its rooms).
+    pub fn on_connect<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Connected) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.connect_hooks.push(connect_hook(hook));
+        self
+    }
+
     /// Builds the layer and the handle.
     pub fn build(self) -> Result<(IoLayer, Io), BuildError> {
         let problems: Vec<String> = self
@@ -104,6 +172,14 @@ impl IoBuilder {
             .collect();
         if !problems.is_empty() {
             return Err(BuildError::Settings(problems));
+        }
+        if self.transports.is_empty() {
+            return Err(BuildError::NoTransport);
+        }
+        for (name, _) in &self.handlers {
+            if BUILT_IN_EVENTS.contains(&name.as_str()) || name.is_empty() {
+                return Err(BuildError::ReservedEvent(name.clone()));
+            }
         }
         let rules = ContentTypeRules::new(self.content_types);
         for uid in rules.listed_uids() {
@@ -119,13 +195,22 @@ impl IoBuilder {
             ),
         };
         let conn = &self.settings.connection;
-        let (layer, sio) = SocketIo::builder()
+        let polling = self.transports.contains(&Transport::Polling);
+        let websocket = self.transports.contains(&Transport::Websocket);
+        let builder = SocketIo::builder();
+        let builder = match (polling, websocket) {
+            (true, true) => builder.transports([TransportType::Polling, TransportType::Websocket]),
+            (true, false) => builder.transports([TransportType::Polling]),
+            _ => builder.transports([TransportType::Websocket]),
+        };
+        let (layer, sio) = builder
             .req_path(self.path)
             .ping_interval(Duration::from_millis(conn.ping_interval))
             .ping_timeout(Duration::from_millis(conn.ping_timeout))
             .connect_timeout(Duration::from_millis(conn.connection_timeout))
             .max_payload(self.max_payload)
             .ws_max_message_size(usize::try_from(self.max_payload).unwrap_or(usize::MAX))
+            .max_buffer_size(self.max_buffer_size)
             .build_layer();
         let mut namespaces = vec!["/".to_string()];
         if self.settings.namespaces.enabled {
@@ -141,19 +226,22 @@ impl IoBuilder {
             sio: sio.clone(),
             schemas: Arc::new(self.schemas),
             rules,
-            settings: RwLock::new(Arc::new(self.settings)),
+            settings: RwLock::new(Arc::new(Live::new(self.settings))),
             sensitive: SensitiveFields::new(&self.sensitive_fields),
             directory,
             namespaces: namespaces.clone(),
             connections: Arc::new(AtomicUsize::new(0)),
             max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
+            handlers: self.handlers,
+            connect_hooks: self.connect_hooks,
+            counters: Counters::default(),
         });
         for ns in namespaces {
             let on_conn = {
                 let shared = shared.clone();
-                move |socket: SocketRef| {
+                move |socket: SocketRef, TryData(auth): TryData<Payload>| {
                     let shared = shared.clone();
-                    async move { on_connect(shared, socket) }
+                    async move { on_connect(shared, socket, auth.ok()) }
                 }
             };
             let middleware = {

@@ -1,19 +1,30 @@
-//! The life of a socket: the handshake middleware (credentials, connect rights, the
-//! connection limit), joining its rooms on connect, and the client events of SPEC §4.
+//! The life of a socket: the handshake middleware (address rules, credentials, connect
+//! rights, the connection limit), joining its rooms on connect, the client events of
+//! SPEC §4 and the custom ones, each behind the per-socket rate limit.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ConnectInfo;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::socket::DisconnectReason;
 use strapi_io_core::AudienceKind;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 
-use crate::io::{ConnectionSlot, Session, Shared, visible_rooms};
+use crate::handlers::{ClientEvent, Connected, SocketHandle};
+use crate::io::{ConnectionSlot, Io, Session, Shared, disconnect_with_reason, visible_rooms};
+use crate::limits::{Admission, EventLimiter};
+use crate::payload::{Args, Payload};
 
 /// Longest `private-message` text, in characters.
 const MAX_MESSAGE_CHARS: usize = 10_000;
+
+/// The message of a refused event.
+const RATE_LIMITED: &str = "Rate limit exceeded";
 
 /// The value of `name` in a URL query string, percent-decoded.
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -22,13 +33,41 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The client's address: the TCP peer (from axum's `ConnectInfo`), or the forwarded one
+/// when the peer is a trusted proxy.
+fn client_ip(shared: &Shared, socket: &SocketRef) -> Option<IpAddr> {
+    let parts = socket.req_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(shared.settings().access.client_ip(peer, forwarded))
+}
+
 /// Runs before a socket joins a namespace; an `Err` becomes the client's `connect_error`.
 pub(crate) async fn handshake(
     shared: Arc<Shared>,
     socket: SocketRef,
     auth: Option<Value>,
 ) -> Result<(), AuthError> {
+    let result = admit(&shared, &socket, auth).await;
+    if let Err(e) = &result {
+        shared
+            .counters
+            .refused_handshakes
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(ns = socket.ns(), reason = %e, "handshake refused");
+    }
+    result
+}
+
+async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
     let settings = shared.settings();
+    settings.access.check(client_ip(shared, socket))?;
     let query_token = query_param(socket.req_parts().uri.query(), "token");
     let credential = credential_from_handshake(auth.as_ref(), query_token.as_deref())?;
     if credential.is_none() {
@@ -58,17 +97,70 @@ pub(crate) async fn handshake(
     }
     let slot = ConnectionSlot::acquire(&shared.connections, settings.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
+    let limits = &settings.security.rate_limiting;
     socket.extensions.insert(Arc::new(Session {
         audience: identity.audience,
         user: identity.user,
         subscriptions: Mutex::new(BTreeMap::new()),
+        limiter: limits
+            .enabled
+            .then(|| EventLimiter::new(limits.max_events_per_second)),
         _slot: slot,
     }));
     Ok(())
 }
 
+/// Applies the rate limit to one client event: `None` to go on, `Some(reply)` to refuse.
+fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value> {
+    let limiter = session.limiter.as_ref()?;
+    match limiter.admit() {
+        Admission::Allowed => None,
+        Admission::Refused => {
+            shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            Some(failure(RATE_LIMITED))
+        }
+        Admission::Flooding => {
+            shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .flood_disconnects
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(socket = %socket.id, "disconnecting a socket that keeps flooding");
+            disconnect_with_reason(socket, RATE_LIMITED);
+            Some(failure(RATE_LIMITED))
+        }
+    }
+}
+
+/// Installs a client-event handler behind the rate limit: `handle` gets the socket, its
+/// session and the first argument, and returns the ack.
+macro_rules! on_event {
+    ($socket:expr, $shared:expr, $name:expr, |$s:ident, $session:ident, $arg:ident, $sh:ident| $body:expr) => {{
+        let shared = $shared.clone();
+        $socket.on(
+            $name,
+            move |$s: SocketRef, TryData(arg): TryData<Value>, ack: AckSender| {
+                let $sh = shared.clone();
+                async move {
+                    let Some($session) = Shared::session(&$s) else {
+                        return;
+                    };
+                    let reply = match gate(&$sh, &$s, &$session) {
+                        Some(refused) => refused,
+                        None => {
+                            let $arg: Option<Value> = arg.ok();
+                            $body
+                        }
+                    };
+                    let _ = ack.send(&reply);
+                }
+            },
+        );
+    }};
+}
+
 /// Runs once a socket is connected: joins its rooms and installs the event handlers.
-pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef) {
+pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Payload>) {
     let Some(session) = Shared::session(&socket) else {
         // The middleware always stores a session; without one the socket cannot be served.
         let _ = socket.disconnect();
@@ -87,113 +179,130 @@ pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef) {
         tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience.room, "connected");
     }
 
-    {
-        let shared = shared.clone();
-        socket.on(
-            "join-room",
-            move |socket: SocketRef, TryData(room): TryData<Value>, ack: AckSender| {
-                let shared = shared.clone();
-                async move {
-                    let reply = join_room(&shared, &socket, room.ok().as_ref());
-                    let _ = ack.send(&reply);
+    on_event!(socket, shared, "join-room", |s, session, arg, sh| {
+        join_room(&sh, &s, &session, arg.as_ref())
+    });
+    on_event!(socket, shared, "leave-room", |s, _session, arg, _sh| {
+        match arg.as_ref().and_then(Value::as_str) {
+            Some(name) => match validate_client_room(name) {
+                Ok(()) => {
+                    s.leave(name.to_string());
+                    json!({"success": true, "room": name})
                 }
+                Err(e) => failure(e.to_string()),
             },
-        );
-    }
-    socket.on(
-        "leave-room",
-        |socket: SocketRef, TryData(room): TryData<Value>, ack: AckSender| async move {
-            let reply = match room.ok().as_ref().and_then(Value::as_str) {
-                Some(name) => match validate_client_room(name) {
-                    Ok(()) => {
-                        socket.leave(name.to_string());
-                        json!({"success": true, "room": name})
-                    }
-                    Err(e) => failure(e.to_string()),
-                },
-                None => failure("Invalid room name"),
-            };
-            let _ = ack.send(&reply);
-        },
+            None => failure("Invalid room name"),
+        }
+    });
+    on_event!(socket, shared, "get-rooms", |s, _session, _arg, _sh| {
+        json!({"success": true, "rooms": visible_rooms(&s)})
+    });
+    on_event!(socket, shared, "subscribe-entity", |s, session, arg, sh| {
+        let arg = arg.unwrap_or(Value::Null);
+        let r = sh
+            .subscribe(&s, &session, arg.get("uid"), arg.get("id"))
+            .await;
+        serde_json::to_value(r).unwrap_or(Value::Null)
+    });
+    on_event!(
+        socket,
+        shared,
+        "unsubscribe-entity",
+        |s, session, arg, sh| {
+            let arg = arg.unwrap_or(Value::Null);
+            let r = sh.unsubscribe(&s, &session, arg.get("uid"), arg.get("id"));
+            serde_json::to_value(r).unwrap_or(Value::Null)
+        }
     );
-    socket.on(
-        "get-rooms",
-        |socket: SocketRef, ack: AckSender| async move {
-            let _ = ack.send(&json!({"success": true, "rooms": visible_rooms(&socket)}));
-        },
+    on_event!(
+        socket,
+        shared,
+        "get-entity-subscriptions",
+        |_s, session, _arg, _sh| {
+            json!({"success": true, "subscriptions": Shared::subscriptions_of(&session)})
+        }
     );
-    {
+    on_event!(socket, shared, "private-message", |s, session, arg, sh| {
+        private_message(&sh, &s, &session, arg.as_ref())
+    });
+
+    for (name, handler) in &shared.handlers {
+        let handler = handler.clone();
         let shared = shared.clone();
+        let event_name = name.clone();
         socket.on(
-            "subscribe-entity",
-            move |socket: SocketRef, TryData(arg): TryData<Value>, ack: AckSender| {
+            name.clone(),
+            move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
+                let handler = handler.clone();
                 let shared = shared.clone();
+                let event_name = event_name.clone();
                 async move {
-                    let arg = arg.unwrap_or(Value::Null);
-                    let reply = match Shared::session(&socket) {
-                        Some(session) => {
-                            shared
-                                .subscribe(&socket, &session, arg.get("uid"), arg.get("id"))
-                                .await
-                        }
-                        None => return,
-                    };
-                    let _ = ack.send(&reply);
-                }
-            },
-        );
-    }
-    {
-        let shared = shared.clone();
-        socket.on(
-            "unsubscribe-entity",
-            move |socket: SocketRef, TryData(arg): TryData<Value>, ack: AckSender| {
-                let shared = shared.clone();
-                async move {
-                    let arg = arg.unwrap_or(Value::Null);
-                    let Some(session) = Shared::session(&socket) else {
+                    let Some(session) = Shared::session(&s) else {
                         return;
                     };
-                    let reply =
-                        shared.unsubscribe(&socket, &session, arg.get("uid"), arg.get("id"));
-                    let _ = ack.send(&reply);
+                    if let Some(refused) = gate(&shared, &s, &session) {
+                        let _ = ack.send(&refused);
+                        return;
+                    }
+                    let event = ClientEvent {
+                        io: Io {
+                            shared: shared.clone(),
+                        },
+                        event: event_name,
+                        socket: SocketHandle { socket: s, session },
+                        args: args.unwrap_or_default(),
+                    };
+                    if let Some(reply) = handler(event).await {
+                        let _ = ack.send(&reply);
+                    }
                 }
             },
         );
     }
-    socket.on(
-        "get-entity-subscriptions",
-        |socket: SocketRef, ack: AckSender| async move {
-            let Some(session) = Shared::session(&socket) else {
-                return;
-            };
-            let subs = Shared::subscriptions_of(&session);
-            let _ = ack.send(&json!({"success": true, "subscriptions": subs}));
-        },
-    );
-    {
-        let shared = shared.clone();
-        socket.on(
-            "private-message",
-            move |socket: SocketRef, TryData(arg): TryData<Value>, ack: AckSender| {
-                let shared = shared.clone();
-                async move {
-                    let reply = private_message(&shared, &socket, arg.ok().as_ref());
-                    let _ = ack.send(&reply);
-                }
-            },
-        );
-    }
-    socket.on_disconnect(|socket: SocketRef| async move {
-        tracing::debug!(socket = %socket.id, "disconnected");
+
+    let counters_owner = shared.clone();
+    socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+        let shared = counters_owner.clone();
+        async move {
+            if reason == DisconnectReason::HeartbeatTimeout {
+                shared
+                    .counters
+                    .heartbeat_disconnects
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(socket = %s.id, "closed by the heartbeat: the client stopped answering or reading");
+            } else if shared.settings().monitoring.enable_connection_logging {
+                tracing::info!(socket = %s.id, ?reason, "disconnected");
+            }
+        }
     });
+
+    if !shared.connect_hooks.is_empty() {
+        let connected = Connected {
+            io: Io {
+                shared: shared.clone(),
+            },
+            socket: SocketHandle {
+                socket: socket.clone(),
+                session,
+            },
+            auth: auth.unwrap_or(Payload::Object(Vec::new())),
+        };
+        for hook in &shared.connect_hooks {
+            tokio::spawn(hook(connected.clone()));
+        }
+    }
 }
 
 fn failure(error: impl Into<String>) -> Value {
     json!({"success": false, "error": error.into()})
 }
 
-fn join_room(shared: &Shared, socket: &SocketRef, room: Option<&Value>) -> Value {
+fn join_room(
+    shared: &Shared,
+    socket: &SocketRef,
+    session: &Session,
+    room: Option<&Value>,
+) -> Value {
     let Some(name) = room.and_then(Value::as_str) else {
         return failure("Invalid room name");
     };
@@ -202,13 +311,11 @@ fn join_room(shared: &Shared, socket: &SocketRef, room: Option<&Value>) -> Value
     }
     let settings = shared.settings();
     if !settings.rooms.enable_private_rooms {
-        let allowed = Shared::session(socket).is_some_and(|s| {
-            settings
-                .rooms
-                .auto_join_by_role
-                .get(s.audience.role_label())
-                .is_some_and(|rooms| rooms.iter().any(|r| r == name))
-        });
+        let allowed = settings
+            .rooms
+            .auto_join_by_role
+            .get(session.audience.role_label())
+            .is_some_and(|rooms| rooms.iter().any(|r| r == name));
         if !allowed {
             return failure("Private rooms are disabled");
         }
@@ -217,7 +324,15 @@ fn join_room(shared: &Shared, socket: &SocketRef, room: Option<&Value>) -> Value
     json!({"success": true, "room": name})
 }
 
-fn private_message(shared: &Shared, socket: &SocketRef, arg: Option<&Value>) -> Value {
+fn private_message(
+    shared: &Shared,
+    socket: &SocketRef,
+    session: &Session,
+    arg: Option<&Value>,
+) -> Value {
+    if !shared.settings().rooms.enable_private_messages {
+        return failure("Private messages are disabled");
+    }
     let (Some(to), Some(message)) = (
         arg.and_then(|a| a.get("to")).and_then(Value::as_str),
         arg.and_then(|a| a.get("message")).and_then(Value::as_str),
@@ -231,19 +346,21 @@ fn private_message(shared: &Shared, socket: &SocketRef, arg: Option<&Value>) -> 
     let Some(target) = shared.socket(to) else {
         return failure("Target socket not found");
     };
-    let from_user = Shared::session(socket).and_then(|s| s.user.clone());
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let payload = json!({
         "from": socket.id.to_string(),
-        "fromUser": from_user,
+        "fromUser": session.user,
         "message": message,
         "timestamp": timestamp,
     });
     match target.emit("private-message", &payload) {
         Ok(()) => json!({"success": true}),
-        Err(_) => failure("Target socket not found"),
+        Err(e) => {
+            shared.sent_to_one(Err(e));
+            failure("Target socket not found")
+        }
     }
 }

@@ -35,4 +35,10 @@ pub enum BuildError {
     /// `contentTypes` names a content type that is not loaded.
     #[error("contentTypes: unknown content type {0}")]
     UnknownContentType(String),
+    /// A custom handler for a built-in client event, or with an empty name.
+    #[error("events: `{0}` is a built-in client event and cannot have a custom handler")]
+    ReservedEvent(String),
+    /// No transport enabled.
+    #[error("socket.serverOptions.transports: at least one transport is needed")]
+    NoTransport,
 }

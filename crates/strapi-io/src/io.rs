@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
+use socketioxide::{BroadcastError, SocketError, SocketIo};
+use strapi_io_core::access::AccessRules;
 use strapi_io_core::events::{ContentTypeRules, Skip, entry_ids};
 use strapi_io_core::format::{delete_entry, to_wire};
 use strapi_io_core::rooms::{entity_room, is_valid_uid, scoped_entity_room};
@@ -18,6 +19,8 @@ use strapi_io_core::{Audience, Schemas, Settings};
 
 use crate::directory::{Directory, UserInfo};
 use crate::errors::IoError;
+use crate::handlers::{ConnectHook, EventHandler};
+use crate::limits::EventLimiter;
 use crate::types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
     EntitySubscriptions, RawOptions, SocketInfo,
@@ -44,6 +47,8 @@ pub(crate) struct Session {
     pub(crate) user: Option<UserInfo>,
     /// Entity subscriptions: entity room → (uid, id as given).
     pub(crate) subscriptions: Mutex<BTreeMap<String, (String, Value)>>,
+    /// The per-socket rate limit, when enabled.
+    pub(crate) limiter: Option<EventLimiter>,
     /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
     pub(crate) _slot: ConnectionSlot,
 }
@@ -70,12 +75,65 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// The live settings with what is derived from them, swapped as a whole.
+pub(crate) struct Live {
+    pub(crate) settings: Settings,
+    pub(crate) access: AccessRules,
+}
+
+impl Live {
+    pub(crate) fn new(settings: Settings) -> Self {
+        let access = AccessRules::new(&settings.security);
+        Live { settings, access }
+    }
+}
+
+impl std::ops::Deref for Live {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Counters of what went wrong for clients, for stats and logs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Packets not queued because a client's buffer was full.
+    pub(crate) buffer_full: AtomicU64,
+    /// Client events refused by the rate limit.
+    pub(crate) rate_limited: AtomicU64,
+    /// Sockets disconnected for flooding.
+    pub(crate) flood_disconnects: AtomicU64,
+    /// Sockets closed by the heartbeat (not answering, or not reading).
+    pub(crate) heartbeat_disconnects: AtomicU64,
+    /// Handshakes refused.
+    pub(crate) refused_handshakes: AtomicU64,
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IoStats {
+    /// Connected sockets.
+    pub connections: usize,
+    /// Packets not queued because a client's buffer was full (that client is then closed).
+    pub buffer_full: u64,
+    /// Client events refused by the rate limit.
+    pub rate_limited: u64,
+    /// Sockets disconnected for flooding.
+    pub flood_disconnects: u64,
+    /// Sockets closed by the heartbeat: not answering pings, or not reading.
+    pub heartbeat_disconnects: u64,
+    /// Handshakes refused.
+    pub refused_handshakes: u64,
+}
+
 /// Everything the handlers and [`Io`] share.
 pub(crate) struct Shared {
     pub(crate) sio: SocketIo,
     pub(crate) schemas: Arc<Schemas>,
     pub(crate) rules: ContentTypeRules,
-    pub(crate) settings: RwLock<Arc<Settings>>,
+    pub(crate) settings: RwLock<Arc<Live>>,
     pub(crate) sensitive: SensitiveFields,
     pub(crate) directory: Arc<dyn Directory>,
     /// Served namespaces, `/` first.
@@ -84,10 +142,16 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<AtomicUsize>,
     /// Largest serialized payload `raw` and friends accept.
     pub(crate) max_payload: usize,
+    /// Custom client-event handlers by event name.
+    pub(crate) handlers: Vec<(String, EventHandler)>,
+    /// Hooks run when a socket has connected.
+    pub(crate) connect_hooks: Vec<ConnectHook>,
+    /// What went wrong for clients.
+    pub(crate) counters: Counters,
 }
 
 impl Shared {
-    pub(crate) fn settings(&self) -> Arc<Settings> {
+    pub(crate) fn settings(&self) -> Arc<Live> {
         self.settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -105,6 +169,43 @@ impl Shared {
             .iter()
             .filter_map(|ns| self.sio.of(ns.as_str()))
             .find_map(|op| op.get_socket(sid))
+    }
+
+    /// Turns a broadcast result into the caller's: packets refused because a client's
+    /// buffer is full are counted and logged (the heartbeat then closes that client, as its
+    /// ping cannot be queued either); the others did get the packet.
+    pub(crate) fn delivered(&self, sent: Result<(), BroadcastError>) -> Result<(), IoError> {
+        match sent {
+            Ok(()) => Ok(()),
+            Err(BroadcastError::Socket(errors)) => {
+                let full = errors
+                    .iter()
+                    .filter(|e| matches!(e, SocketError::InternalChannelFull))
+                    .count();
+                if full > 0 {
+                    self.counters
+                        .buffer_full
+                        .fetch_add(full as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        clients = full,
+                        "client buffer full: packet not queued, the client is closed at its next heartbeat"
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => Err(IoError::Transport(e.to_string())),
+        }
+    }
+
+    /// Accounts for a packet sent to one socket: a full buffer is counted and logged like
+    /// in [`Shared::delivered`]; a closed socket is simply gone.
+    pub(crate) fn sent_to_one(&self, sent: Result<(), socketioxide::SendError>) {
+        if let Err(socketioxide::SendError::Socket(SocketError::InternalChannelFull)) = sent {
+            self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "client buffer full: packet not queued, the client is closed at its next heartbeat"
+            );
+        }
     }
 
     /// A connected socket and its session.
@@ -269,6 +370,17 @@ impl Shared {
     }
 }
 
+/// Tells a socket why (`server-disconnect { reason }`), then disconnects it.
+pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) {
+    let _ = socket.emit(
+        DISCONNECT_REASON_EVENT,
+        &serde_json::json!({ "reason": reason }),
+    );
+    if socket.clone().disconnect().is_err() {
+        tracing::warn!(socket = %socket.id, reason, "could not queue the disconnect (buffer full); the heartbeat closes the socket");
+    }
+}
+
 /// A socket's rooms as users see them: its own id and the internal audience-scoped entity
 /// rooms left out, sorted.
 pub(crate) fn visible_rooms(socket: &SocketRef) -> Vec<String> {
@@ -332,10 +444,6 @@ fn skip_reason(s: Skip) -> &'static str {
         Skip::Draft => "draft entry while onlyPublished is on",
         Skip::Disabled => "events are disabled",
     }
-}
-
-fn transport<E: std::fmt::Display>(e: E) -> IoError {
-    IoError::Transport(e.to_string())
 }
 
 /// The Rust `strapi.$io`: cheap to clone, shareable across tasks.
@@ -410,11 +518,7 @@ impl Io {
                 None => sanitizer.entry(&ct.uid, &opts.data, audience),
             };
             let payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
-            root.clone()
-                .to(rooms)
-                .emit(&event, &payload)
-                .await
-                .map_err(transport)?;
+            shared.delivered(root.clone().to(rooms).emit(&event, &payload).await)?;
             reached += 1;
         }
         Ok(EmitReport {
@@ -433,11 +537,11 @@ impl Io {
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
-        match opts.rooms.filter(|r| !r.is_empty()) {
+        let sent = match opts.rooms.filter(|r| !r.is_empty()) {
             Some(rooms) => root.to(rooms).emit(&opts.event, &data).await,
             None => root.emit(&opts.event, &data).await,
-        }
-        .map_err(transport)
+        };
+        self.shared.delivered(sent)
     }
 
     /// Adds a socket to a room; `false` when the socket is not connected here.
@@ -491,10 +595,7 @@ impl Io {
     ) -> Result<(), IoError> {
         let data = self.shared.prepare_raw(event, data)?;
         if let Some(s) = self.shared.socket(socket_id) {
-            // A closed socket or full buffer is the socket's fate, not the caller's error.
-            if let Err(e) = s.emit(event, &data) {
-                tracing::debug!(socket = socket_id, error = %e, "private message not sent");
-            }
+            self.shared.sent_to_one(s.emit(event, &data));
         }
         Ok(())
     }
@@ -512,10 +613,8 @@ impl Io {
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
-        root.except(socket_id.to_string())
-            .emit(event, &data)
-            .await
-            .map_err(transport)
+        let sent = root.except(socket_id.to_string()).emit(event, &data).await;
+        self.shared.delivered(sent)
     }
 
     /// Sends an event to every socket of a namespace (`admin` or `/admin`).
@@ -539,7 +638,8 @@ impl Io {
             .sio
             .of(path.as_str())
             .ok_or(IoError::UnknownNamespace(path))?;
-        op.emit(event, &data).await.map_err(transport)
+        let sent = op.emit(event, &data).await;
+        self.shared.delivered(sent)
     }
 
     /// Disconnects a socket, telling it why first (`server-disconnect { reason }`).
@@ -548,11 +648,7 @@ impl Io {
         match self.shared.socket(socket_id) {
             Some(s) => {
                 let reason = reason.unwrap_or("Disconnected by server");
-                let _ = s.emit(
-                    DISCONNECT_REASON_EVENT,
-                    &serde_json::json!({ "reason": reason }),
-                );
-                let _ = s.disconnect();
+                disconnect_with_reason(&s, reason);
                 true
             }
             None => false,
@@ -625,10 +721,8 @@ impl Io {
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
-        root.to(entity_room(uid, &id))
-            .emit(event, &data)
-            .await
-            .map_err(transport)
+        let sent = root.to(entity_room(uid, &id)).emit(event, &data).await;
+        self.shared.delivered(sent)
     }
 
     /// The sockets subscribed to an entity, with their user.
@@ -662,8 +756,22 @@ impl Io {
     }
 
     /// The live settings.
-    pub fn settings(&self) -> Arc<Settings> {
-        self.shared.settings()
+    pub fn settings(&self) -> Settings {
+        self.shared.settings().settings.clone()
+    }
+
+    /// Counters of connections and of what went wrong for clients.
+    pub fn stats(&self) -> IoStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        IoStats {
+            connections: self.connection_count(),
+            buffer_full: get(&c.buffer_full),
+            rate_limited: get(&c.rate_limited),
+            flood_disconnects: get(&c.flood_disconnects),
+            heartbeat_disconnects: get(&c.heartbeat_disconnects),
+            refused_handshakes: get(&c.refused_handshakes),
+        }
     }
 
     /// The loaded schemas.

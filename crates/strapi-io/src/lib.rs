@@ -14,14 +14,20 @@ mod builder;
 mod connection;
 pub mod directory;
 mod errors;
+mod handlers;
 mod io;
+mod limits;
+mod payload;
 mod project;
 mod types;
 
-pub use builder::{IoBuilder, IoLayer};
+pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
 pub use directory::{Directory, Identity, StaticDirectory, StaticDirectoryConfig, UserInfo};
 pub use errors::{BuildError, IoError};
-pub use io::{DISCONNECT_REASON_EVENT, Io};
+pub use handlers::{ClientEvent, ConnectHook, Connected, EventHandler, SocketHandle};
+pub use io::{DISCONNECT_REASON_EVENT, Io, IoStats};
+pub use limits::FLOOD_TOLERANCE_SECONDS;
+pub use payload::{Args, Payload};
 pub use project::{ProjectError, load_schemas};
 pub use strapi_io_core as core;
 pub use types::{

@@ -98,7 +98,8 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, svc).await.unwrap();
         });
         TestServer { addr, io }
     }

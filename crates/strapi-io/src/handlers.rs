@@ -1,0 +1,105 @@
+//! Custom client events (the plugin's `events` config): handlers registered on the
+//! builder, called with the sending socket and the event's arguments, whose answer becomes
+//! the ack; and hooks run when a socket connects.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use socketioxide::extract::SocketRef;
+
+use crate::directory::{BoxFuture, UserInfo};
+use crate::errors::IoError;
+use crate::io::{Io, Session};
+use crate::payload::{Args, Payload};
+
+/// The socket an event came from, or that just connected.
+#[derive(Clone)]
+pub struct SocketHandle {
+    pub(crate) socket: SocketRef,
+    pub(crate) session: Arc<Session>,
+}
+
+impl std::fmt::Debug for SocketHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketHandle")
+            .field("id", &self.id())
+            .field("namespace", &self.namespace())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketHandle {
+    /// The socket id.
+    pub fn id(&self) -> String {
+        self.socket.id.to_string()
+    }
+
+    /// The namespace (`/`, `/admin`).
+    pub fn namespace(&self) -> &str {
+        self.socket.ns()
+    }
+
+    /// The user, for JWT sockets.
+    pub fn user(&self) -> Option<&UserInfo> {
+        self.session.user.as_ref()
+    }
+
+    /// The role type, or the API token's name.
+    pub fn role(&self) -> &str {
+        self.session.audience.role_label()
+    }
+
+    /// Sends an event with these arguments to this socket only, as given (no sanitizing:
+    /// it is the handler's own data).
+    pub fn emit(&self, event: &str, args: &Args) -> Result<(), IoError> {
+        self.socket
+            .emit(event, args)
+            .map_err(|e| IoError::Transport(e.to_string()))
+    }
+}
+
+/// A client event handed to a custom handler.
+#[derive(Debug, Clone)]
+pub struct ClientEvent {
+    /// The server.
+    pub io: Io,
+    /// The sender.
+    pub socket: SocketHandle,
+    /// The event name.
+    pub event: String,
+    /// The arguments, binary attachments included.
+    pub args: Args,
+}
+
+/// A socket that has just connected.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The server.
+    pub io: Io,
+    /// The socket.
+    pub socket: SocketHandle,
+    /// The handshake's `auth` payload (`{}` when none was sent).
+    pub auth: Payload,
+}
+
+/// A custom event handler: its `Some(args)` answer is the ack.
+pub type EventHandler = Arc<dyn Fn(ClientEvent) -> BoxFuture<'static, Option<Args>> + Send + Sync>;
+
+/// A connect hook.
+pub type ConnectHook = Arc<dyn Fn(Connected) -> BoxFuture<'static, ()> + Send + Sync>;
+
+pub(crate) fn event_handler<F, Fut>(f: F) -> EventHandler
+where
+    F: Fn(ClientEvent) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<Args>> + Send + 'static,
+{
+    Arc::new(move |e| Box::pin(f(e)))
+}
+
+pub(crate) fn connect_hook<F, Fut>(f: F) -> ConnectHook
+where
+    F: Fn(Connected) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |c| Box::pin(f(c)))
+}
