@@ -59,6 +59,7 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
                     }
                 }),
             )
+            .route("/api/io/stats", get(rpc::stats))
             .route("/api/io/{method}", post(rpc::handler))
             .with_state(state)
             .layer(layer)

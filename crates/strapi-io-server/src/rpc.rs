@@ -271,6 +271,15 @@ pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, Api
     }
 }
 
+/// `GET /api/io/stats`: connections and what went wrong for clients.
+pub async fn stats(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    data(state.io.stats())
+}
+
 /// The axum handler for `POST /api/io/{method}`.
 pub async fn handler(
     State(state): State<Arc<RpcState>>,

@@ -241,7 +241,7 @@ impl IoBuilder {
                 let shared = shared.clone();
                 move |socket: SocketRef, TryData(auth): TryData<Payload>| {
                     let shared = shared.clone();
-                    async move { on_connect(shared, socket, auth.ok()) }
+                    async move { on_connect(shared, socket, auth.ok()).await }
                 }
             };
             let middleware = {

@@ -160,7 +160,7 @@ macro_rules! on_event {
 }
 
 /// Runs once a socket is connected: joins its rooms and installs the event handlers.
-pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Payload>) {
+pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Payload>) {
     let Some(session) = Shared::session(&socket) else {
         // The middleware always stores a session; without one the socket cannot be served.
         let _ = socket.disconnect();
@@ -177,6 +177,23 @@ pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Pa
     }
     if settings.monitoring.enable_connection_logging {
         tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience.room, "connected");
+    }
+
+    if !shared.connect_hooks.is_empty() {
+        let connected = Connected {
+            io: Io {
+                shared: shared.clone(),
+            },
+            socket: SocketHandle {
+                socket: socket.clone(),
+                session: session.clone(),
+            },
+            auth: auth.unwrap_or(Payload::Object(Vec::new())),
+        };
+        // Before any handler is installed, so that what a hook sends comes first.
+        for hook in &shared.connect_hooks {
+            hook(connected.clone()).await;
+        }
     }
 
     on_event!(socket, shared, "join-room", |s, session, arg, sh| {
@@ -275,22 +292,6 @@ pub(crate) fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Pa
             }
         }
     });
-
-    if !shared.connect_hooks.is_empty() {
-        let connected = Connected {
-            io: Io {
-                shared: shared.clone(),
-            },
-            socket: SocketHandle {
-                socket: socket.clone(),
-                session,
-            },
-            auth: auth.unwrap_or(Payload::Object(Vec::new())),
-        };
-        for hook in &shared.connect_hooks {
-            tokio::spawn(hook(connected.clone()));
-        }
-    }
 }
 
 fn failure(error: impl Into<String>) -> Value {

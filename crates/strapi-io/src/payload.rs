@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
@@ -210,8 +210,8 @@ impl<'de> Visitor<'de> for ArgsVisitor {
 
 impl<'de> Deserialize<'de> for Args {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A tuple, so that socketioxide hands over every argument, not just the first.
         d.deserialize_tuple(usize::MAX, ArgsVisitor)
-            .map_err(|e: D::Error| de::Error::custom(e))
     }
 }
 
