@@ -103,7 +103,7 @@ pub async fn run(
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets");
-        closing.close().await;
+        closing.close_with_reason("Server shutting down").await;
         let _ = stop_tx.send(());
     });
     let mut server = std::pin::pin!(server.into_future());

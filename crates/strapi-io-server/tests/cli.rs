@@ -167,3 +167,38 @@ fn serve_answers_health_and_exits_cleanly_on_sigterm() {
     assert!(status.success());
     assert_eq!(wait_exit(&mut child, Duration::from_secs(8)), Some(0));
 }
+
+fn get_with_origin(addr: &str, path: &str, origin: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.to_ascii_lowercase()
+}
+
+#[test]
+fn cors_allows_only_the_configured_origins() {
+    let dir = temp_dir("cors");
+    copy_tree(&blog(), &dir);
+    let config = dir.join("strapi-io.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("origins = [\"*\"]", "origins = [\"http://app.example\"]");
+    std::fs::write(&config, text).unwrap();
+    let (mut child, addr) = serve(&["--config", config.to_str().unwrap()]);
+    let path = "/socket.io/?EIO=4&transport=polling";
+    let allowed = get_with_origin(&addr, path, "http://app.example");
+    assert!(
+        allowed.contains("access-control-allow-origin: http://app.example"),
+        "{allowed}"
+    );
+    let other = get_with_origin(&addr, path, "http://evil.example");
+    assert!(!other.contains("access-control-allow-origin"), "{other}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -50,6 +50,12 @@ pub enum Transport {
 #[derive(Clone)]
 pub struct IoLayer(SocketIoLayer);
 
+impl std::fmt::Debug for IoLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IoLayer")
+    }
+}
+
 impl<S: Clone> tower::Layer<S> for IoLayer {
     type Service = SocketIoService<S>;
 

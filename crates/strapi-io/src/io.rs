@@ -779,8 +779,16 @@ impl Io {
         &self.shared.schemas
     }
 
-    /// Disconnects every socket and closes the server.
-    pub async fn close(&self) {
+    /// Tells every socket why (`server-disconnect { reason }`), then disconnects them all and
+    /// closes the server.
+    pub async fn close_with_reason(&self, reason: &str) {
+        let body = serde_json::json!({ "reason": reason });
+        for ns in &self.shared.namespaces {
+            if let Some(op) = self.shared.sio.of(ns.as_str()) {
+                let sent = op.emit(DISCONNECT_REASON_EVENT, &body).await;
+                let _ = self.shared.delivered(sent);
+            }
+        }
         self.shared.sio.close().await;
     }
 }

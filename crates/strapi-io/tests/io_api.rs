@@ -495,3 +495,70 @@ async fn bad_input_gets_clear_errors_and_harms_no_one() {
     assert_eq!(c.recv("article:create").await["data"]["id"], 1);
     let _ = Settings::default();
 }
+
+#[tokio::test]
+async fn closing_tells_every_socket_why() {
+    let server = TestServer::start().await;
+    let mut a = Client::public(&server.addr).await;
+    let mut chat = Client::connect_ns(&server.addr, "/chat", Value::Null)
+        .await
+        .unwrap();
+    server.io.close_with_reason("Server shutting down").await;
+    for c in [&mut a, &mut chat] {
+        assert_eq!(
+            c.recv(strapi_io::DISCONNECT_REASON_EVENT).await,
+            json!({"reason": "Server shutting down"})
+        );
+    }
+    a.closed().await;
+}
+
+#[tokio::test]
+async fn custom_events_and_connect_hooks_reach_library_handlers() {
+    use strapi_io::{Args, Payload};
+    let schemas = strapi_io::load_schemas(&support::blog_src()).unwrap();
+    let directory = strapi_io::StaticDirectory::new(
+        &support::demo_directory(),
+        support::JWT_SECRET,
+        support::SALT,
+    )
+    .unwrap();
+    let (layer, _io) = strapi_io::IoBuilder::new(schemas)
+        .directory(std::sync::Arc::new(directory))
+        .on_connect(|c| async move {
+            let who = c
+                .socket
+                .user()
+                .map(|u| u.username.clone())
+                .unwrap_or_default();
+            let _ = c
+                .socket
+                .emit("welcome", &Args(vec![Payload::from(json!(who))]));
+        })
+        .on_event("echo", |e| async move {
+            let role = e.socket.role().to_string();
+            let mut args = e.args.0;
+            args.push(Payload::from(json!(role)));
+            Some(Args(args))
+        })
+        .build()
+        .unwrap();
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut c = Client::jwt(&addr, &jwt(1)).await;
+    assert_eq!(c.recv("welcome").await, json!("editor"));
+    assert_eq!(
+        c.call_args("echo", Some(json!({"x": 1}))).await,
+        json!([{"x": 1}, "editor"])
+    );
+    // A reserved name cannot be taken by a custom handler.
+    let schemas = strapi_io::load_schemas(&support::blog_src()).unwrap();
+    let err = strapi_io::IoBuilder::new(schemas)
+        .on_event("join-room", |_e| async move { None })
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("built-in"), "{err}");
+}

@@ -132,7 +132,7 @@ impl Client {
                             let json_start = rest.find('[').unwrap_or(rest.len());
                             let id: u64 = rest[..json_start].parse().unwrap_or(0);
                             let v: Value = serde_json::from_str(&rest[json_start..]).unwrap_or(Value::Null);
-                            let arg = v.get(0).cloned().unwrap_or(Value::Null);
+                            let arg = v;
                             if let Some(pos) = waiting.iter().position(|(i, _)| *i == id) {
                                 let _ = waiting.remove(pos).1.send(arg);
                             } else {
@@ -183,6 +183,12 @@ impl Client {
 
     /// Emits an event and waits for its ack's first argument.
     pub async fn call(&mut self, event: &str, data: Option<Value>) -> Value {
+        let all = self.call_args(event, data).await;
+        all.get(0).cloned().unwrap_or(Value::Null)
+    }
+
+    /// Emits an event and waits for its ack's arguments (a JSON array).
+    pub async fn call_args(&mut self, event: &str, data: Option<Value>) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
         let (tx, rx) = oneshot::channel();
