@@ -1,14 +1,17 @@
-// Shared helpers for the end-to-end tests: start the gateway binary, sign JWTs, connect
-// official socket.io-client sockets, record what they receive, call the HTTP RPC.
-// Node built-ins + socket.io-client only. Every wait is bounded.
+// Shared helpers for the end-to-end tests: start the gateway binary (and the conformance
+// example), write configs, sign JWTs, connect official socket.io-client sockets and raw
+// Engine.IO websockets, record what they receive, call the HTTP RPC.
+// Node built-ins, socket.io-client and ws only. Every wait is bounded.
 
 import { spawn } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
+import WebSocket from "ws";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(HERE, "..", "..");
@@ -320,3 +323,292 @@ export async function marker(url, sockets) {
 
 /** A unique name for rooms and events. */
 export const uniq = (prefix) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+// ---------------------------------------------------------------------------------------
+// Config editing
+
+function tomlKey(k) {
+  return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+}
+
+/** A JS value (string, number, boolean, array, plain object) as a TOML value. */
+export function tomlValue(v) {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  if (Array.isArray(v)) return `[${v.map(tomlValue).join(", ")}]`;
+  if (v && typeof v === "object") {
+    return `{ ${Object.entries(v)
+      .map(([k, x]) => `${tomlKey(k)} = ${tomlValue(x)}`)
+      .join(", ")} }`;
+  }
+  throw new Error(`no TOML form for ${JSON.stringify(v)}`);
+}
+
+/**
+ * Sets keys of the table `[table]` in a TOML text: replaces the keys already there, adds the
+ * others, and appends the table when the text has none. Values go through tomlValue.
+ */
+export function tomlSet(text, table, entries) {
+  const header = `[${table}]`;
+  const lines = text.split("\n");
+  const set = Object.entries(entries).map(([k, v]) => `${tomlKey(k)} = ${tomlValue(v)}`);
+  const start = lines.findIndex((l) => l.trim() === header);
+  if (start < 0) return `${text.trimEnd()}\n\n${header}\n${set.join("\n")}\n`;
+  let end = start + 1;
+  while (end < lines.length && !lines[end].trim().startsWith("[")) end++;
+  const keys = new Set(Object.keys(entries).map(tomlKey));
+  const kept = lines.slice(start + 1, end).filter((l) => {
+    const m = l.match(/^\s*([^=\s]+)\s*=/);
+    return !(m && keys.has(m[1]));
+  });
+  return [...lines.slice(0, start + 1), ...set, ...kept, ...lines.slice(end)].join("\n");
+}
+
+/**
+ * An edit for writeConfig: `{ "settings.security": { ipBlacklist: [...] }, ... }` applied
+ * with tomlSet, then `extra` (raw TOML, e.g. `[[events]]` entries) appended.
+ */
+export function tomlEdit(tables = {}, extra = "") {
+  return (text) => {
+    let t = text;
+    for (const [table, entries] of Object.entries(tables)) t = tomlSet(t, table, entries);
+    return extra ? `${t.trimEnd()}\n\n${extra}\n` : t;
+  };
+}
+
+/** Writes a config (the demo with `tables` set, see tomlEdit) and starts a server on it. */
+export async function startServerWith(tables = {}, { extra = "", env } = {}) {
+  const config = writeConfig(tomlEdit(tables, extra));
+  try {
+    const server = await startServer({ config: config.path, env });
+    const stop = server.stop;
+    return {
+      ...server,
+      config,
+      stop: async () => {
+        await stop();
+        config.cleanup();
+      },
+    };
+  } catch (e) {
+    config.cleanup();
+    throw e;
+  }
+}
+
+/**
+ * Runs the binary with `args` and waits (bounded) for it to exit.
+ * Resolves { code, signal, stdout, stderr }; kills it and rejects when it keeps running.
+ */
+export async function runToExit(args, { ms = 10_000, env = {} } = {}) {
+  const child = spawn(binaryPath(), args, {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env, STRAPI_IO_PORT: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
+  try {
+    const { code, signal } = await withTimeout(exited, ms, `strapi-io ${args.join(" ")} to exit`);
+    return { code, signal, stdout, stderr };
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw new Error(`${e.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conformance example, ports, polling
+
+/** A TCP port that was free a moment ago (bound on 127.0.0.1 then released). */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** The conformance example: $STRAPI_IO_CONFORMANCE_BIN, else target/release/examples. */
+export function conformancePath() {
+  if (process.env.STRAPI_IO_CONFORMANCE_BIN) return resolve(process.env.STRAPI_IO_CONFORMANCE_BIN);
+  return resolve(HERE, "../../target/release/examples/conformance");
+}
+
+/**
+ * Starts the conformance example on a free port and waits for its "listening" line.
+ * Returns { url, child, output(), stop() }.
+ */
+export async function startConformance() {
+  const bin = conformancePath();
+  if (!existsSync(bin)) {
+    throw new Error(
+      `conformance example not found at ${bin}: build it (cargo build --release --workspace --examples) or set STRAPI_IO_CONFORMANCE_BIN`,
+    );
+  }
+  const port = await freePort();
+  const child = spawn(bin, [], {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", PORT: String(port) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const output = () => `--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`;
+  child.stderr.setEncoding("utf8").on("data", (d) => {
+    err += d;
+    if (err.length > 100_000) err = err.slice(-50_000);
+  });
+  child.stdout.setEncoding("utf8");
+  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
+  const listening = new Promise((res, rej) => {
+    child.stdout.on("data", (d) => {
+      if (out.length < 100_000) out += d;
+      const m = out.match(/conformance server listening on (http:\/\/[^\s]+)/);
+      if (m) res(m[1]);
+    });
+    child.once("error", rej);
+    exited.then(({ code, signal }) =>
+      rej(new Error(`conformance exited early (code ${code}, signal ${signal})\n${output()}`)),
+    );
+  });
+  let url;
+  try {
+    url = await withTimeout(listening, 15_000, `conformance example to listen (${bin})`);
+  } catch (e) {
+    child.kill("SIGKILL");
+    throw e;
+  }
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGKILL");
+    await withTimeout(exited, 2000, "conformance example to exit").catch(() => {});
+  }
+  return { url, child, output, stop };
+}
+
+/** Polls `probe()` until it returns a truthy value (returned), bounded by `ms`. */
+export async function waitUntil(probe, { ms = WAIT_MS, every = 50, what = "condition" } = {}) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** GET /api/io/stats → its `data`. */
+export async function stats(url, token = ADMIN_TOKEN) {
+  const res = await fetch(`${url}/api/io/stats`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`stats answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw Engine.IO v4 websockets
+
+/**
+ * A websocket speaking raw Engine.IO/Socket.IO frames. Every frame received is queued
+ * (text as string, binary as Buffer) except pings ("2"), which are answered with "3"
+ * while `autoPong` is on. `next()` takes frames in order.
+ */
+export class RawSocket {
+  static async open(url, { autoPong = true, path = "/socket.io/", eio = 4 } = {}) {
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}${path}?EIO=${eio}&transport=websocket`);
+    const raw = new RawSocket(ws, autoPong);
+    await withTimeout(
+      new Promise((res, rej) => {
+        ws.once("open", res);
+        ws.once("error", rej);
+      }),
+      WAIT_MS,
+      "raw websocket to open",
+    );
+    return raw;
+  }
+
+  constructor(ws, autoPong) {
+    this.ws = ws;
+    this.autoPong = autoPong;
+    this.queue = [];
+    this.waiter = null;
+    this.pings = 0;
+    this.closed = new Promise((res) =>
+      ws.once("close", (code, reason) => res({ code, reason: reason.toString() })),
+    );
+    ws.on("error", () => {}); // a refused or reset connection shows up as "close"
+    ws.on("message", (data, isBinary) => {
+      let frame;
+      if (isBinary) {
+        frame = Buffer.isBuffer(data) ? Buffer.from(data) : Buffer.concat(data);
+      } else {
+        frame = data.toString();
+        if (frame === "2") {
+          this.pings++;
+          if (this.autoPong) ws.send("3");
+          return;
+        }
+      }
+      this.queue.push(frame);
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = null;
+        w(this.queue.shift());
+      }
+    });
+  }
+
+  /** The next frame (ping excluded), bounded. */
+  next(ms = WAIT_MS) {
+    if (this.queue.length) return Promise.resolve(this.queue.shift());
+    if (this.waiter) throw new Error("one next() at a time");
+    const p = new Promise((res) => {
+      this.waiter = res;
+    });
+    return withTimeout(p, ms, "a frame on the raw websocket").finally(() => {
+      this.waiter = null;
+    });
+  }
+
+  /** The next text frame, which must start with `prefix`; returns it. */
+  async expectText(prefix, ms = WAIT_MS) {
+    const f = await this.next(ms);
+    if (typeof f !== "string" || !f.startsWith(prefix)) {
+      throw new Error(`expected a text frame starting with ${JSON.stringify(prefix)}, got ${describeFrame(f)}`);
+    }
+    return f;
+  }
+
+  send(frame) {
+    this.ws.send(frame);
+  }
+
+  /** Waits for the server's Engine.IO open packet ("0{...}") and returns it parsed. */
+  async open() {
+    const f = await this.expectText("0");
+    return JSON.parse(f.slice(1));
+  }
+
+  close() {
+    try {
+      this.ws._socket?.resume();
+    } catch {
+      // already gone
+    }
+    this.ws.terminate();
+  }
+}
+
+function describeFrame(f) {
+  return typeof f === "string" ? JSON.stringify(f) : `<binary ${f.toString("hex")}>`;
+}

@@ -482,3 +482,180 @@ mod tests {
         assert!(parse_ip_range("host").is_err());
     }
 }
+
+/// Where the settings have maps with free keys, the shape of their values:
+/// `bool` (actions), `strings` (room lists), `role` / `namespace` (settings objects).
+fn free_map(path: &str) -> Option<&'static str> {
+    match path {
+        "rolePermissions" => Some("role"),
+        "rooms.autoJoinByRole" => Some("strings"),
+        "namespaces.list" => Some("namespace"),
+        _ if path.starts_with("rolePermissions.") && path.ends_with(".contentTypes") => {
+            Some("actions")
+        }
+        _ if path.starts_with("rolePermissions.") && path.contains(".contentTypes.") => {
+            Some("bool")
+        }
+        _ => None,
+    }
+}
+
+fn type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value::*;
+    match v {
+        Null => "null",
+        Bool(_) => "a boolean",
+        Number(_) => "a number",
+        String(_) => "a string",
+        Array(_) => "an array",
+        Object(_) => "an object",
+    }
+}
+
+fn check_shape(
+    value: &serde_json::Value,
+    template: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<SettingsProblem>,
+) {
+    use serde_json::Value;
+    let mut problem = |message: String| {
+        out.push(SettingsProblem {
+            path: format!("settings{}{}", if path.is_empty() { "" } else { "." }, path),
+            message,
+        })
+    };
+    match (template, value) {
+        (Value::Object(t), Value::Object(v)) => {
+            let free = free_map(path);
+            for (k, child) in v {
+                let child_path = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let child_template = match free {
+                    Some("role") => serde_json::to_value(RolePermission::default()).ok(),
+                    Some("namespace") => serde_json::to_value(NamespaceSettings::default()).ok(),
+                    Some("strings") => Some(serde_json::json!(["x"])),
+                    Some("actions") => Some(serde_json::json!({})),
+                    Some("bool") => Some(Value::Bool(true)),
+                    _ => t.get(k).cloned(),
+                };
+                match child_template {
+                    Some(ct) => check_shape(child, &ct, &child_path, out),
+                    None => out.push(SettingsProblem {
+                        path: format!("settings.{child_path}"),
+                        message: "unknown key".into(),
+                    }),
+                }
+            }
+        }
+        (Value::Array(_), Value::Array(v)) => {
+            for (i, item) in v.iter().enumerate() {
+                if !item.is_string() {
+                    out.push(SettingsProblem {
+                        path: format!("settings.{path}[{i}]"),
+                        message: format!("expected a string, found {}", type_name(item)),
+                    });
+                }
+            }
+        }
+        (Value::Number(_), Value::Number(n)) => {
+            if !n.is_u64() {
+                problem("expected a whole number ≥ 0".into());
+            }
+        }
+        (Value::String(_), Value::String(s)) => {
+            if path == "events.format" && s != "v4" && s != "v5" {
+                problem(format!("expected \"v4\" or \"v5\", found \"{s}\""));
+            }
+        }
+        (Value::Bool(_), Value::Bool(_)) => {}
+        (t, v) => problem(format!("expected {}, found {}", type_name(t), type_name(v))),
+    }
+}
+
+impl Settings {
+    /// Parses a whole settings document (keys left out take their defaults), reporting
+    /// every unknown key, wrong type and invalid value with its path — not just the first.
+    pub fn from_document(doc: &serde_json::Value) -> Result<Settings, Vec<SettingsProblem>> {
+        let template = serde_json::to_value(Settings::default()).unwrap_or_default();
+        let mut problems = Vec::new();
+        match doc {
+            serde_json::Value::Object(_) => check_shape(doc, &template, "", &mut problems),
+            other => problems.push(SettingsProblem {
+                path: "settings".into(),
+                message: format!("expected an object, found {}", type_name(other)),
+            }),
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let settings: Settings = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
+            vec![SettingsProblem {
+                path: format!("settings.{}", e.path()),
+                message: e.into_inner().to_string(),
+            }]
+        })?;
+        let semantic = settings.problems("settings");
+        if semantic.is_empty() {
+            Ok(settings)
+        } else {
+            Err(semantic)
+        }
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let doc = json!({
+            "connection": {"pingTimeout": "soon", "pingIntervall": 5},
+            "security": {"ipBlacklist": ["10.0.0.0/8", 7], "rateLimiting": {"enabled": "yes"}},
+            "events": {"format": "v6"},
+            "rolePermissions": {"public": {"canConnect": 1, "contentTypes": {"api::a.a": {"create": "no"}}}},
+            "rooms": {"autoJoinByRole": {"public": "lobby"}},
+            "bogus": true
+        });
+        let problems = Settings::from_document(&doc).unwrap_err();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        for expected in [
+            "settings.connection.pingTimeout: expected a number, found a string",
+            "settings.connection.pingIntervall: unknown key",
+            "settings.security.ipBlacklist[1]: expected a string, found a number",
+            "settings.security.rateLimiting.enabled: expected a boolean, found a string",
+            "settings.events.format: expected \"v4\" or \"v5\", found \"v6\"",
+            "settings.rolePermissions.public.canConnect: expected a boolean, found a number",
+            "settings.rolePermissions.public.contentTypes.api::a.a.create: expected a boolean, found a string",
+            "settings.rooms.autoJoinByRole.public: expected an array, found a string",
+            "settings.bogus: unknown key",
+        ] {
+            assert!(
+                text.iter().any(|t| t == expected),
+                "missing {expected:?} in {text:#?}"
+            );
+        }
+        assert_eq!(text.len(), 9, "{text:#?}");
+    }
+
+    #[test]
+    fn valid_documents_and_semantic_problems() {
+        let s = Settings::from_document(&json!({"security": {"ipBlacklist": ["::1"]}})).unwrap();
+        assert_eq!(s.security.ip_blacklist, vec!["::1"]);
+        assert_eq!(
+            s.connection.ping_interval, 25_000,
+            "missing keys take defaults"
+        );
+        let full = serde_json::to_value(Settings::default()).unwrap();
+        assert_eq!(Settings::from_document(&full).unwrap(), Settings::default());
+        let bad =
+            Settings::from_document(&json!({"security": {"ipBlacklist": ["nope"]}})).unwrap_err();
+        assert_eq!(bad[0].path, "settings.security.ipBlacklist[0]");
+        assert!(Settings::from_document(&json!([1])).is_err());
+    }
+}

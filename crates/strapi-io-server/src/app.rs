@@ -47,6 +47,11 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
     });
+    let webhooks = Arc::new(crate::webhook::WebhookState {
+        io: io.clone(),
+        token: c.server.webhook_token.clone().filter(|t| !t.is_empty()),
+        counters: Default::default(),
+    });
     let health_io = io.clone();
     let router =
         Router::new()
@@ -62,6 +67,10 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
             .route("/api/io/stats", get(rpc::stats))
             .route("/api/io/{method}", post(rpc::handler))
             .with_state(state)
+            .route(
+                "/webhooks/strapi",
+                post(crate::webhook::handler).with_state(webhooks),
+            )
             .layer(layer)
             .layer(cors(&c.settings.cors.origins, c.settings.cors.credentials));
     Ok((router, io))

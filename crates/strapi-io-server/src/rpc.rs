@@ -30,6 +30,7 @@ pub struct ApiError {
     status: StatusCode,
     name: &'static str,
     message: String,
+    details: Value,
 }
 
 impl ApiError {
@@ -39,6 +40,49 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             name: "ValidationError",
             message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    /// 401 UnauthorizedError.
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedError",
+            "Missing or invalid credentials",
+        )
+    }
+
+    /// 503 ServiceUnavailableError.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableError",
+            message,
+        )
+    }
+
+    /// 413 PayloadTooLargeError.
+    pub fn too_large(limit: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeError",
+            format!("Request body larger than {limit} bytes"),
+        )
+    }
+
+    /// 404 NotFoundError.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFoundError", message)
+    }
+
+    /// 422 ValidationError with every problem in `details.errors`.
+    pub fn invalid(message: impl Into<String>, errors: Value) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            name: "ValidationError",
+            message: message.into(),
+            details: json!({ "errors": errors }),
         }
     }
 
@@ -47,6 +91,7 @@ impl ApiError {
             status,
             name,
             message: message.into(),
+            details: json!({}),
         }
     }
 }
@@ -59,7 +104,7 @@ impl IntoResponse for ApiError {
                 "status": self.status.as_u16(),
                 "name": self.name,
                 "message": self.message,
-                "details": {},
+                "details": self.details,
             }
         });
         (self.status, Json(body)).into_response()
@@ -90,9 +135,7 @@ impl From<IoError> for ApiError {
 /// Checks `Authorization: Bearer <admin token>` in constant time.
 pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.admin_token else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableError",
+        return Err(ApiError::unavailable(
             "The admin API is off: set server.adminToken in the config or STRAPI_IO_ADMIN_TOKEN",
         ));
     };
@@ -105,11 +148,7 @@ pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError
         });
     match given {
         Some(t) if constant_time_eq(t, expected) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UnauthorizedError",
-            "Missing or invalid credentials",
-        )),
+        _ => Err(ApiError::unauthorized()),
     }
 }
 
@@ -263,11 +302,7 @@ pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, Api
             let p: Entity = params(body)?;
             data(io.entity_room_sockets(&p.uid, &p.id).await)
         }
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NotFoundError",
-            format!("Unknown method: {other}"),
-        )),
+        other => Err(ApiError::not_found(format!("Unknown method: {other}"))),
     }
 }
 
@@ -290,13 +325,7 @@ pub async fn handler(
     check_admin(&state, &headers)?;
     let body = axum::body::to_bytes(body, state.body_limit)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLargeError",
-                format!("Request body larger than {} bytes", state.body_limit),
-            )
-        })?;
+        .map_err(|_| ApiError::too_large(state.body_limit))?;
     let body: Value = if body.is_empty() {
         json!({})
     } else {

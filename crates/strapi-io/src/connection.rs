@@ -11,12 +11,12 @@ use axum::extract::ConnectInfo;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
-use strapi_io_core::AudienceKind;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
+use strapi_io_core::{Audience, AudienceKind};
 
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
-use crate::io::{ConnectionSlot, Io, Session, Shared, disconnect_with_reason, visible_rooms};
+use crate::io::{ConnectionSlot, Io, Live, Session, Shared, disconnect_with_reason, visible_rooms};
 use crate::limits::{Admission, EventLimiter};
 use crate::payload::{Args, Payload};
 
@@ -35,7 +35,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 
 /// The client's address: the TCP peer (from axum's `ConnectInfo`), or the forwarded one
 /// when the peer is a trusted proxy.
-fn client_ip(shared: &Shared, socket: &SocketRef) -> Option<IpAddr> {
+fn client_ip(live: &Live, socket: &SocketRef) -> Option<IpAddr> {
     let parts = socket.req_parts();
     let peer = parts
         .extensions
@@ -45,7 +45,7 @@ fn client_ip(shared: &Shared, socket: &SocketRef) -> Option<IpAddr> {
         .headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    Some(shared.settings().access.client_ip(peer, forwarded))
+    Some(live.access.client_ip(peer, forwarded))
 }
 
 /// Runs before a socket joins a namespace; an `Err` becomes the client's `connect_error`.
@@ -65,46 +65,69 @@ pub(crate) async fn handshake(
     result
 }
 
-async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
-    let settings = shared.settings();
-    settings.access.check(client_ip(shared, socket))?;
-    let query_token = query_param(socket.req_parts().uri.query(), "token");
-    let credential = credential_from_handshake(auth.as_ref(), query_token.as_deref())?;
-    if credential.is_none() {
-        if settings.security.require_authentication {
+/// The connect rules that do not depend on who the user is.
+fn check_before_identity(
+    live: &Live,
+    ip: Option<IpAddr>,
+    anonymous: bool,
+    ns: &str,
+) -> Result<(), AuthError> {
+    live.access.check(ip)?;
+    if anonymous {
+        if live.security.require_authentication {
             return Err(AuthError::AuthenticationRequired);
         }
-        let ns = socket.ns();
         let bare = ns.trim_start_matches('/');
-        if settings
+        if live
             .namespaces
             .list
             .get(bare)
-            .or_else(|| settings.namespaces.list.get(ns))
+            .or_else(|| live.namespaces.list.get(ns))
             .is_some_and(|n| n.require_auth)
         {
             return Err(AuthError::NamespaceRequiresAuth(ns.to_string()));
         }
     }
-    let identity = shared.directory.authenticate(credential.as_ref()).await?;
-    if let AudienceKind::Role { role_type } = &identity.audience.kind
-        && settings
+    Ok(())
+}
+
+/// The connect rules that depend on the audience.
+fn check_audience(live: &Live, audience: &Audience) -> Result<(), AuthError> {
+    if let AudienceKind::Role { role_type } = &audience.kind
+        && live
             .role_permissions
             .get(role_type)
             .is_some_and(|r| !r.can_connect)
     {
-        return Err(AuthError::RoleNotAllowed(identity.audience.name.clone()));
+        return Err(AuthError::RoleNotAllowed(audience.name.clone()));
     }
-    let slot = ConnectionSlot::acquire(&shared.connections, settings.connection.max_connections)
+    Ok(())
+}
+
+/// Whether a connected socket would still be let in under `live` settings.
+pub(crate) fn still_allowed(live: &Live, session: &Session, ns: &str) -> Result<(), AuthError> {
+    check_before_identity(live, session.ip, session.anonymous, ns)?;
+    check_audience(live, &session.audience)
+}
+
+async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
+    let live = shared.settings();
+    let ip = client_ip(&live, socket);
+    let query_token = query_param(socket.req_parts().uri.query(), "token");
+    let credential = credential_from_handshake(auth.as_ref(), query_token.as_deref())?;
+    let anonymous = credential.is_none();
+    check_before_identity(&live, ip, anonymous, socket.ns())?;
+    let identity = shared.directory.authenticate(credential.as_ref()).await?;
+    check_audience(&live, &identity.audience)?;
+    let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
-    let limits = &settings.security.rate_limiting;
     socket.extensions.insert(Arc::new(Session {
         audience: identity.audience,
         user: identity.user,
         subscriptions: Mutex::new(BTreeMap::new()),
-        limiter: limits
-            .enabled
-            .then(|| EventLimiter::new(limits.max_events_per_second)),
+        limiter: Mutex::new(None),
+        ip,
+        anonymous,
         _slot: slot,
     }));
     Ok(())
@@ -112,8 +135,20 @@ async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Resu
 
 /// Applies the rate limit to one client event: `None` to go on, `Some(reply)` to refuse.
 fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value> {
-    let limiter = session.limiter.as_ref()?;
-    match limiter.admit() {
+    let limits = shared.settings().security.rate_limiting.clone();
+    let admission = {
+        let mut slot = session.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        if !limits.enabled {
+            *slot = None;
+            return None;
+        }
+        let rate = limits.max_events_per_second;
+        if slot.as_ref().is_none_or(|(r, _)| *r != rate) {
+            *slot = Some((rate, EventLimiter::new(rate)));
+        }
+        slot.as_ref().map(|(_, l)| l.admit())?
+    };
+    match admission {
         Admission::Allowed => None,
         Admission::Refused => {
             shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);

@@ -47,8 +47,13 @@ pub(crate) struct Session {
     pub(crate) user: Option<UserInfo>,
     /// Entity subscriptions: entity room → (uid, id as given).
     pub(crate) subscriptions: Mutex<BTreeMap<String, (String, Value)>>,
-    /// The per-socket rate limit, when enabled.
-    pub(crate) limiter: Option<EventLimiter>,
+    /// The per-socket rate limit and the rate it was built for, when enabled; rebuilt when
+    /// the settings change.
+    pub(crate) limiter: Mutex<Option<(u32, EventLimiter)>>,
+    /// The client's address, when known (for re-checking the IP lists).
+    pub(crate) ip: Option<std::net::IpAddr>,
+    /// Whether the socket connected without credentials.
+    pub(crate) anonymous: bool,
     /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
     pub(crate) _slot: ConnectionSlot,
 }
@@ -760,6 +765,55 @@ impl Io {
         self.shared.settings().settings.clone()
     }
 
+    /// Reads the live settings without copying them.
+    pub fn with_settings<R>(&self, f: impl FnOnce(&Settings) -> R) -> R {
+        f(&self.shared.settings().settings)
+    }
+
+    /// Replaces the live settings: the next handshake and the next event follow them, and
+    /// connected sockets that would now be refused (IP lists, `requireAuthentication`,
+    /// `canConnect`, namespace `requireAuth`) are disconnected with the refusal as reason.
+    /// Returns how many were disconnected. Heartbeat timings, namespaces and the Redis
+    /// adapter are fixed at start.
+    pub fn apply_settings(&self, settings: Settings) -> Result<usize, Vec<String>> {
+        let problems: Vec<String> = settings
+            .problems("settings")
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let live = Arc::new(Live::new(settings));
+        *self
+            .shared
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = live.clone();
+        let mut dropped = 0;
+        for ns in &self.shared.namespaces {
+            let Some(op) = self.shared.sio.of(ns.as_str()) else {
+                continue;
+            };
+            for socket in op.sockets() {
+                let Some(session) = Shared::session(&socket) else {
+                    continue;
+                };
+                if let Err(reason) = crate::connection::still_allowed(&live, &session, ns) {
+                    disconnect_with_reason(&socket, &reason.to_string());
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "settings changed: disconnected sockets no longer allowed"
+            );
+        }
+        Ok(dropped)
+    }
+
     /// Counters of connections and of what went wrong for clients.
     pub fn stats(&self) -> IoStats {
         let c = &self.shared.counters;
@@ -777,6 +831,14 @@ impl Io {
     /// The loaded schemas.
     pub fn schemas(&self) -> &Schemas {
         &self.shared.schemas
+    }
+
+    /// Whether `emit` sends events of `action` for the content type `uid`.
+    pub fn is_enabled(&self, uid: &str, action: &str) -> bool {
+        self.shared
+            .schemas
+            .content_type(uid)
+            .is_some_and(|ct| self.shared.rules.enabled(ct, action))
     }
 
     /// Tells every socket why (`server-disconnect { reason }`), then disconnects them all and
