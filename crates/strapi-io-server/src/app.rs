@@ -15,20 +15,38 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Loaded;
 use crate::rpc::{self, RpcState};
+use crate::store::SettingsStore;
 
 /// Extra room for the JSON around a payload in an RPC body.
 const BODY_OVERHEAD: usize = 64 * 1024;
 
-/// Builds the router and the `Io` handle from a loaded config.
-pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
+/// Where the gateway keeps its database when `server.dataDir` is not set.
+pub const DEFAULT_DATA_DIR: &str = ".strapi-io";
+
+/// Builds the router and the `Io` handle from a loaded config: opens the settings
+/// database (stored settings win over the config's seed) and assembles the routes.
+pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
     let c = &loaded.config;
+    let data_dir = c
+        .server
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let store = SettingsStore::open(&data_dir).await?;
+    let settings = match store.load().await? {
+        Some(stored) => {
+            tracing::info!(db = %store.path().display(), "using the stored settings (they win over the config file)");
+            stored
+        }
+        None => c.settings.clone(),
+    };
     let directory = StaticDirectory::new(
         &c.directory.static_part(),
         c.directory.jwt_secret.as_deref().unwrap_or_default(),
         c.directory.api_token_salt.as_deref().unwrap_or_default(),
     )?;
     let mut builder = IoBuilder::new(loaded.schemas.clone())
-        .settings(c.settings.clone())
+        .settings(settings)
         .sensitive_fields(c.sensitive_fields.clone())
         .directory(Arc::new(directory))
         .path(c.socket.server_options.path.clone())
@@ -41,6 +59,7 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
     }
     let (layer, io) = builder.build()?;
     let state = Arc::new(RpcState {
+        store,
         io: io.clone(),
         admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),
         body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
@@ -65,6 +84,10 @@ pub fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
                 }),
             )
             .route("/api/io/stats", get(rpc::stats))
+            .route(
+                "/api/io/settings",
+                get(rpc::get_settings).put(rpc::put_settings),
+            )
             .route("/api/io/{method}", post(rpc::handler))
             .with_state(state)
             .route(
@@ -105,7 +128,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (router, io) = app(&loaded)?;
+    let (router, io) = app(&loaded).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let closing = io.clone();
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -299,6 +299,9 @@ pub fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
     set(&mut config.directory.database_url, "STRAPI_IO_DATABASE_URL");
     set(&mut config.strapi.url, "STRAPI_IO_STRAPI_URL");
     set(&mut config.strapi.token, "STRAPI_IO_STRAPI_TOKEN");
+    if let Some(v) = env("STRAPI_IO_DATA_DIR") {
+        config.server.data_dir = Some(PathBuf::from(v));
+    }
     if let Some(v) = env("STRAPI_IO_STRAPI_PROJECT_DIR") {
         config.strapi.project_dir = Some(PathBuf::from(v));
     }
@@ -364,6 +367,12 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
         return Err(ConfigError::one(
             "directory.kind: the `strapi` directory is not built yet; use `static`",
         ));
+    }
+    if let (Some(b), Some(d)) = (&base, &config.server.data_dir)
+        && d.is_relative()
+        && env("STRAPI_IO_DATA_DIR").is_none()
+    {
+        config.server.data_dir = Some(b.join(d));
     }
     let project_dir = config.strapi.project_dir.clone();
     let schemas = match (project_dir, &base) {

@@ -11,13 +11,18 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use strapi_io::core::Settings;
 use strapi_io::core::auth::constant_time_eq;
 use strapi_io::{EmitOptions, Io, IoError, RawOptions};
+
+use crate::store::SettingsStore;
 
 /// What the RPC handlers share.
 pub struct RpcState {
     /// The server.
     pub io: Io,
+    /// Where the live settings are persisted.
+    pub store: SettingsStore,
     /// The bearer token; `None` turns the routes off (503).
     pub admin_token: Option<String>,
     /// Largest request body accepted.
@@ -313,6 +318,54 @@ pub async fn stats(
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
     data(state.io.stats())
+}
+
+/// `GET /api/io/settings`: `{data: settings}`.
+pub async fn get_settings(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    data(state.io.settings())
+}
+
+/// `PUT /api/io/settings`: validates the whole document (422 with every problem), persists
+/// it (a failed write leaves the live settings unchanged), applies it without restart, and
+/// answers `{data: settings, reloaded: true}`.
+pub async fn put_settings(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let bytes = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| ApiError::too_large(state.body_limit))?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+    let settings = Settings::from_document(&doc).map_err(|problems| {
+        let list: Vec<Value> = problems
+            .iter()
+            .map(|p| json!({"path": p.path, "message": p.message}))
+            .collect();
+        ApiError::invalid(
+            format!("Invalid settings: {} problem(s)", list.len()),
+            Value::Array(list),
+        )
+    })?;
+    if let Err(e) = state.store.save(&settings).await {
+        tracing::error!(error = %e, "could not persist the settings");
+        return Err(ApiError::unavailable(format!(
+            "The settings could not be saved, nothing changed: {e}"
+        )));
+    }
+    let dropped = state
+        .io
+        .apply_settings(settings.clone())
+        .map_err(|problems| ApiError::invalid("Invalid settings", json!(problems)))?;
+    Ok(Json(
+        json!({"data": settings, "reloaded": true, "disconnected": dropped}),
+    ))
 }
 
 /// The axum handler for `POST /api/io/{method}`.

@@ -5,9 +5,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_strapi-io");
+
+/// Numbers the data directories of the servers a test run starts.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn blog() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/blog")
@@ -40,6 +44,10 @@ fn serve(args: &[&str]) -> (Child, String) {
         .arg("serve")
         .args(args)
         .env("STRAPI_IO_PORT", "0")
+        .env(
+            "STRAPI_IO_DATA_DIR",
+            temp_dir(&format!("data-{}", NEXT.fetch_add(1, Ordering::Relaxed))),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -146,6 +154,7 @@ fn a_malformed_schema_stops_the_start_naming_the_file() {
         .args(["serve", "--config"])
         .arg(dir.join("strapi-io.toml"))
         .env("STRAPI_IO_PORT", "0")
+        .env("STRAPI_IO_DATA_DIR", dir.join("data"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -201,4 +210,22 @@ fn cors_allows_only_the_configured_origins() {
     assert!(!other.contains("access-control-allow-origin"), "{other}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_corrupt_settings_database_stops_the_start() {
+    let dir = temp_dir("corruptdb");
+    std::fs::write(dir.join("strapi-io.db"), vec![7u8; 8192]).unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("STRAPI_IO_PORT", "0")
+        .env("STRAPI_IO_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("settings database") && err.contains("strapi-io.db"),
+        "{err}"
+    );
 }

@@ -1,0 +1,140 @@
+// A client that stops reading (SPEC §9): with socket.serverOptions.maxBufferSize = 64 and a
+// 1 s heartbeat, the server keeps serving everyone else — every packet, in order — and closes
+// the stalled client, counting it in GET /api/io/stats (bufferFull, heartbeatDisconnects).
+
+import assert from "node:assert/strict";
+import { Agent, request } from "node:http";
+import { after, before, describe, test } from "node:test";
+import {
+  ADMIN_TOKEN,
+  WAIT_MS,
+  RawSocket,
+  call,
+  closeAll,
+  connect,
+  startServerWith,
+  stats,
+  waitUntil,
+  withTimeout,
+} from "./helpers.mjs";
+
+let server;
+let url;
+let stalled;
+
+before(async () => {
+  server = await startServerWith({
+    "socket.serverOptions": { maxBufferSize: 64 },
+    "settings.connection": { pingInterval: 1000, pingTimeout: 1000 },
+  });
+  url = server.url;
+});
+
+after(async () => {
+  agent.destroy();
+  stalled?.close();
+  closeAll();
+  await server?.stop();
+});
+
+const TICKS = 10_000;
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+/** POST /api/io/raw over one kept-alive connection (faster than fetch for 10,000 calls). */
+function raw(body) {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${url}/api/io/raw`,
+      {
+        method: "POST",
+        agent,
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+        timeout: WAIT_MS,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (text += d));
+        res.on("end", () =>
+          res.statusCode === 200 ? resolve(text) : reject(new Error(`raw answered ${res.statusCode}: ${text}`)),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("raw timed out")));
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+const PAD = "x".repeat(1000);
+
+describe("slow consumer", () => {
+  test("a stalled client is closed and counted; a reading client gets all 10,000 events in order", async () => {
+    // A: raw Engine.IO websocket that connects, then stops reading from its TCP socket.
+    stalled = await RawSocket.open(url);
+    const open = await stalled.open();
+    assert.equal(open.pingInterval, 1000);
+    assert.equal(open.pingTimeout, 1000);
+    stalled.send("40");
+    const stalledId = JSON.parse((await stalled.expectText("40{")).slice(2)).sid;
+    stalled.ws._socket.pause();
+
+    // B: the official client, reading normally.
+    const reader = await connect(url);
+    const ticks = [];
+    reader.on("tick", (d) => ticks.push(d.n));
+    const drops = [];
+    reader.on("disconnect", (r) => drops.push(r));
+    assert.equal((await stats(url)).connections, 2);
+
+    // Fill the kernel's socket buffers on A's side first (20 × 500 kB to A alone): what the
+    // kernel holds is out of the server's hands, and the heartbeat would otherwise close A
+    // (~2 s) before its 64-packet queue overflows.
+    for (let i = 0; i < 20; i++) {
+      await call(url, "raw", { event: "fill", rooms: [stalledId], data: { i, pad: "y".repeat(500_000) } });
+    }
+    const started = Date.now();
+    for (let n = 0; n < TICKS; n++) {
+      await raw({ event: "tick", data: { n, pad: PAD } });
+    }
+    const sendMs = Date.now() - started;
+
+    await withTimeout(
+      new Promise((res) => {
+        const check = () => (ticks.length >= TICKS ? res() : setTimeout(check, 20));
+        check();
+      }),
+      15_000,
+      `all ${TICKS} ticks at the reading client (has ${ticks.length})`,
+    );
+    assert.equal(ticks.length, TICKS);
+    const outOfOrder = ticks.findIndex((n, i) => n !== i);
+    assert.equal(outOfOrder, -1, `tick #${outOfOrder} is n=${ticks[outOfOrder]}`);
+    assert.deepEqual(drops, [], "the reading client stayed connected");
+    assert.equal(reader.connected, true);
+
+    // A is closed by the server and counted.
+    const s = await waitUntil(
+      async () => {
+        const x = await stats(url);
+        return x.heartbeatDisconnects >= 1 && x.bufferFull >= 1 && x.connections === 1 ? x : null;
+      },
+      { ms: 10_000, every: 100, what: "stats to show the stalled client closed (bufferFull, heartbeatDisconnects, connections 1)" },
+    ).catch(async (e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await stats(url))} (sending took ${sendMs} ms)`);
+    });
+    assert.ok(s.bufferFull >= 1);
+    assert.ok(s.heartbeatDisconnects >= 1);
+    assert.equal(s.connections, 1, "only the reading client is left");
+
+    // Resume A: what it still gets ends with the server closing its connection.
+    stalled.ws._socket.resume();
+    await withTimeout(stalled.closed, 10_000, "the stalled client's connection to close once it reads again");
+    stalled.close();
+    reader.close();
+  });
+});
