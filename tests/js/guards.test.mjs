@@ -64,9 +64,12 @@ describe("ipBlacklist", () => {
   });
 
   test("refusals are counted; the HTTP API is not behind the socket IP rules", async () => {
-    const s = await stats(ctx.url);
-    assert.ok(s.refusedHandshakes >= 3, JSON.stringify(s));
-    assert.equal(s.connections, 0);
+    const before = await stats(ctx.url);
+    assert.equal(await connectError(ctx.url), "IP blacklisted");
+    assert.equal(await connectError(ctx.url, { transports: ["polling"] }), "IP blacklisted");
+    const after = await stats(ctx.url);
+    assert.equal(after.refusedHandshakes, before.refusedHandshakes + 2, JSON.stringify(after));
+    assert.equal(after.connections, 0);
   });
 });
 

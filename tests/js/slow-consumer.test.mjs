@@ -73,7 +73,9 @@ function raw(body) {
 const PAD = "x".repeat(1000);
 
 describe("slow consumer", () => {
-  test("a stalled client is closed and counted; a reading client gets all 10,000 events in order", async () => {
+  const ctx = {};
+
+  test("a reading client gets all 10,000 events in order while another client stalls", async () => {
     // A: raw Engine.IO websocket that connects, then stops reading from its TCP socket.
     stalled = await RawSocket.open(url);
     const open = await stalled.open();
@@ -85,6 +87,7 @@ describe("slow consumer", () => {
 
     // B: the official client, reading normally.
     const reader = await connect(url);
+    ctx.reader = reader;
     const ticks = [];
     reader.on("tick", (d) => ticks.push(d.n));
     const drops = [];
@@ -101,7 +104,7 @@ describe("slow consumer", () => {
     for (let n = 0; n < TICKS; n++) {
       await raw({ event: "tick", data: { n, pad: PAD } });
     }
-    const sendMs = Date.now() - started;
+    ctx.sendMs = Date.now() - started;
 
     await withTimeout(
       new Promise((res) => {
@@ -116,25 +119,32 @@ describe("slow consumer", () => {
     assert.equal(outOfOrder, -1, `tick #${outOfOrder} is n=${ticks[outOfOrder]}`);
     assert.deepEqual(drops, [], "the reading client stayed connected");
     assert.equal(reader.connected, true);
+  });
 
-    // A is closed by the server and counted.
-    const s = await waitUntil(
-      async () => {
-        const x = await stats(url);
-        return x.heartbeatDisconnects >= 1 && x.bufferFull >= 1 && x.connections === 1 ? x : null;
-      },
-      { ms: 10_000, every: 100, what: "stats to show the stalled client closed (bufferFull, heartbeatDisconnects, connections 1)" },
-    ).catch(async (e) => {
-      throw new Error(`${e.message}: ${JSON.stringify(await stats(url))} (sending took ${sendMs} ms)`);
-    });
-    assert.ok(s.bufferFull >= 1);
-    assert.ok(s.heartbeatDisconnects >= 1);
-    assert.equal(s.connections, 1, "only the reading client is left");
-
-    // Resume A: what it still gets ends with the server closing its connection.
-    stalled.ws._socket.resume();
-    await withTimeout(stalled.closed, 10_000, "the stalled client's connection to close once it reads again");
-    stalled.close();
-    reader.close();
+  test("the stalled client is closed by the server and counted (bufferFull, heartbeatDisconnects)", async () => {
+    assert.ok(ctx.reader, "the first test ran");
+    try {
+      // pingInterval + pingTimeout = 2 s: 10 s is ample.
+      const s = await waitUntil(
+        async () => {
+          const x = await stats(url);
+          return x.heartbeatDisconnects >= 1 && x.bufferFull >= 1 && x.connections === 1 ? x : null;
+        },
+        { ms: 10_000, every: 100, what: "stats to show the stalled client closed (bufferFull, heartbeatDisconnects, connections 1)" },
+      ).catch(async (e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(await stats(url))} (sending took ${ctx.sendMs} ms)`);
+      });
+      assert.ok(s.bufferFull >= 1);
+      assert.ok(s.heartbeatDisconnects >= 1);
+      assert.equal(s.connections, 1, "only the reading client is left");
+      const members = await call(url, "getSocketsInRoom", { roomName: "io-role-public" });
+      assert.deepEqual(members.map((m) => m.id), [ctx.reader.id], "the stalled socket left its rooms");
+    } finally {
+      // Resume A: it drains what was queued and sees its connection closed.
+      stalled.ws._socket.resume();
+      await withTimeout(stalled.closed, 10_000, "the stalled client's connection to close once it reads again");
+      stalled.close();
+      ctx.reader.close();
+    }
   });
 });

@@ -8,12 +8,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
-use serde_json::json;
 use strapi_io::{Io, IoBuilder, StaticDirectory};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Loaded;
+use crate::monitoring;
 use crate::rpc::{self, RpcState};
 use crate::store::SettingsStore;
 
@@ -58,68 +58,67 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         builder = builder.content_types(ct.clone());
     }
     let (layer, io) = builder.build()?;
+    crate::monitoring::install_metrics();
+    let webhook_counters = Arc::new(crate::webhook::WebhookCounters::default());
+    let webhooks = Arc::new(crate::webhook::WebhookState {
+        io: io.clone(),
+        token: c.server.webhook_token.clone().filter(|t| !t.is_empty()),
+        counters: webhook_counters.clone(),
+    });
     let state = Arc::new(RpcState {
         store,
+        webhooks: webhook_counters,
         io: io.clone(),
         admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),
         body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
     });
-    let webhooks = Arc::new(crate::webhook::WebhookState {
-        io: io.clone(),
-        token: c.server.webhook_token.clone().filter(|t| !t.is_empty()),
-        counters: Default::default(),
-    });
-    let health_io = io.clone();
-    let router =
-        Router::new()
-            .route(
-                "/health",
-                get(move || {
-                    let io = health_io.clone();
-                    async move {
-                        axum::Json(json!({"status": "ok", "connections": io.connection_count()}))
-                    }
-                }),
-            )
-            .route("/api/io/stats", get(rpc::stats))
-            .route(
-                "/api/io/settings",
-                get(rpc::get_settings).put(rpc::put_settings),
-            )
-            .route("/api/io/{method}", post(rpc::handler))
-            .with_state(state)
-            .route(
-                "/webhooks/strapi",
-                post(crate::webhook::handler).with_state(webhooks),
-            )
-            .layer(layer)
-            .layer(cors(&c.settings.cors.origins, c.settings.cors.credentials));
+    let router = Router::new()
+        .route("/health", get(monitoring::health))
+        .route("/metrics", get(monitoring::metrics))
+        .route("/api/io/stats", get(monitoring::stats))
+        .route("/api/io/event-log", get(monitoring::event_log))
+        .route("/api/io/test-event", post(monitoring::test_event))
+        .route("/api/io/reset-stats", post(monitoring::reset_stats))
+        .route("/api/io/roles", get(monitoring::roles))
+        .route("/api/io/content-types", get(monitoring::content_types))
+        .route(
+            "/api/io/monitoring/stats",
+            get(monitoring::monitoring_stats),
+        )
+        .route(
+            "/api/io/settings",
+            get(rpc::get_settings).put(rpc::put_settings),
+        )
+        .route("/api/io/{method}", post(rpc::handler))
+        .with_state(state)
+        .route(
+            "/webhooks/strapi",
+            post(crate::webhook::handler).with_state(webhooks),
+        )
+        .layer(layer)
+        .layer(cors(&io));
     Ok((router, io))
 }
 
-fn cors(origins: &[String], credentials: bool) -> CorsLayer {
-    let layer = CorsLayer::new()
+/// CORS that follows the live `cors` settings: an origin is allowed when listed, or when
+/// the list holds `*` (the request's origin is mirrored, so credentials keep working).
+/// `credentials` is read at start (tower-http fixes it when the layer is built).
+fn cors(io: &Io) -> CorsLayer {
+    let live = io.clone();
+    let credentials = io.with_settings(|s| s.cors.credentials);
+    CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
         .allow_headers([
             axum::http::header::AUTHORIZATION,
             axum::http::header::CONTENT_TYPE,
-        ]);
-    if origins.iter().any(|o| o == "*") {
-        // `*` with credentials is refused by browsers: mirror the request's origin instead.
-        return if credentials {
-            layer
-                .allow_origin(AllowOrigin::mirror_request())
-                .allow_credentials(true)
-        } else {
-            layer.allow_origin(AllowOrigin::any())
-        };
-    }
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
-    layer
-        .allow_origin(AllowOrigin::list(list))
+        ])
         .allow_credentials(credentials)
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            let origin = origin.to_str().unwrap_or_default();
+            live.with_settings(|s| s.cors.origins.iter().any(|o| o == "*" || o == origin))
+        }))
 }
 
 /// Serves until `shutdown` resolves, then closes every socket and returns within a few seconds.

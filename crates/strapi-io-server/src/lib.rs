@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod forward;
+pub mod monitoring;
 pub mod rpc;
 pub mod store;
 pub mod webhook;

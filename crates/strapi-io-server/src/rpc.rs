@@ -23,6 +23,8 @@ pub struct RpcState {
     pub io: Io,
     /// Where the live settings are persisted.
     pub store: SettingsStore,
+    /// What the webhook route has seen.
+    pub webhooks: Arc<crate::webhook::WebhookCounters>,
     /// The bearer token; `None` turns the routes off (503).
     pub admin_token: Option<String>,
     /// Largest request body accepted.
@@ -309,15 +311,6 @@ pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, Api
         }
         other => Err(ApiError::not_found(format!("Unknown method: {other}"))),
     }
-}
-
-/// `GET /api/io/stats`: connections and what went wrong for clients.
-pub async fn stats(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
-    data(state.io.stats())
 }
 
 /// `GET /api/io/settings`: `{data: settings}`.

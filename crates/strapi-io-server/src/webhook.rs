@@ -25,7 +25,7 @@ pub struct WebhookState {
     /// The expected bearer token; `None` turns the route off (503).
     pub token: Option<String>,
     /// Counters.
-    pub counters: WebhookCounters,
+    pub counters: Arc<WebhookCounters>,
 }
 
 /// What the webhook route has seen.

@@ -241,6 +241,7 @@ impl IoBuilder {
             handlers: self.handlers,
             connect_hooks: self.connect_hooks,
             counters: Counters::default(),
+            monitor: crate::monitor::Monitor::new(),
         });
         for ns in namespaces {
             let on_conn = {

@@ -60,6 +60,8 @@ pub(crate) async fn handshake(
             .counters
             .refused_handshakes
             .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_handshake_rejections_total", "reason" => e.to_string())
+            .increment(1);
         tracing::debug!(ns = socket.ns(), reason = %e, "handshake refused");
     }
     result
@@ -160,6 +162,7 @@ fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value>
                 .counters
                 .flood_disconnects
                 .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_flood_disconnects_total").increment(1);
             tracing::warn!(socket = %socket.id, "disconnecting a socket that keeps flooding");
             disconnect_with_reason(socket, RATE_LIMITED);
             Some(failure(RATE_LIMITED))
@@ -203,6 +206,8 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     };
     let settings = shared.settings();
     socket.join([session.audience.room.clone(), socket.id.to_string()]);
+    metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
+        .increment(1.0);
     if let Some(rooms) = settings
         .rooms
         .auto_join_by_role
@@ -316,7 +321,12 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
         let shared = counters_owner.clone();
         async move {
+            if let Some(session) = Shared::session(&s) {
+                metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
+                    .decrement(1.0);
+            }
             if reason == DisconnectReason::HeartbeatTimeout {
+                metrics::counter!("strapi_io_heartbeat_disconnects_total").increment(1);
                 shared
                     .counters
                     .heartbeat_disconnects

@@ -21,6 +21,7 @@ use crate::directory::{Directory, UserInfo};
 use crate::errors::IoError;
 use crate::handlers::{ConnectHook, EventHandler};
 use crate::limits::EventLimiter;
+use crate::monitor::{EventLogEntry, EventStats, Monitor};
 use crate::types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
     EntitySubscriptions, RawOptions, SocketInfo,
@@ -133,6 +134,20 @@ pub struct IoStats {
     pub refused_handshakes: u64,
 }
 
+/// Who is connected: see [`Io::connections`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionsReport {
+    /// Connected sockets, all namespaces.
+    pub total: usize,
+    /// Sockets per audience room.
+    pub by_audience: BTreeMap<String, usize>,
+    /// Entity subscriptions per content type.
+    pub entity_subscriptions: BTreeMap<String, usize>,
+    /// The first sockets, with user info and rooms.
+    pub sockets: Vec<SocketInfo>,
+}
+
 /// Everything the handlers and [`Io`] share.
 pub(crate) struct Shared {
     pub(crate) sio: SocketIo,
@@ -153,6 +168,8 @@ pub(crate) struct Shared {
     pub(crate) connect_hooks: Vec<ConnectHook>,
     /// What went wrong for clients.
     pub(crate) counters: Counters,
+    /// Events sent, for stats and the event log.
+    pub(crate) monitor: Monitor,
 }
 
 impl Shared {
@@ -191,6 +208,7 @@ impl Shared {
                     self.counters
                         .buffer_full
                         .fetch_add(full as u64, Ordering::Relaxed);
+                    metrics::counter!("strapi_io_buffer_full_total").increment(full as u64);
                     tracing::warn!(
                         clients = full,
                         "client buffer full: packet not queued, the client is closed at its next heartbeat"
@@ -207,10 +225,30 @@ impl Shared {
     pub(crate) fn sent_to_one(&self, sent: Result<(), socketioxide::SendError>) {
         if let Err(socketioxide::SendError::Socket(SocketError::InternalChannelFull)) = sent {
             self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_buffer_full_total").increment(1);
             tracing::warn!(
                 "client buffer full: packet not queued, the client is closed at its next heartbeat"
             );
         }
+    }
+
+    /// Records a sent event in the stats, the event log and the metrics.
+    pub(crate) fn record(
+        &self,
+        event: &str,
+        kind: &'static str,
+        audiences: usize,
+        targets: Vec<String>,
+        started: std::time::Instant,
+    ) {
+        let settings = self.settings();
+        let log_size = if settings.monitoring.enable_event_logging {
+            settings.monitoring.max_event_log_size as usize
+        } else {
+            0
+        };
+        self.monitor
+            .record(event, kind, audiences, targets, started.elapsed(), log_size);
     }
 
     /// A connected socket and its session.
@@ -469,6 +507,7 @@ impl Io {
     /// Sends a content event to every audience routed for it and to the entry's entity
     /// subscribers, each socket once, sanitized for its own audience (SPEC §3).
     pub async fn emit(&self, opts: EmitOptions) -> Result<EmitReport, IoError> {
+        let started = std::time::Instant::now();
         let shared = &self.shared;
         let settings = shared.settings();
         let ct = shared.schemas.resolve(&opts.schema).ok_or_else(|| {
@@ -526,6 +565,7 @@ impl Io {
             shared.delivered(root.clone().to(rooms).emit(&event, &payload).await)?;
             reached += 1;
         }
+        shared.record(&event, "emit", reached, Vec::new(), started);
         Ok(EmitReport {
             event: Some(event),
             audiences: reached,
@@ -536,17 +576,22 @@ impl Io {
     /// Sends `data` as given (sensitive keys stripped) to the listed rooms, or to every
     /// socket of `/`.
     pub async fn raw(&self, opts: RawOptions) -> Result<(), IoError> {
+        let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(&opts.event, &opts.data)?;
         let root = self
             .shared
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
-        let sent = match opts.rooms.filter(|r| !r.is_empty()) {
-            Some(rooms) => root.to(rooms).emit(&opts.event, &data).await,
+        let rooms = opts.rooms.filter(|r| !r.is_empty());
+        let sent = match &rooms {
+            Some(rooms) => root.to(rooms.clone()).emit(&opts.event, &data).await,
             None => root.emit(&opts.event, &data).await,
         };
-        self.shared.delivered(sent)
+        self.shared.delivered(sent)?;
+        self.shared
+            .record(&opts.event, "raw", 1, rooms.unwrap_or_default(), started);
+        Ok(())
     }
 
     /// Adds a socket to a room; `false` when the socket is not connected here.
@@ -598,9 +643,12 @@ impl Io {
         event: &str,
         data: &Value,
     ) -> Result<(), IoError> {
+        let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(event, data)?;
         if let Some(s) = self.shared.socket(socket_id) {
             self.shared.sent_to_one(s.emit(event, &data));
+            self.shared
+                .record(event, "private", 1, vec![socket_id.to_string()], started);
         }
         Ok(())
     }
@@ -618,8 +666,12 @@ impl Io {
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        let started = std::time::Instant::now();
         let sent = root.except(socket_id.to_string()).emit(event, &data).await;
-        self.shared.delivered(sent)
+        self.shared.delivered(sent)?;
+        self.shared
+            .record(event, "broadcast", 1, Vec::new(), started);
+        Ok(())
     }
 
     /// Sends an event to every socket of a namespace (`admin` or `/admin`).
@@ -642,9 +694,13 @@ impl Io {
             .shared
             .sio
             .of(path.as_str())
-            .ok_or(IoError::UnknownNamespace(path))?;
+            .ok_or_else(|| IoError::UnknownNamespace(path.clone()))?;
+        let started = std::time::Instant::now();
         let sent = op.emit(event, &data).await;
-        self.shared.delivered(sent)
+        self.shared.delivered(sent)?;
+        self.shared
+            .record(event, "namespace", 1, vec![path], started);
+        Ok(())
     }
 
     /// Disconnects a socket, telling it why first (`server-disconnect { reason }`).
@@ -726,8 +782,12 @@ impl Io {
             .sio
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
-        let sent = root.to(entity_room(uid, &id)).emit(event, &data).await;
-        self.shared.delivered(sent)
+        let started = std::time::Instant::now();
+        let room = entity_room(uid, &id);
+        let sent = root.to(room.clone()).emit(event, &data).await;
+        self.shared.delivered(sent)?;
+        self.shared.record(event, "entity", 1, vec![room], started);
+        Ok(())
     }
 
     /// The sockets subscribed to an entity, with their user.
@@ -812,6 +872,79 @@ impl Io {
             );
         }
         Ok(dropped)
+    }
+
+    /// Events sent: total, by name, per second over a sliding window.
+    pub fn event_stats(&self) -> EventStats {
+        self.shared.monitor.stats()
+    }
+
+    /// The newest `limit` entries of the event log, newest first.
+    pub fn event_log(&self, limit: usize) -> Vec<EventLogEntry> {
+        self.shared.monitor.log(limit)
+    }
+
+    /// Zeroes the event statistics, the event log and the counters.
+    pub fn reset_stats(&self) {
+        self.shared.monitor.reset();
+        let c = &self.shared.counters;
+        for a in [
+            &c.buffer_full,
+            &c.rate_limited,
+            &c.flood_disconnects,
+            &c.heartbeat_disconnects,
+            &c.refused_handshakes,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the server has been up.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.shared.monitor.uptime()
+    }
+
+    /// Every audience of the directory.
+    pub fn audiences(&self) -> Arc<Vec<Arc<Audience>>> {
+        self.shared.directory.audiences()
+    }
+
+    /// Connected sockets of every namespace, with their info (at most `limit`), the number
+    /// of sockets per audience room, and entity subscriptions per content type.
+    pub fn connections(&self, limit: usize) -> ConnectionsReport {
+        let mut report = ConnectionsReport::default();
+        for ns in &self.shared.namespaces {
+            let Some(op) = self.shared.sio.of(ns.as_str()) else {
+                continue;
+            };
+            for s in op.sockets() {
+                let Some(session) = Shared::session(&s) else {
+                    continue;
+                };
+                report.total += 1;
+                *report
+                    .by_audience
+                    .entry(session.audience.room.clone())
+                    .or_default() += 1;
+                for (uid, _) in session
+                    .subscriptions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .values()
+                {
+                    *report.entity_subscriptions.entry(uid.clone()).or_default() += 1;
+                }
+                if report.sockets.len() < limit {
+                    report.sockets.push(SocketInfo {
+                        id: s.id.to_string(),
+                        user: session.user.clone(),
+                        role: session.audience.role_label().to_string(),
+                        rooms: visible_rooms(&s),
+                    });
+                }
+            }
+        }
+        report
     }
 
     /// Counters of connections and of what went wrong for clients.

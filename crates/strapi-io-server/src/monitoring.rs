@@ -1,0 +1,254 @@
+//! The plugin's monitoring routes (`stats`, `event-log`, `test-event`, `reset-stats`,
+//! `roles`, `content-types`, `monitoring/stats`) behind the admin token, plus `/metrics`
+//! (Prometheus text) and `/health`.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use strapi_io::core::{AudienceKind, TokenType};
+use strapi_io::{Io, RawOptions};
+
+use crate::rpc::{ApiError, RpcState, check_admin};
+
+/// Sockets listed in full by `stats`.
+const LISTED_SOCKETS: usize = 100;
+/// The actions `content-types` reports on.
+const ACTIONS: [&str; 5] = ["create", "update", "delete", "publish", "unpublish"];
+
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `GET /api/io/stats`: counters, connections (with user info and rooms), audiences,
+/// entity subscriptions by content type, events by type and per second, webhooks.
+pub async fn stats(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let io = &state.io;
+    let mut body = serde_json::to_value(io.stats()).unwrap_or_else(|_| json!({}));
+    let connections = io.connections(LISTED_SOCKETS);
+    let subs_total: usize = connections.entity_subscriptions.values().sum();
+    if let Value::Object(map) = &mut body {
+        map.insert("sockets".into(), json!(connections.sockets));
+        map.insert("socketsListed".into(), json!(LISTED_SOCKETS));
+        map.insert("audiences".into(), json!(connections.by_audience));
+        map.insert(
+            "entitySubscriptions".into(),
+            json!({"total": subs_total, "byContentType": connections.entity_subscriptions}),
+        );
+        map.insert("events".into(), json!(io.event_stats()));
+        map.insert("webhooks".into(), state.webhooks.snapshot());
+        map.insert("uptimeSeconds".into(), json!(io.uptime().as_secs()));
+    }
+    Ok(Json(json!({ "data": body })))
+}
+
+/// `?limit=`.
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<usize>,
+}
+
+/// `GET /api/io/event-log?limit=N` (default 50): newest first.
+pub async fn event_log(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    Query(q): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let limit = q.limit.unwrap_or(50).min(10_000);
+    Ok(Json(json!({ "data": state.io.event_log(limit) })))
+}
+
+/// `POST /api/io/test-event {event?, data?}`: sends a raw event to every socket of `/`.
+pub async fn test_event(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let body = body.map(|b| b.0).unwrap_or_else(|| json!({}));
+    let event = match body.get("event") {
+        None | Some(Value::Null) => "test-event".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::bad_request("event: expected a string")),
+    };
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let data = body
+        .get("data")
+        .cloned()
+        .unwrap_or_else(|| json!({"message": "Test event from strapi-io", "timestamp": timestamp}));
+    state
+        .io
+        .raw(RawOptions {
+            event: event.clone(),
+            rooms: None,
+            data: data.clone(),
+        })
+        .await?;
+    Ok(Json(
+        json!({"data": {"success": true, "event": event, "data": data}}),
+    ))
+}
+
+/// `POST /api/io/reset-stats`.
+pub async fn reset_stats(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    state.io.reset_stats();
+    Ok(Json(json!({"data": {"success": true}})))
+}
+
+/// `GET /api/io/roles`: every audience with its room and connected sockets.
+pub async fn roles(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let counts = state.io.connections(0).by_audience;
+    let list: Vec<Value> = state
+        .io
+        .audiences()
+        .iter()
+        .map(|a| {
+            let (kind, kind_type) = match &a.kind {
+                AudienceKind::Role { role_type } => ("role", role_type.clone()),
+                AudienceKind::ApiToken { token_type } => (
+                    "api-token",
+                    match token_type {
+                        TokenType::ReadOnly => "read-only",
+                        TokenType::FullAccess => "full-access",
+                        TokenType::Custom => "custom",
+                    }
+                    .to_string(),
+                ),
+            };
+            json!({
+                "name": a.name,
+                "type": kind_type,
+                "kind": kind,
+                "room": a.room,
+                "connections": counts.get(&a.room).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": list })))
+}
+
+/// `GET /api/io/content-types`: loaded content types, their enabled actions and events.
+pub async fn content_types(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    Ok(Json(json!({ "data": content_type_list(&state.io) })))
+}
+
+fn content_type_list(io: &Io) -> Vec<Value> {
+    io.schemas()
+        .content_types()
+        .map(|ct| {
+            let actions: Vec<&str> = ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| io.is_enabled(&ct.uid, a))
+                .collect();
+            json!({
+                "uid": ct.uid,
+                "singularName": ct.singular_name,
+                "pluralName": ct.plural_name,
+                "kind": ct.kind,
+                "draftAndPublish": ct.draft_and_publish,
+                "actions": actions,
+            })
+        })
+        .collect()
+}
+
+/// `GET /api/io/monitoring/stats`: the light numbers the dashboard polls.
+pub async fn monitoring_stats(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let io = &state.io;
+    let events = io.event_stats();
+    let connections = io.connections(0);
+    Ok(Json(json!({"data": {
+        "connections": connections.total,
+        "audiences": connections.by_audience,
+        "eventsPerSecond": events.per_second,
+        "eventsLastMinute": events.last_minute,
+        "eventsTotal": events.total,
+        "uptimeSeconds": io.uptime().as_secs(),
+        "memoryBytes": rss_bytes(),
+    }})))
+}
+
+fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// Installs the Prometheus recorder (once per process).
+pub fn install_metrics() {
+    let _ = prometheus();
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
+    let Some(handle) = prometheus() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable\n",
+        )
+            .into_response();
+    };
+    let io = &state.io;
+    let stats = io.stats();
+    let mut text = handle.render();
+    text.push_str(&format!(
+        "# TYPE strapi_io_connected_sockets gauge\nstrapi_io_connected_sockets {}\n",
+        stats.connections
+    ));
+    if let Some(rss) = rss_bytes() {
+        text.push_str(&format!(
+            "# TYPE strapi_io_resident_memory_bytes gauge\nstrapi_io_resident_memory_bytes {rss}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// `GET /health`: `{status, ready, connections}`; 503 while not ready.
+pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
+    let body = json!({
+        "status": "ok",
+        "ready": true,
+        "connections": state.io.connection_count(),
+        "uptimeSeconds": state.io.uptime().as_secs(),
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
