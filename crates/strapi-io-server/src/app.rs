@@ -77,6 +77,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
     let router = Router::new()
         .route("/health", get(monitoring::health))
         .route("/metrics", get(monitoring::metrics))
+        .route("/dashboard", get(monitoring::dashboard))
         .route("/api/io/stats", get(monitoring::stats))
         .route("/api/io/event-log", get(monitoring::event_log))
         .route("/api/io/test-event", post(monitoring::test_event))

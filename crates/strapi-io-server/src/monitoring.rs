@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strapi_io::core::{AudienceKind, TokenType};
@@ -206,7 +206,14 @@ fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .install_recorder()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("seconds".into()),
+                    &[
+                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+                        0.05, 0.1, 0.25, 0.5, 1.0,
+                    ],
+                )
+                .and_then(|b| b.install_recorder())
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
                 .ok()
         })
@@ -251,4 +258,17 @@ pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
         "uptimeSeconds": state.io.uptime().as_secs(),
     });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// `GET /dashboard`: the monitoring page. It holds no data itself; it asks for the admin
+/// token and reads the admin routes with it.
+pub async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
 }
