@@ -78,7 +78,6 @@ describe("rate limit: 5 events per second", () => {
     assert.equal(s.connected, true);
     s.close();
   });
-
 });
 
 describe("rate limit: a flood", () => {

@@ -131,7 +131,8 @@ pub async fn run(
     let (router, io) = app(&loaded).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let closing = io.clone();
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let listener = io.guarded_listener(listener);
+    let service = router.into_make_service_with_connect_info::<strapi_io::ClientAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: closing sockets");

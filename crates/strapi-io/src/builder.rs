@@ -19,6 +19,7 @@ use strapi_io_core::{Schemas, Settings};
 use crate::connection::{handshake, on_connect};
 use crate::directory::{Directory, StaticDirectory, StaticDirectoryConfig};
 use crate::errors::BuildError;
+use crate::guard::SessionGuard;
 use crate::handlers::{
     ClientEvent, ConnectHook, Connected, EventHandler, connect_hook, event_handler,
 };
@@ -48,7 +49,10 @@ pub enum Transport {
 
 /// The tower layer that serves Socket.IO; put it on an axum `Router` with `.layer(...)`.
 #[derive(Clone)]
-pub struct IoLayer(SocketIoLayer);
+pub struct IoLayer {
+    inner: SocketIoLayer,
+    shared: Arc<Shared>,
+}
 
 impl std::fmt::Debug for IoLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,10 +61,13 @@ impl std::fmt::Debug for IoLayer {
 }
 
 impl<S: Clone> tower::Layer<S> for IoLayer {
-    type Service = SocketIoService<S>;
+    type Service = SessionGuard<SocketIoService<S>>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.0.layer(inner)
+        SessionGuard {
+            inner: self.inner.layer(inner),
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -260,6 +267,12 @@ impl IoBuilder {
             };
             sio.ns(ns, on_conn.with(middleware));
         }
-        Ok((IoLayer(layer), Io { shared }))
+        Ok((
+            IoLayer {
+                inner: layer,
+                shared: shared.clone(),
+            },
+            Io { shared },
+        ))
     }
 }

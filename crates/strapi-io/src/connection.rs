@@ -3,11 +3,10 @@
 //! SPEC §4 and the custom ones, each behind the per-socket rate limit.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ConnectInfo;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
@@ -37,10 +36,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 /// when the peer is a trusted proxy.
 fn client_ip(live: &Live, socket: &SocketRef) -> Option<IpAddr> {
     let parts = socket.req_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())?;
+    let peer = crate::guard::peer_ip(&parts.extensions)?;
     let forwarded = parts
         .headers
         .get("x-forwarded-for")
@@ -130,13 +126,35 @@ async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Resu
         limiter: Mutex::new(None),
         ip,
         anonymous,
+        closing: std::sync::atomic::AtomicBool::new(false),
         _slot: slot,
     }));
     Ok(())
 }
 
-/// Applies the rate limit to one client event: `None` to go on, `Some(reply)` to refuse.
-fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value> {
+/// What to do with one client event.
+enum Gate {
+    /// Handle it.
+    Pass,
+    /// Answer this refusal.
+    Refuse(Value),
+    /// Ignore it: the socket is being disconnected.
+    Drop,
+}
+
+/// Applies the rate limit to one client event.
+fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Gate {
+    if session.closing.load(Ordering::Acquire) {
+        return Gate::Drop;
+    }
+    match limit(shared, socket, session) {
+        None => Gate::Pass,
+        Some(refusal) => Gate::Refuse(refusal),
+    }
+}
+
+/// The rate limit: `None` to go on, `Some(reply)` to refuse.
+fn limit(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value> {
     let limits = shared.settings().security.rate_limiting.clone();
     let admission = {
         let mut slot = session.limiter.lock().unwrap_or_else(|e| e.into_inner());
@@ -158,13 +176,14 @@ fn gate(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value>
         }
         Admission::Flooding => {
             shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            shared
-                .counters
-                .flood_disconnects
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("strapi_io_flood_disconnects_total").increment(1);
-            tracing::warn!(socket = %socket.id, "disconnecting a socket that keeps flooding");
-            disconnect_with_reason(socket, RATE_LIMITED);
+            if disconnect_with_reason(socket, RATE_LIMITED) {
+                shared
+                    .counters
+                    .flood_disconnects
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("strapi_io_flood_disconnects_total").increment(1);
+                tracing::warn!(socket = %socket.id, "disconnecting a socket that keeps flooding");
+            }
             Some(failure(RATE_LIMITED))
         }
     }
@@ -184,8 +203,9 @@ macro_rules! on_event {
                         return;
                     };
                     let reply = match gate(&$sh, &$s, &$session) {
-                        Some(refused) => refused,
-                        None => {
+                        Gate::Drop => return,
+                        Gate::Refuse(refused) => refused,
+                        Gate::Pass => {
                             let $arg: Option<Value> = arg.ok();
                             $body
                         }
@@ -297,9 +317,13 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
                     let Some(session) = Shared::session(&s) else {
                         return;
                     };
-                    if let Some(refused) = gate(&shared, &s, &session) {
-                        let _ = ack.send(&refused);
-                        return;
+                    match gate(&shared, &s, &session) {
+                        Gate::Pass => {}
+                        Gate::Drop => return,
+                        Gate::Refuse(refused) => {
+                            let _ = ack.send(&refused);
+                            return;
+                        }
                     }
                     let event = ClientEvent {
                         io: Io {

@@ -19,6 +19,7 @@ use strapi_io_core::{Audience, Schemas, Settings};
 
 use crate::directory::{Directory, UserInfo};
 use crate::errors::IoError;
+use crate::guard::GuardedListener;
 use crate::handlers::{ConnectHook, EventHandler};
 use crate::limits::EventLimiter;
 use crate::monitor::{EventLogEntry, EventStats, Monitor};
@@ -55,6 +56,9 @@ pub(crate) struct Session {
     pub(crate) ip: Option<std::net::IpAddr>,
     /// Whether the socket connected without credentials.
     pub(crate) anonymous: bool,
+    /// Set once the server has decided to disconnect the socket: its further events are
+    /// dropped and it is disconnected once.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
     /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
     pub(crate) _slot: ConnectionSlot,
 }
@@ -114,6 +118,10 @@ pub(crate) struct Counters {
     pub(crate) heartbeat_disconnects: AtomicU64,
     /// Handshakes refused.
     pub(crate) refused_handshakes: AtomicU64,
+    /// Connections closed because a write to them stalled (the client stopped reading).
+    pub(crate) stalled_writes: AtomicU64,
+    /// Polling/upgrade requests for a session made from another address, refused.
+    pub(crate) foreign_session_requests: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -132,6 +140,10 @@ pub struct IoStats {
     pub heartbeat_disconnects: u64,
     /// Handshakes refused.
     pub refused_handshakes: u64,
+    /// Connections closed because the client stopped reading (a write stalled).
+    pub slow_consumer_disconnects: u64,
+    /// Requests for a session made from another address than the socket's, refused.
+    pub foreign_session_requests: u64,
 }
 
 /// Who is connected: see [`Io::connections`].
@@ -413,15 +425,36 @@ impl Shared {
     }
 }
 
-/// Tells a socket why (`server-disconnect { reason }`), then disconnects it.
-pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) {
+/// How long a socket told to go has to receive the reason before it is disconnected.
+///
+/// socketioxide closes the whole connection when a packet arrives for a socket that is
+/// already gone, dropping what was still queued; a client busy sending would then never see
+/// the reason. The pause lets the queue flush first; the socket's own events are ignored
+/// meanwhile.
+const DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Tells a socket why (`server-disconnect { reason }`), then disconnects it shortly after.
+/// Returns `false` when the socket was already on its way out.
+pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
+    if let Some(session) = Shared::session(socket)
+        && session.closing.swap(true, Ordering::AcqRel)
+    {
+        return false;
+    }
     let _ = socket.emit(
         DISCONNECT_REASON_EVENT,
         &serde_json::json!({ "reason": reason }),
     );
-    if socket.clone().disconnect().is_err() {
-        tracing::warn!(socket = %socket.id, reason, "could not queue the disconnect (buffer full); the heartbeat closes the socket");
-    }
+    let socket = socket.clone();
+    let reason = reason.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(DISCONNECT_GRACE).await;
+        let id = socket.id;
+        if socket.disconnect().is_err() {
+            tracing::warn!(socket = %id, reason, "could not queue the disconnect (buffer full); the connection closes when its writes stall");
+        }
+    });
+    true
 }
 
 /// A socket's rooms as users see them: its own id and the internal audience-scoped entity
@@ -894,9 +927,23 @@ impl Io {
             &c.flood_disconnects,
             &c.heartbeat_disconnects,
             &c.refused_handshakes,
+            &c.stalled_writes,
+            &c.foreign_session_requests,
         ] {
             a.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// A TCP listener for serving this server: writes that stay pending longer than
+    /// `pingInterval + pingTimeout` fail, so a client that stops reading is closed (see
+    /// [`GuardedListener`]). Serve with `into_make_service_with_connect_info::<ClientAddr>()`.
+    pub fn guarded_listener(&self, listener: tokio::net::TcpListener) -> GuardedListener {
+        let timeout = self.with_settings(|s| {
+            std::time::Duration::from_millis(
+                (s.connection.ping_interval + s.connection.ping_timeout).max(1000),
+            )
+        });
+        GuardedListener::new(listener, timeout, self.shared.clone())
     }
 
     /// How long the server has been up.
@@ -958,6 +1005,8 @@ impl Io {
             flood_disconnects: get(&c.flood_disconnects),
             heartbeat_disconnects: get(&c.heartbeat_disconnects),
             refused_handshakes: get(&c.refused_handshakes),
+            slow_consumer_disconnects: get(&c.stalled_writes),
+            foreign_session_requests: get(&c.foreign_session_requests),
         }
     }
 
