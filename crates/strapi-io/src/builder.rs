@@ -27,7 +27,8 @@ use crate::io::{Counters, Io, Live, Shared};
 use crate::payload::{Args, Payload};
 
 /// The client events the server itself answers; custom handlers cannot take these names.
-pub const BUILT_IN_EVENTS: [&str; 7] = [
+pub const BUILT_IN_EVENTS: [&str; 8] = [
+    "whoami",
     "join-room",
     "leave-room",
     "get-rooms",
@@ -249,6 +250,7 @@ impl IoBuilder {
             connect_hooks: self.connect_hooks,
             counters: Counters::default(),
             monitor: crate::monitor::Monitor::new(),
+            public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         for ns in namespaces {
             let on_conn = {

@@ -126,6 +126,7 @@ async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Resu
         limiter: Mutex::new(None),
         ip,
         anonymous,
+        public_id: socketioxide::socket::Sid::new().to_string(),
         closing: std::sync::atomic::AtomicBool::new(false),
         _slot: slot,
     }));
@@ -226,6 +227,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     };
     let settings = shared.settings();
     socket.join([session.audience.room.clone(), socket.id.to_string()]);
+    shared.register_public_id(&session, &socket);
     metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
         .increment(1.0);
     if let Some(rooms) = settings
@@ -274,6 +276,14 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     on_event!(socket, shared, "get-rooms", |s, _session, _arg, _sh| {
         json!({"success": true, "rooms": visible_rooms(&s)})
     });
+    on_event!(socket, shared, "whoami", |_s, session, _arg, _sh| {
+        json!({
+            "success": true,
+            "id": session.public_id,
+            "role": session.audience.role_label(),
+            "user": session.user,
+        })
+    });
     on_event!(socket, shared, "subscribe-entity", |s, session, arg, sh| {
         let arg = arg.unwrap_or(Value::Null);
         let r = sh
@@ -300,7 +310,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         }
     );
     on_event!(socket, shared, "private-message", |s, session, arg, sh| {
-        private_message(&sh, &s, &session, arg.as_ref())
+        private_message(&sh, &session, arg.as_ref())
     });
 
     for (name, handler) in &shared.handlers {
@@ -346,6 +356,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         let shared = counters_owner.clone();
         async move {
             if let Some(session) = Shared::session(&s) {
+                shared.forget_public_id(&session);
                 metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
                     .decrement(1.0);
             }
@@ -394,12 +405,7 @@ fn join_room(
     json!({"success": true, "room": name})
 }
 
-fn private_message(
-    shared: &Shared,
-    socket: &SocketRef,
-    session: &Session,
-    arg: Option<&Value>,
-) -> Value {
+fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> Value {
     if !shared.settings().rooms.enable_private_messages {
         return failure("Private messages are disabled");
     }
@@ -421,7 +427,7 @@ fn private_message(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let payload = json!({
-        "from": socket.id.to_string(),
+        "from": session.public_id,
         "fromUser": session.user,
         "message": message,
         "timestamp": timestamp,

@@ -148,6 +148,9 @@ impl GuardedListener {
 pub struct GuardedStream {
     inner: Pin<Box<TimeoutStream<TcpStream>>>,
     shared: Arc<Shared>,
+    /// Set once a write stalled: the connection is shut down both ways, so the reader ends
+    /// (and with it the session) and later writes fail at once.
+    stalled: bool,
 }
 
 impl std::fmt::Debug for GuardedStream {
@@ -157,16 +160,21 @@ impl std::fmt::Debug for GuardedStream {
 }
 
 impl GuardedStream {
-    fn count<T>(&self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// Watches write results: the first timed-out write shuts the connection down.
+    fn watch<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if let Poll::Ready(Err(e)) = &r
             && e.kind() == io::ErrorKind::TimedOut
+            && !self.stalled
         {
+            self.stalled = true;
             self.shared
                 .counters
                 .stalled_writes
                 .fetch_add(1, Ordering::Relaxed);
             metrics::counter!("strapi_io_slow_consumer_disconnects_total").increment(1);
             tracing::warn!("closing a connection whose client stopped reading");
+            let tcp: &TcpStream = self.inner.get_ref();
+            let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
         }
         r
     }
@@ -189,12 +197,12 @@ impl AsyncWrite for GuardedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let r = self.inner.as_mut().poll_write(cx, buf);
-        self.count(r)
+        self.watch(r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = self.inner.as_mut().poll_flush(cx);
-        self.count(r)
+        self.watch(r)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -207,7 +215,7 @@ impl AsyncWrite for GuardedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let r = self.inner.as_mut().poll_write_vectored(cx, bufs);
-        self.count(r)
+        self.watch(r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -230,6 +238,7 @@ impl axum::serve::Listener for GuardedListener {
                         GuardedStream {
                             inner: Box::pin(timed),
                             shared: self.shared.clone(),
+                            stalled: false,
                         },
                         addr,
                     );

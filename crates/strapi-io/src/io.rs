@@ -56,6 +56,8 @@ pub(crate) struct Session {
     pub(crate) ip: Option<std::net::IpAddr>,
     /// Whether the socket connected without credentials.
     pub(crate) anonymous: bool,
+    /// The id shown to everyone but the socket's own transport (see `Shared::public_ids`).
+    pub(crate) public_id: String,
     /// Set once the server has decided to disconnect the socket: its further events are
     /// dropped and it is disconnected once.
     pub(crate) closing: std::sync::atomic::AtomicBool,
@@ -182,6 +184,10 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Events sent, for stats and the event log.
     pub(crate) monitor: Monitor,
+    /// Public socket id → (namespace, transport id). socketioxide uses the Engine.IO session
+    /// id as the socket id, and whoever knows it can drive a long-polling session; the server
+    /// shows other parties a separate random id instead, as Socket.IO itself does.
+    pub(crate) public_ids: Mutex<std::collections::HashMap<String, (String, Sid)>>,
 }
 
 impl Shared {
@@ -197,12 +203,43 @@ impl Shared {
     }
 
     /// Finds a connected socket by id in any served namespace.
-    pub(crate) fn socket(&self, sid: &str) -> Option<SocketRef> {
-        let sid = Sid::from_str(sid).ok()?;
+    ///
+    /// `id` is a socket's public id (what the server shows: socket info, `private-message`
+    /// senders) or its transport id (what the client itself sees as `socket.id`).
+    pub(crate) fn socket(&self, id: &str) -> Option<SocketRef> {
+        let public = self
+            .public_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        if let Some((ns, sid)) = public {
+            return self.sio.of(ns.as_str())?.get_socket(sid);
+        }
+        let sid = Sid::from_str(id).ok()?;
         self.namespaces
             .iter()
             .filter_map(|ns| self.sio.of(ns.as_str()))
             .find_map(|op| op.get_socket(sid))
+    }
+
+    /// Registers a connected socket's public id.
+    pub(crate) fn register_public_id(&self, session: &Session, socket: &SocketRef) {
+        self.public_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                session.public_id.clone(),
+                (socket.ns().to_string(), socket.id),
+            );
+    }
+
+    /// Forgets a disconnected socket's public id.
+    pub(crate) fn forget_public_id(&self, session: &Session) {
+        self.public_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&session.public_id);
     }
 
     /// Turns a broadcast result into the caller's: packets refused because a client's
@@ -660,7 +697,7 @@ impl Io {
             .filter_map(|s| {
                 let session = Shared::session(&s)?;
                 Some(SocketInfo {
-                    id: s.id.to_string(),
+                    id: session.public_id.clone(),
                     rooms: visible_rooms(&s),
                     user: session.user.clone(),
                     role: session.audience.role_label().to_string(),
@@ -700,7 +737,13 @@ impl Io {
             .of("/")
             .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
         let started = std::time::Instant::now();
-        let sent = root.except(socket_id.to_string()).emit(event, &data).await;
+        // Every socket is in the room named by its transport id.
+        let sender = self
+            .shared
+            .socket(socket_id)
+            .map(|s| s.id.to_string())
+            .unwrap_or_else(|| socket_id.to_string());
+        let sent = root.except(sender).emit(event, &data).await;
         self.shared.delivered(sent)?;
         self.shared
             .record(event, "broadcast", 1, Vec::new(), started);
@@ -983,7 +1026,7 @@ impl Io {
                 }
                 if report.sockets.len() < limit {
                     report.sockets.push(SocketInfo {
-                        id: s.id.to_string(),
+                        id: session.public_id.clone(),
                         user: session.user.clone(),
                         role: session.audience.role_label().to_string(),
                         rooms: visible_rooms(&s),

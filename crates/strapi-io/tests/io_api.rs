@@ -173,7 +173,13 @@ async fn entity_subscribers_get_one_copy_and_unrouted_readers_only_theirs() {
         .entity_room_sockets(ARTICLE, &json!("article-1"))
         .await;
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].id, subscribed.sid);
+    let public_id = subscribed.call("whoami", None).await["id"].clone();
+    assert_eq!(json!(subs[0].id), public_id);
+    assert_ne!(
+        json!(subscribed.sid),
+        public_id,
+        "the transport id is never shown"
+    );
     assert_eq!(subs[0].user.as_ref().unwrap().username, "reader");
 }
 
@@ -251,7 +257,13 @@ async fn every_io_method_returns_and_acts() {
     assert!(!io.join_room("nope", "premium"));
     let inside = io.sockets_in_room("premium").await;
     assert_eq!(inside.len(), 1);
-    assert_eq!(inside[0].id, a.sid);
+    let whoami = a.call("whoami", None).await;
+    assert_eq!(whoami["role"], "authenticated");
+    assert_eq!(whoami["user"]["username"], "reader");
+    assert_eq!(json!(inside[0].id), whoami["id"]);
+    // Both ids address the socket.
+    assert!(io.join_room(whoami["id"].as_str().unwrap(), "vip"));
+    assert!(io.leave_room(whoami["id"].as_str().unwrap(), "vip"));
     assert_eq!(inside[0].role, "authenticated");
     assert_eq!(inside[0].user.as_ref().unwrap().email, "reader@example.com");
     assert!(inside[0].rooms.contains(&"premium".to_string()));
