@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  idOf,
   ARTICLE,
   AUTHOR,
   WAIT_MS,
@@ -44,7 +45,7 @@ describe("rooms", () => {
 
     // The server sees the membership and room events reach the member only.
     const members = await call(url, "getSocketsInRoom", { roomName: room });
-    assert.deepEqual(members.map((m) => m.id), [s.id]);
+    assert.deepEqual(members.map((m) => m.id), [await idOf(s)]);
     const event = uniq("room-msg");
     const got = s.rec.waitFor(event);
     await call(url, "raw", { event, rooms: [room], data: { hi: 1 } });
@@ -166,7 +167,8 @@ describe("private messages", () => {
       success: true,
     });
     const msg = await target.rec.waitFor("private-message");
-    assert.equal(msg.from, reader.id);
+    assert.equal(msg.from, await idOf(reader));
+    assert.notEqual(msg.from, reader.id, "the transport id is never shown to others");
     assert.deepEqual(msg.fromUser, { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" });
     assert.equal(msg.message, "hello there");
     assert.equal(typeof msg.timestamp, "number");
@@ -176,7 +178,7 @@ describe("private messages", () => {
     const long = "z".repeat(10_000);
     assert.deepEqual(await ack(target, "private-message", { to: reader.id, message: long }), { success: true });
     const back = await reader.rec.waitFor("private-message");
-    assert.equal(back.from, target.id);
+    assert.equal(back.from, await idOf(target));
     assert.equal(back.fromUser, null);
     assert.equal(back.message.length, 10_000);
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  idOf,
   ARTICLE,
   AUTHOR,
   COMMENT,
@@ -46,7 +47,8 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
     const s = await connect(url);
     assert.deepEqual(await ack(s, "get-rooms"), { success: true, rooms: ["io-role-public", "lobby"] });
     const members = await call(url, "getSocketsInRoom", { roomName: "lobby" });
-    assert.ok(members.some((m) => m.id === s.id), "the server lists it in lobby");
+    const sid = await idOf(s);
+    assert.ok(members.some((m) => m.id === sid), "the server lists it in lobby");
     // Events for the room reach it without any join-room.
     const got = s.rec.waitFor("lobby-news");
     await call(url, "raw", { event: "lobby-news", rooms: ["lobby"], data: { n: 1 } });

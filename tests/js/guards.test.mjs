@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { io } from "socket.io-client";
 import {
+  idOf,
   Recorder,
   WAIT_MS,
   ack,
@@ -337,7 +338,8 @@ describe("session ids", () => {
     const attacker = await connect(ctx.url);
     assert.deepEqual(await ack(victim, "private-message", { to: attacker.id, message: "hi" }), { success: true });
     const learnt = (await attacker.rec.waitFor("private-message")).from;
-    assert.equal(learnt, victim.id);
+    assert.equal(learnt, await idOf(victim));
+    assert.notEqual(learnt, victim.id, "others never see the transport id");
 
     const room = uniq("hijacked");
     let status;

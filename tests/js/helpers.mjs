@@ -191,6 +191,19 @@ export async function connect(url, opts = {}) {
   return socket;
 }
 
+/**
+ * The socket's public id: what the server shows others (socket info, private-message
+ * senders). The client's own `socket.id` is its transport id, which the server never shows.
+ */
+export async function idOf(socket) {
+  if (!socket.publicId) {
+    const r = await ack(socket, "whoami");
+    if (!r?.success) throw new Error(`whoami failed: ${JSON.stringify(r)}`);
+    socket.publicId = r.id;
+  }
+  return socket.publicId;
+}
+
 /** Attempts a connection that must be refused; resolves with the connect_error's message. */
 export async function connectError(url, opts = {}) {
   const socket = io(url, {

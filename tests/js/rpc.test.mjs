@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  idOf,
   ARTICLE,
   DASHBOARD_TOKEN,
   WAIT_MS,
@@ -147,7 +148,7 @@ describe("HTTP RPC", () => {
 
     const inRoom = await call(url, "getSocketsInRoom", { roomName: room });
     assert.equal(inRoom.length, 1);
-    assert.equal(inRoom[0].id, reader.id);
+    assert.equal(inRoom[0].id, await idOf(reader));
     assert.deepEqual(inRoom[0].user, READER_USER);
     assert.equal(inRoom[0].role, "authenticated");
     assert.ok(inRoom[0].rooms.includes(room), `rooms: ${inRoom[0].rooms}`);
@@ -168,7 +169,7 @@ describe("HTTP RPC", () => {
     const publics = await call(url, "getSocketsInRoom", { roomName: "io-role-public" });
     assert.deepEqual(
       publics.map((s) => [s.id, s.user, s.role]),
-      [[pub.id, null, "public"]],
+      [[await idOf(pub), null, "public"]],
       "public socket: user null, role public",
     );
 
@@ -230,7 +231,7 @@ describe("HTTP RPC", () => {
     assert.deepEqual(own, subs);
 
     const roomSockets = await call(url, "getEntityRoomSockets", { uid: ARTICLE, id: 2 });
-    assert.deepEqual(roomSockets, [{ id: reader.id, user: READER_USER }]);
+    assert.deepEqual(roomSockets, [{ id: await idOf(reader), user: READER_USER }]);
 
     const event = uniq("entity-ping");
     const got = reader.rec.waitFor(event);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import io2 from "socket.io-client-v2";
 import {
+  idOf,
   ARTICLE,
   WAIT_MS,
   ack,
@@ -189,7 +190,7 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     const got = nextV2(old, "private-message");
     assert.deepEqual(await ack(modern, "private-message", { to: old.id, message: "hi v2" }), { success: true });
     const msg = await got;
-    assert.equal(msg.from, modern.id);
+    assert.equal(msg.from, await idOf(modern));
     assert.equal(msg.message, "hi v2");
     const back = modern.rec.waitFor("private-message");
     assert.deepEqual(await ackV2(old, "private-message", { to: modern.id, message: "hi v4" }), { success: true });
