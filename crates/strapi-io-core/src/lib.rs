@@ -5,7 +5,7 @@
 //! - [`audience`]: roles and API tokens, read permission and realtime routing.
 //! - [`auth`]: handshake credentials, JWT verification, API-token hashing.
 //! - [`sanitize`]: per-audience removal of private, sensitive and unreadable data.
-//! - [`format`]: the `v5` and `v4` wire formats.
+//! - [`format`](mod@format): the `v5` and `v4` wire formats.
 //! - [`events`]: enabled content types, event names, the emit gate.
 //! - [`rooms`]: room names and their validation.
 //! - [`settings`]: the plugin's settings and their validation.
