@@ -5,7 +5,7 @@
 
 import { spawn } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -63,19 +63,45 @@ export function writeConfig(edit = (t) => t) {
   return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A fresh, empty temp directory for the gateway's settings database (STRAPI_IO_DATA_DIR). */
+export function freshDataDir() {
+  return mkdtempSync(join(tmpdir(), "strapi-io-data-"));
+}
+
+/**
+ * The data dir a run uses: the caller's (`dataDir`, or STRAPI_IO_DATA_DIR in `env`), kept
+ * afterwards; else a fresh temp dir, removed by `cleanup()`. The gateway's stored settings
+ * win over its config file, so runs must never share one by accident.
+ */
+function dataDirFor(dataDir, env) {
+  const given = dataDir ?? env.STRAPI_IO_DATA_DIR;
+  if (given) return { dir: given, cleanup: () => {} };
+  const dir = freshDataDir();
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /**
  * Starts `strapi-io serve` on a random port (STRAPI_IO_PORT=0), waits for the
- * "strapi-io listening on http://…" line. Returns { url, child, output(), stop() }.
+ * "strapi-io listening on http://…" line. Every server gets its own fresh data dir
+ * (STRAPI_IO_DATA_DIR, removed at stop) unless `dataDir` (or env.STRAPI_IO_DATA_DIR) is
+ * given, which is kept: a restart reuses it. Returns { url, child, dataDir, output(), stop() }.
  */
-export async function startServer({ config, env = {} } = {}) {
+export async function startServer({ config, env = {}, dataDir } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`strapi-io binary not found at ${bin}: build it (cargo build --release -p strapi-io-server) or set STRAPI_IO_BIN`);
   }
   const args = ["serve"];
   if (config) args.push("--config", config);
+  const data = dataDirFor(dataDir, env);
   const child = spawn(bin, args, {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env, STRAPI_IO_PORT: "0" },
+    env: {
+      ...process.env,
+      RUST_LOG: process.env.RUST_LOG ?? "warn",
+      ...env,
+      STRAPI_IO_DATA_DIR: data.dir,
+      STRAPI_IO_PORT: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -104,19 +130,23 @@ export async function startServer({ config, env = {} } = {}) {
     url = await withTimeout(listening, 15_000, `strapi-io to listen (${bin})`);
   } catch (e) {
     child.kill("SIGKILL");
+    await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+    data.cleanup();
     throw e;
   }
   async function stop() {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    try {
-      await withTimeout(exited, 5000, "strapi-io to exit after SIGTERM");
-    } catch {
-      child.kill("SIGKILL");
-      await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      try {
+        await withTimeout(exited, 5000, "strapi-io to exit after SIGTERM");
+      } catch {
+        child.kill("SIGKILL");
+        await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+      }
     }
+    data.cleanup();
   }
-  return { url, child, output, stop, exited };
+  return { url, child, dataDir: data.dir, output, stop, exited };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -390,10 +420,10 @@ export function tomlEdit(tables = {}, extra = "") {
 }
 
 /** Writes a config (the demo with `tables` set, see tomlEdit) and starts a server on it. */
-export async function startServerWith(tables = {}, { extra = "", env } = {}) {
+export async function startServerWith(tables = {}, { extra = "", env, dataDir } = {}) {
   const config = writeConfig(tomlEdit(tables, extra));
   try {
-    const server = await startServer({ config: config.path, env });
+    const server = await startServer({ config: config.path, env, dataDir });
     const stop = server.stop;
     return {
       ...server,
@@ -410,12 +440,20 @@ export async function startServerWith(tables = {}, { extra = "", env } = {}) {
 }
 
 /**
- * Runs the binary with `args` and waits (bounded) for it to exit.
+ * Runs the binary with `args` and waits (bounded) for it to exit, with a fresh data dir
+ * unless `dataDir` (or env.STRAPI_IO_DATA_DIR) is given (see startServer).
  * Resolves { code, signal, stdout, stderr }; kills it and rejects when it keeps running.
  */
-export async function runToExit(args, { ms = 10_000, env = {} } = {}) {
+export async function runToExit(args, { ms = 10_000, env = {}, dataDir } = {}) {
+  const data = dataDirFor(dataDir, env);
   const child = spawn(binaryPath(), args, {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env, STRAPI_IO_PORT: "0" },
+    env: {
+      ...process.env,
+      RUST_LOG: process.env.RUST_LOG ?? "warn",
+      ...env,
+      STRAPI_IO_DATA_DIR: data.dir,
+      STRAPI_IO_PORT: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -428,7 +466,10 @@ export async function runToExit(args, { ms = 10_000, env = {} } = {}) {
     return { code, signal, stdout, stderr };
   } catch (e) {
     child.kill("SIGKILL");
+    await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
     throw new Error(`${e.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
+  } finally {
+    data.cleanup();
   }
 }
 
@@ -624,4 +665,69 @@ export class RawSocket {
 
 function describeFrame(f) {
   return typeof f === "string" ? JSON.stringify(f) : `<binary ${f.toString("hex")}>`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin routes, webhooks
+
+/**
+ * An HTTP request to the gateway: `path` like "/api/io/settings". `body` is JSON-encoded
+ * unless `raw` (a string) is given; no body → no content-type. `token` null sends no
+ * Authorization. Resolves { status, body (parsed when JSON), text, headers }.
+ */
+export async function request(url, path, { method = "GET", token = ADMIN_TOKEN, body, raw, headers = {} } = {}) {
+  const h = { ...headers };
+  if (token !== null) h.authorization = `Bearer ${token}`;
+  let payload;
+  if (raw !== undefined) payload = raw;
+  else if (body !== undefined) payload = JSON.stringify(body);
+  if (payload !== undefined && !Object.keys(h).some((k) => k.toLowerCase() === "content-type")) {
+    h["content-type"] = "application/json";
+  }
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: h,
+    body: payload,
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON; keep the text
+  }
+  return { status: res.status, body: parsed, text, headers: res.headers };
+}
+
+/** A GET of an admin route that must answer 200; returns its `data`. */
+export async function adminGet(url, path) {
+  const res = await request(url, path);
+  if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${res.text}`);
+  return res.body.data;
+}
+
+/** The webhook token of the Strapi 5 fixtures (tests/fixtures/strapi5-webhooks). */
+export const FIXTURE_WEBHOOK_TOKEN = "fixture-webhook-token";
+export const WEBHOOK_FIXTURES = join(REPO, "tests", "fixtures", "strapi5-webhooks");
+
+/** A webhook fixture by its number prefix ("01"): { name, headers, body }. */
+export function webhookFixture(prefix) {
+  const name = readdirSync(WEBHOOK_FIXTURES).find((f) => f.startsWith(`${prefix}-`) && f.endsWith(".json"));
+  if (!name) throw new Error(`no webhook fixture ${prefix}-*.json in ${WEBHOOK_FIXTURES}`);
+  return { name, ...JSON.parse(readFileSync(join(WEBHOOK_FIXTURES, name), "utf8")) };
+}
+
+/**
+ * POST /webhooks/strapi with `body` (JSON) or `raw`, and the fixture's headers by default
+ * (Authorization: Bearer fixture-webhook-token). `token` null sends no Authorization.
+ */
+export function webhook(url, body, { token = FIXTURE_WEBHOOK_TOKEN, raw, headers = {} } = {}) {
+  return request(url, "/webhooks/strapi", {
+    method: "POST",
+    token,
+    body,
+    raw,
+    headers: { "content-type": "application/json", ...headers },
+  });
 }

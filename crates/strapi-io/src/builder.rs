@@ -225,6 +225,8 @@ impl IoBuilder {
             .max_payload(self.max_payload)
             .ws_max_message_size(usize::try_from(self.max_payload).unwrap_or(usize::MAX))
             .max_buffer_size(self.max_buffer_size)
+            // Client messages are small; a frame larger than this is read in more steps.
+            .ws_read_buffer_size(256)
             .build_layer();
         let mut namespaces = vec!["/".to_string()];
         if self.settings.namespaces.enabled {

@@ -108,6 +108,37 @@ impl Shared {
     }
 }
 
+/// Rebuilds a request's URI and headers in fresh allocations.
+///
+/// hyper parses a request in place: its URI and header values are views into the
+/// connection's 16 KiB read buffer, and so is axum's `OriginalUri` extension. Engine.IO
+/// keeps the upgrade request's parts for the socket's whole life, which would keep that
+/// buffer alive per connection; a copy of the few bytes that matter frees it.
+fn detach<B>(req: Request<B>) -> Request<B> {
+    let (parts, body) = req.into_parts();
+    let mut fresh = Request::new(body);
+    *fresh.method_mut() = parts.method.clone();
+    *fresh.version_mut() = parts.version;
+    *fresh.uri_mut() = parts
+        .uri
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| parts.uri.clone());
+    let headers = fresh.headers_mut();
+    headers.reserve(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let name = axum::http::HeaderName::from_bytes(name.as_str().as_bytes())
+            .unwrap_or_else(|_| name.clone());
+        let value = axum::http::HeaderValue::from_bytes(value.as_bytes())
+            .unwrap_or_else(|_| value.clone());
+        headers.append(name, value);
+    }
+    // Extensions stay: hyper's upgrade handle and the connect info live there. (axum's
+    // `OriginalUri`, another view into the buffer, is not built: its feature is off.)
+    *fresh.extensions_mut() = parts.extensions;
+    fresh
+}
+
 impl<S, B> tower::Service<Request<B>> for SessionGuard<S>
 where
     S: tower::Service<Request<B>>,
@@ -120,7 +151,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let mut req = detach(req);
         self.shared.guard_session(&mut req);
         self.inner.call(req)
     }
