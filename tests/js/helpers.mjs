@@ -419,9 +419,13 @@ export function tomlEdit(tables = {}, extra = "") {
   };
 }
 
-/** Writes a config (the demo with `tables` set, see tomlEdit) and starts a server on it. */
-export async function startServerWith(tables = {}, { extra = "", env, dataDir } = {}) {
-  const config = writeConfig(tomlEdit(tables, extra));
+/**
+ * Writes a config (the demo with `tables` set, see tomlEdit; `prepend`: raw TOML put before
+ * the first table, for top-level keys such as `contentTypes`) and starts a server on it.
+ */
+export async function startServerWith(tables = {}, { extra = "", prepend = "", env, dataDir } = {}) {
+  const edit = tomlEdit(tables, extra);
+  const config = writeConfig((t) => edit(prepend ? `${prepend}\n${t}` : t));
   try {
     const server = await startServer({ config: config.path, env, dataDir });
     const stop = server.stop;
@@ -730,4 +734,20 @@ export function webhook(url, body, { token = FIXTURE_WEBHOOK_TOKEN, raw, headers
     raw,
     headers: { "content-type": "application/json", ...headers },
   });
+}
+
+/**
+ * Asserts Strapi's error shape (SPEC §5): HTTP `status`, a JSON body
+ * `{data: null, error: {status, name, message}}` with a non-empty message. Returns the error.
+ */
+export function assertApiError(res, status, what = "") {
+  const ctx = `${what ? `${what}: ` : ""}body ${typeof res.body === "string" ? res.body : JSON.stringify(res.body)}`;
+  if (res.status !== status) throw new Error(`expected HTTP ${status}, got ${res.status} (${ctx})`);
+  const b = res.body;
+  if (typeof b !== "object" || b === null) throw new Error(`expected a JSON error body (${ctx})`);
+  if (b.data !== null) throw new Error(`expected data: null (${ctx})`);
+  if (b.error?.status !== status) throw new Error(`expected error.status ${status} (${ctx})`);
+  if (typeof b.error?.name !== "string" || !b.error.name) throw new Error(`expected error.name (${ctx})`);
+  if (typeof b.error?.message !== "string" || !b.error.message) throw new Error(`expected error.message (${ctx})`);
+  return b.error;
 }

@@ -129,8 +129,8 @@ fn detach<B>(req: Request<B>) -> Request<B> {
     for (name, value) in &parts.headers {
         let name = axum::http::HeaderName::from_bytes(name.as_str().as_bytes())
             .unwrap_or_else(|_| name.clone());
-        let value = axum::http::HeaderValue::from_bytes(value.as_bytes())
-            .unwrap_or_else(|_| value.clone());
+        let value =
+            axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         headers.append(name, value);
     }
     // Extensions stay: hyper's upgrade handle and the connect info live there. (axum's
