@@ -253,6 +253,7 @@ impl IoBuilder {
             counters: Counters::default(),
             monitor: crate::monitor::Monitor::new(),
             public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
+            occupancy: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         for ns in namespaces {
             let on_conn = {

@@ -228,6 +228,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     let settings = shared.settings();
     socket.join([session.audience.room.clone(), socket.id.to_string()]);
     shared.register_public_id(&session, &socket);
+    shared.occupy(&session.audience.room);
     metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
         .increment(1.0);
     if let Some(rooms) = settings
@@ -357,6 +358,18 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         async move {
             if let Some(session) = Shared::session(&s) {
                 shared.forget_public_id(&session);
+                shared.vacate(&session.audience.room);
+                for room in session
+                    .subscriptions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .keys()
+                {
+                    shared.vacate(&strapi_io_core::rooms::scoped_entity_room(
+                        &session.audience.room,
+                        room,
+                    ));
+                }
                 metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
                     .decrement(1.0);
             }

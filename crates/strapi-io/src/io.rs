@@ -188,6 +188,9 @@ pub(crate) struct Shared {
     /// id as the socket id, and whoever knows it can drive a long-polling session; the server
     /// shows other parties a separate random id instead, as Socket.IO itself does.
     pub(crate) public_ids: Mutex<std::collections::HashMap<String, (String, Sid)>>,
+    /// Local members of each audience room and audience-scoped entity room, so that an emit
+    /// skips audiences nobody here belongs to (no sanitizing, no serializing for them).
+    pub(crate) occupancy: Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl Shared {
@@ -221,6 +224,33 @@ impl Shared {
             .iter()
             .filter_map(|ns| self.sio.of(ns.as_str()))
             .find_map(|op| op.get_socket(sid))
+    }
+
+    /// One more local member in `room`.
+    pub(crate) fn occupy(&self, room: &str) {
+        *self
+            .occupancy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(room.to_string())
+            .or_default() += 1;
+    }
+
+    /// One member fewer in `room`.
+    pub(crate) fn vacate(&self, room: &str) {
+        let mut map = self.occupancy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(room) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(room);
+            }
+        }
+    }
+
+    /// Whether any of `rooms` has a local member.
+    pub(crate) fn occupied(&self, rooms: &[String]) -> bool {
+        let map = self.occupancy.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.iter().any(|r| map.contains_key(r))
     }
 
     /// Registers a connected socket's public id.
@@ -405,10 +435,9 @@ impl Shared {
                     subs.max_subscriptions_per_socket
                 ));
             }
-            socket.join([
-                room.clone(),
-                scoped_entity_room(&session.audience.room, &room),
-            ]);
+            let scoped = scoped_entity_room(&session.audience.room, &room);
+            socket.join([room.clone(), scoped.clone()]);
+            self.occupy(&scoped);
             current.insert(room.clone(), (uid.to_string(), id.clone()));
         }
         EntitySubscriptionResult::ok(room, uid, id)
@@ -439,10 +468,9 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&room);
         if removed.is_some() {
-            socket.leave([
-                room.clone(),
-                scoped_entity_room(&session.audience.room, &room),
-            ]);
+            let scoped = scoped_entity_room(&session.audience.room, &room);
+            socket.leave([room.clone(), scoped.clone()]);
+            self.vacate(&scoped);
         }
         EntitySubscriptionResult::ok(room, uid, id)
     }
@@ -627,6 +655,9 @@ impl Io {
             } else {
                 continue;
             };
+            if !shared.occupied(&rooms) {
+                continue;
+            }
             let entry = match &deleted {
                 Some(d) => d.clone(),
                 None => sanitizer.entry(&ct.uid, &opts.data, audience),
