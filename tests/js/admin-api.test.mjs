@@ -41,6 +41,15 @@ const ROUTES = [
   ["POST", "/api/io/noSuchMethod", {}],
 ];
 
+/** Requests whose body, query or content type is wrong as well as their token. */
+const MALFORMED = [
+  ["GET", "/api/io/event-log?limit=lots", {}],
+  ["POST", "/api/io/test-event", { raw: '{"event": ' }],
+  ["POST", "/api/io/test-event", { raw: "{}", headers: { "content-type": "text/plain" } }],
+  ["PUT", "/api/io/settings", { raw: '{"security": ' }],
+  ["POST", "/api/io/raw", { raw: '{"event": ' }],
+];
+
 describe("admin token configured", () => {
   let server;
   let url;
@@ -84,6 +93,14 @@ describe("admin token configured", () => {
     );
     const fresh = await connect(url);
     assert.equal(fresh.connected, true, "the refused PUT did not blacklist 127.0.0.1");
+  });
+
+  test("the token is checked before the request is parsed: 401 even with a malformed body, query or content type", async () => {
+    for (const token of [null, "wrong"]) {
+      for (const [method, path, opts] of MALFORMED) {
+        assertApiError(await request(url, path, { method, token, ...opts }), 401, `token ${token}: ${method} ${path} ${JSON.stringify(opts)}`);
+      }
+    }
   });
 
   test("the right token passes on every GET route", async () => {
@@ -151,6 +168,12 @@ describe("no admin token configured", () => {
     assert.equal(watcher.connected, true, "the refused PUT did not blacklist 127.0.0.1");
     const fresh = await connect(url);
     assert.equal(fresh.connected, true);
+  });
+
+  test("503 comes first, whatever the body, query or content type", async () => {
+    for (const [method, path, opts] of MALFORMED) {
+      assertApiError(await request(url, path, { method, ...opts }), 503, `${method} ${path} ${JSON.stringify(opts)}`);
+    }
   });
 
   test("/health and /metrics work without the admin API", async () => {

@@ -343,80 +343,13 @@ pub fn parse_ip_range(s: &str) -> Result<(IpAddr, u8), String> {
 }
 
 impl Settings {
-    /// Checks values that types alone cannot: ranges, IP lists, known content types.
-    /// `prefix` is prepended to each path (`settings`).
+    /// Checks values that types alone cannot: ranges, IP lists, room names, content type
+    /// uids, namespace names. `prefix` is prepended to each path (`settings`).
     pub fn problems(&self, prefix: &str) -> Vec<SettingsProblem> {
+        let doc = serde_json::to_value(self).unwrap_or_default();
+        let template = serde_json::to_value(Settings::default()).unwrap_or_default();
         let mut out = Vec::new();
-        let mut push = |path: &str, message: String| {
-            out.push(SettingsProblem {
-                path: format!("{prefix}.{path}"),
-                message,
-            })
-        };
-        let c = &self.connection;
-        for (name, v) in [
-            ("pingTimeout", c.ping_timeout),
-            ("pingInterval", c.ping_interval),
-            ("connectionTimeout", c.connection_timeout),
-            ("maxConnections", c.max_connections),
-        ] {
-            if v == 0 {
-                push(
-                    &format!("connection.{name}"),
-                    "must be greater than 0".into(),
-                );
-            }
-        }
-        if self.security.rate_limiting.max_events_per_second == 0 {
-            push(
-                "security.rateLimiting.maxEventsPerSecond",
-                "must be greater than 0".into(),
-            );
-        }
-        for (list, entries) in [
-            ("ipWhitelist", &self.security.ip_whitelist),
-            ("ipBlacklist", &self.security.ip_blacklist),
-            ("trustedProxies", &self.security.trusted_proxies),
-        ] {
-            for (i, e) in entries.iter().enumerate() {
-                if let Err(m) = parse_ip_range(e) {
-                    push(&format!("security.{list}[{i}]"), m);
-                }
-            }
-        }
-        for (role, rooms) in &self.rooms.auto_join_by_role {
-            for (i, r) in rooms.iter().enumerate() {
-                if let Err(e) = crate::rooms::validate_client_room(r) {
-                    push(&format!("rooms.autoJoinByRole.{role}[{i}]"), e.to_string());
-                }
-            }
-        }
-        for (i, uid) in self
-            .entity_subscriptions
-            .allowed_content_types
-            .iter()
-            .enumerate()
-        {
-            if !crate::rooms::is_valid_uid(uid) {
-                push(
-                    &format!("entitySubscriptions.allowedContentTypes[{i}]"),
-                    format!("`{uid}` is not a content type uid"),
-                );
-            }
-        }
-        for name in self.namespaces.list.keys() {
-            let bare = name.trim_start_matches('/');
-            if bare.is_empty()
-                || !bare
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                push(
-                    &format!("namespaces.list.{name}"),
-                    "namespace names use [A-Za-z0-9_-]".into(),
-                );
-            }
-        }
+        check_shape(&doc, &template, prefix, "", &mut out);
         out
     }
 }
@@ -512,22 +445,75 @@ fn type_name(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// What is wrong with a well-typed value at `path` (array elements: the array's path).
+fn value_problem(path: &str, v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match (path, v) {
+        (
+            "connection.pingTimeout"
+            | "connection.pingInterval"
+            | "connection.connectionTimeout"
+            | "connection.maxConnections"
+            | "security.rateLimiting.maxEventsPerSecond",
+            Value::Number(n),
+        ) if n.as_u64() == Some(0) => Some("must be greater than 0".into()),
+        (
+            "security.ipWhitelist" | "security.ipBlacklist" | "security.trustedProxies",
+            Value::String(s),
+        ) => parse_ip_range(s).err(),
+        ("entitySubscriptions.allowedContentTypes", Value::String(s))
+            if !crate::rooms::is_valid_uid(s) =>
+        {
+            Some(format!("`{s}` is not a content type uid"))
+        }
+        (p, Value::String(s)) if p.starts_with("rooms.autoJoinByRole.") => {
+            crate::rooms::validate_client_room(s)
+                .err()
+                .map(|e| e.to_string())
+        }
+        _ => None,
+    }
+}
+
 fn check_shape(
     value: &serde_json::Value,
     template: &serde_json::Value,
+    prefix: &str,
     path: &str,
     out: &mut Vec<SettingsProblem>,
 ) {
     use serde_json::Value;
+    let full = |p: &str| {
+        if p.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{p}")
+        }
+    };
     let mut problem = |message: String| {
         out.push(SettingsProblem {
-            path: format!("settings{}{}", if path.is_empty() { "" } else { "." }, path),
+            path: full(path),
             message,
         })
     };
     match (template, value) {
         (Value::Object(t), Value::Object(v)) => {
             let free = free_map(path);
+            if free == Some("namespace") {
+                for name in v.keys() {
+                    let bare = name.trim_start_matches('/');
+                    if bare.is_empty()
+                        || !bare
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        out.push(SettingsProblem {
+                            path: full(&format!("{path}.{name}")),
+                            message: "namespace names use [A-Za-z0-9_-]".into(),
+                        });
+                    }
+                }
+            }
             for (k, child) in v {
                 let child_path = if path.is_empty() {
                     k.clone()
@@ -543,9 +529,9 @@ fn check_shape(
                     _ => t.get(k).cloned(),
                 };
                 match child_template {
-                    Some(ct) => check_shape(child, &ct, &child_path, out),
+                    Some(ct) => check_shape(child, &ct, prefix, &child_path, out),
                     None => out.push(SettingsProblem {
-                        path: format!("settings.{child_path}"),
+                        path: full(&child_path),
                         message: "unknown key".into(),
                     }),
                 }
@@ -553,10 +539,15 @@ fn check_shape(
         }
         (Value::Array(_), Value::Array(v)) => {
             for (i, item) in v.iter().enumerate() {
-                if !item.is_string() {
+                let message = if item.is_string() {
+                    value_problem(path, item)
+                } else {
+                    Some(format!("expected a string, found {}", type_name(item)))
+                };
+                if let Some(message) = message {
                     out.push(SettingsProblem {
-                        path: format!("settings.{path}[{i}]"),
-                        message: format!("expected a string, found {}", type_name(item)),
+                        path: format!("{}[{i}]", full(path)),
+                        message,
                     });
                 }
             }
@@ -564,6 +555,8 @@ fn check_shape(
         (Value::Number(_), Value::Number(n)) => {
             if !n.is_u64() {
                 problem("expected a whole number ≥ 0".into());
+            } else if let Some(m) = value_problem(path, value) {
+                problem(m);
             }
         }
         (Value::String(_), Value::String(s)) => {
@@ -583,7 +576,9 @@ impl Settings {
         let template = serde_json::to_value(Settings::default()).unwrap_or_default();
         let mut problems = Vec::new();
         match doc {
-            serde_json::Value::Object(_) => check_shape(doc, &template, "", &mut problems),
+            serde_json::Value::Object(_) => {
+                check_shape(doc, &template, "settings", "", &mut problems)
+            }
             other => problems.push(SettingsProblem {
                 path: "settings".into(),
                 message: format!("expected an object, found {}", type_name(other)),
@@ -598,12 +593,7 @@ impl Settings {
                 message: e.into_inner().to_string(),
             }]
         })?;
-        let semantic = settings.problems("settings");
-        if semantic.is_empty() {
-            Ok(settings)
-        } else {
-            Err(semantic)
-        }
+        Ok(settings)
     }
 }
 
@@ -641,6 +631,30 @@ mod document_tests {
             );
         }
         assert_eq!(text.len(), 9, "{text:#?}");
+    }
+
+    #[test]
+    fn wrong_types_and_invalid_values_are_reported_together() {
+        let doc = json!({"security": {"ipBlacklist": ["not-an-ip"]}, "events": {"format": "v6"},
+            "bogus": true, "connection": {"pingInterval": 0}, "namespaces": {"list": {"a b": {}}}});
+        let paths: Vec<String> = Settings::from_document(&doc)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        for expected in [
+            "settings.security.ipBlacklist[0]",
+            "settings.events.format",
+            "settings.bogus",
+            "settings.connection.pingInterval",
+            "settings.namespaces.list.a b",
+        ] {
+            assert!(
+                paths.iter().any(|p| p == expected),
+                "{expected} missing from {paths:?}"
+            );
+        }
+        assert_eq!(paths.len(), 5, "{paths:?}");
     }
 
     #[test]

@@ -122,13 +122,14 @@ fn cors(io: &Io) -> CorsLayer {
         }))
 }
 
-/// Serves until `shutdown` resolves, then closes every socket and returns within a few seconds.
-pub async fn run(
-    loaded: Loaded,
+/// Serves a built app until `shutdown` resolves, then closes every socket (telling them
+/// why) and returns within a few seconds.
+pub async fn serve(
+    router: Router,
+    io: Io,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (router, io) = app(&loaded).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let closing = io.clone();
     let listener = io.guarded_listener(listener);
@@ -148,4 +149,14 @@ pub async fn run(
         } => tracing::warn!("connections still open 5 s after shutdown; exiting"),
     }
     Ok(())
+}
+
+/// Builds the app from a loaded config and serves it (see [`app`] and [`serve`]).
+pub async fn run(
+    loaded: Loaded,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (router, io) = app(&loaded).await?;
+    serve(router, io, listener, shutdown).await
 }

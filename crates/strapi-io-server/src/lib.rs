@@ -89,9 +89,16 @@ pub async fn execute(command: Command) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let (router, io) = match app::app(&loaded).await {
+                Ok(built) => built,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
             print_banner(&loaded, &local, nofile);
-            match app::run(loaded, listener, shutdown_signal()).await {
+            match app::serve(router, io, listener, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

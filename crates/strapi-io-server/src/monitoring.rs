@@ -5,11 +5,10 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use strapi_io::core::{AudienceKind, TokenType};
 use strapi_io::{Io, RawOptions};
@@ -54,20 +53,22 @@ pub async fn stats(
     Ok(Json(json!({ "data": body })))
 }
 
-/// `?limit=`.
-#[derive(Deserialize)]
-pub struct Limit {
-    limit: Option<usize>,
-}
-
-/// `GET /api/io/event-log?limit=N` (default 50): newest first.
+/// `GET /api/io/event-log?limit=N` (default 50, at most 10,000): newest first.
 pub async fn event_log(
     State(state): State<Arc<RpcState>>,
     headers: HeaderMap,
-    Query(q): Query<Limit>,
+    uri: axum::http::Uri,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
-    let limit = q.limit.unwrap_or(50).min(10_000);
+    let limit = match form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "limit")
+    {
+        None => 50,
+        Some((_, v)) => v.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("limit: expected a whole number, found `{v}`"))
+        })?,
+    }
+    .min(10_000);
     Ok(Json(json!({ "data": state.io.event_log(limit) })))
 }
 
@@ -75,10 +76,21 @@ pub async fn event_log(
 pub async fn test_event(
     State(state): State<Arc<RpcState>>,
     headers: HeaderMap,
-    body: Option<Json<Value>>,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
-    let body = body.map(|b| b.0).unwrap_or_else(|| json!({}));
+    let bytes = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| ApiError::too_large(state.body_limit))?;
+    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?
+    };
+    if !body.is_object() {
+        return Err(ApiError::bad_request("The body must be a JSON object"));
+    }
     let event = match body.get("event") {
         None | Some(Value::Null) => "test-event".to_string(),
         Some(Value::String(s)) => s.clone(),
