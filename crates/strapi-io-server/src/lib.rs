@@ -22,6 +22,28 @@ fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// Pending connections the listening socket queues (the kernel caps it at `somaxconn`): a
+/// burst of handshakes must not be dropped and retried a second later, as with the usual 128.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (`host:port`) with a deep accept queue.
+pub async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for sa in tokio::net::lookup_host(addr).await? {
+        let socket = if sa.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(sa).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{addr}: no address"))))
+}
+
 /// Raises the open-file soft limit to the hard limit and returns the new soft limit.
 pub fn raise_nofile_limit() -> Option<u64> {
     let (_, hard) = rlimit::Resource::NOFILE.get().ok()?;
@@ -82,7 +104,7 @@ pub async fn execute(command: Command) -> ExitCode {
                 "{}:{}",
                 loaded.config.server.host, loaded.config.server.port
             );
-            let listener = match TcpListener::bind(&addr).await {
+            let listener = match listen(&addr).await {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("cannot listen on {addr}: {e}");

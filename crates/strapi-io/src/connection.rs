@@ -51,6 +51,9 @@ pub(crate) async fn handshake(
     auth: Option<Value>,
 ) -> Result<(), AuthError> {
     let result = admit(&shared, &socket, auth).await;
+    if result.is_ok() {
+        install(&shared, &socket);
+    }
     if let Err(e) = &result {
         shared
             .counters
@@ -219,15 +222,44 @@ macro_rules! on_event {
 }
 
 /// Runs once a socket is connected: joins its rooms and installs the event handlers.
+/// Runs once the socket is connected (after its connect packet was sent): the connect
+/// hooks, which may send to the socket.
 pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Payload>) {
     let Some(session) = Shared::session(&socket) else {
-        // The middleware always stores a session; without one the socket cannot be served.
-        let _ = socket.disconnect();
+        return;
+    };
+    if shared.settings().monitoring.enable_connection_logging {
+        tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience.room, "connected");
+    }
+    if shared.connect_hooks.is_empty() {
+        return;
+    }
+    let connected = Connected {
+        io: Io {
+            shared: shared.clone(),
+        },
+        socket: SocketHandle {
+            socket: socket.clone(),
+            session,
+        },
+        auth: auth.unwrap_or(Payload::Object(Vec::new())),
+    };
+    for hook in &shared.connect_hooks {
+        hook(connected.clone()).await;
+    }
+}
+
+/// Joins the socket's rooms and installs its event handlers. Runs at the end of the
+/// handshake, before the connect packet goes out: socketioxide runs the connect handler as
+/// a task of its own, and an event arriving before that task had installed the handlers
+/// would be lost.
+fn install(shared: &Arc<Shared>, socket: &SocketRef) {
+    let Some(session) = Shared::session(socket) else {
         return;
     };
     let settings = shared.settings();
     socket.join([session.audience.room.clone(), socket.id.to_string()]);
-    shared.register_public_id(&session, &socket);
+    shared.register_public_id(&session, socket);
     shared.occupy(&session.audience.room);
     metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
         .increment(1.0);
@@ -237,26 +269,6 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         .get(session.audience.role_label())
     {
         socket.join(rooms.clone());
-    }
-    if settings.monitoring.enable_connection_logging {
-        tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience.room, "connected");
-    }
-
-    if !shared.connect_hooks.is_empty() {
-        let connected = Connected {
-            io: Io {
-                shared: shared.clone(),
-            },
-            socket: SocketHandle {
-                socket: socket.clone(),
-                session: session.clone(),
-            },
-            auth: auth.unwrap_or(Payload::Object(Vec::new())),
-        };
-        // Before any handler is installed, so that what a hook sends comes first.
-        for hook in &shared.connect_hooks {
-            hook(connected.clone()).await;
-        }
     }
 
     on_event!(socket, shared, "join-room", |s, session, arg, sh| {

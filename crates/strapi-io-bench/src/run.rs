@@ -1,0 +1,282 @@
+//! Running a scenario end to end, in one process or several: the phases (memory before,
+//! connect, memory connected, hold or emit, drain, memory after, stop, report), the overall
+//! deadline, and the line protocol between the parent and its `worker` processes.
+//!
+//! Worker protocol (one JSON value per line after a keyword):
+//! - worker → parent: `READY <FleetReport of the connect phase>` once every client of its
+//!   share has connected or failed; `DRAINED <bool>` after a drain; `REPORT <FleetReport>`
+//!   (histograms base64-encoded) at the end, then it exits.
+//! - parent → worker (stdin): `DRAIN <EmitSummary | null>`, then `STOP`. End of input
+//!   without `STOP` (the parent died) makes the worker stop at once without reporting.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::config::{RunConfig, Scenario, partition};
+use crate::emit::{self, EmitResult};
+use crate::fleet::{Fleet, FleetReport};
+use crate::report::{CpuReadings, Report, RssReadings};
+use crate::sys;
+use crate::tracker::EmitSummary;
+
+/// How a run is executed beyond its [`RunConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The executable started as `worker` when `processes > 1` (default: the current one).
+    pub worker_exe: Option<PathBuf>,
+}
+
+/// Connects in flight during the connect phase.
+fn connect_concurrency(cfg: &RunConfig) -> usize {
+    let per_process = if cfg.scenario == Scenario::Storm {
+        cfg.concurrency
+    } else {
+        cfg.connect_concurrency
+    };
+    per_process.div_ceil(cfg.processes).max(1)
+}
+
+/// Checks that the loopback ports can take the connections.
+fn check_ports(cfg: &RunConfig) -> anyhow::Result<()> {
+    let per_ip = sys::ephemeral_ports();
+    let capacity = per_ip * cfg.source_ips as u64 * 95 / 100;
+    if cfg.clients as u64 > capacity {
+        let need = (cfg.clients as u64).div_ceil(per_ip * 95 / 100);
+        bail!(
+            "{} clients need more local ports than {} source address(es) offer ({} each): use --source-ips {}",
+            cfg.clients,
+            cfg.source_ips,
+            per_ip,
+            need.max(2)
+        );
+    }
+    Ok(())
+}
+
+/// Runs a scenario and returns its report. Bounded by `cfg.deadline`.
+pub async fn run(cfg: &RunConfig, launch: &Launch) -> anyhow::Result<Report> {
+    cfg.validate()?;
+    check_ports(cfg)?;
+    let nofile = sys::raise_nofile_limit();
+    if cfg.processes == 1
+        && let Some(n) = nofile
+        && cfg.clients as u64 + 200 > n
+    {
+        bail!(
+            "{} clients need more open files than the limit of {n}: use --processes {}",
+            cfg.clients,
+            (cfg.clients as u64).div_ceil(n.saturating_sub(500).max(1))
+        );
+    }
+    tokio::time::timeout(cfg.deadline, phases(cfg, launch, nofile))
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "the run exceeded its deadline of {} s",
+                cfg.deadline.as_secs()
+            )
+        })?
+}
+
+enum Holders {
+    Local(Box<Fleet>),
+    Workers(Vec<Worker>),
+}
+
+async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow::Result<Report> {
+    let t0 = Instant::now();
+    let started_ms = sys::now_us() / 1000;
+    let rss = |cfg: &RunConfig| cfg.server_pid.and_then(sys::rss_kib);
+    let mut readings = RssReadings {
+        before: rss(cfg),
+        ..RssReadings::default()
+    };
+    if cfg.server_pid.is_some() && readings.before.is_none() {
+        bail!("cannot read /proc/{}/status", cfg.server_pid.unwrap_or(0));
+    }
+    let holders = if cfg.processes == 1 {
+        Holders::Local(Box::new(
+            Fleet::connect(cfg, 0..cfg.clients, connect_concurrency(cfg)).await?,
+        ))
+    } else {
+        Holders::Workers(start_workers(cfg, launch).await?)
+    };
+    readings.connected = rss(cfg);
+    let pid_text = cfg.server_pid.map(|p| p.to_string());
+    let server_cpu = || pid_text.as_deref().and_then(sys::cpu_seconds);
+    let cpu_start = (server_cpu(), sys::cpu_seconds("self"));
+    let cpu_t0 = Instant::now();
+    let emitted: Option<EmitResult> = match cfg.scenario {
+        Scenario::Idle => {
+            tokio::time::sleep(cfg.hold).await;
+            None
+        }
+        Scenario::Fanout | Scenario::Entity => Some(emit::emit(cfg).await?),
+        Scenario::Storm => None,
+    };
+    let summary = emitted.as_ref().map(|e| e.summary.clone());
+    let mut cpu = CpuReadings::default();
+    let fleet = match holders {
+        Holders::Local(mut f) => {
+            f.drain(summary.as_ref(), cfg.drain_timeout).await;
+            readings.after = rss(cfg);
+            cpu.measure(
+                cpu_start,
+                (server_cpu(), sys::cpu_seconds("self")),
+                cpu_t0.elapsed().as_secs_f64(),
+            );
+            f.stop().await
+        }
+        Holders::Workers(mut ws) => {
+            for w in ws.iter_mut() {
+                w.send(&format!("DRAIN {}", serde_json::to_string(&summary)?))
+                    .await?;
+            }
+            for w in ws.iter_mut() {
+                w.expect("DRAINED").await?;
+            }
+            readings.after = rss(cfg);
+            cpu.measure(
+                cpu_start,
+                (server_cpu(), sys::cpu_seconds("self")),
+                cpu_t0.elapsed().as_secs_f64(),
+            );
+            for w in ws.iter_mut() {
+                w.send("STOP").await?;
+            }
+            let mut merged = FleetReport::empty();
+            for w in ws.iter_mut() {
+                let line = w.expect("REPORT").await?;
+                let mut r: FleetReport =
+                    serde_json::from_str(&line).context("a worker's REPORT line")?;
+                r.decode_histograms()?;
+                merged.merge(&r);
+            }
+            for w in ws.iter_mut() {
+                let _ = w.child.wait().await;
+            }
+            merged
+        }
+    };
+    cpu.bench_s = cpu.bench_s.map(|own| own + fleet.cpu_s);
+    Ok(Report::build(
+        cfg,
+        &fleet,
+        emitted.as_ref(),
+        (readings, cpu),
+        nofile,
+        started_ms,
+        t0.elapsed().as_secs_f64(),
+    ))
+}
+
+struct Worker {
+    index: usize,
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Worker {
+    async fn send(&mut self, line: &str) -> anyhow::Result<()> {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .with_context(|| format!("worker {} is gone", self.index))?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Waits for the line starting with `keyword`; returns what follows it.
+    async fn expect(&mut self, keyword: &str) -> anyhow::Result<String> {
+        loop {
+            let Some(line) = self.lines.next_line().await? else {
+                bail!("worker {} exited before {keyword}", self.index);
+            };
+            if let Some(rest) = line.strip_prefix(keyword) {
+                return Ok(rest.trim().to_string());
+            }
+            eprintln!("[worker {}] {line}", self.index);
+        }
+    }
+}
+
+async fn start_workers(cfg: &RunConfig, launch: &Launch) -> anyhow::Result<Vec<Worker>> {
+    let exe = match &launch.worker_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("the bench's own executable")?,
+    };
+    let json = serde_json::to_string(cfg)?;
+    let mut workers = Vec::with_capacity(cfg.processes);
+    for index in 0..cfg.processes {
+        let mut child = Command::new(&exe)
+            .arg("worker")
+            .arg("--index")
+            .arg(index.to_string())
+            .arg("--of")
+            .arg(cfg.processes.to_string())
+            .arg("--run")
+            .arg(&json)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting worker {index} ({})", exe.display()))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        workers.push(Worker {
+            index,
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        });
+    }
+    for w in workers.iter_mut() {
+        w.expect("READY").await?;
+    }
+    Ok(workers)
+}
+
+/// The `worker` side: holds clients `partition(clients, of, index)` and follows the parent's
+/// lines on stdin.
+pub async fn worker(cfg: &RunConfig, index: usize, of: usize) -> anyhow::Result<()> {
+    if of == 0 || index >= of {
+        bail!("worker {index} of {of}: bad index");
+    }
+    sys::raise_nofile_limit();
+    let body = async {
+        let range = partition(cfg.clients, of, index);
+        let mut fleet = Fleet::connect(cfg, range, connect_concurrency(cfg)).await?;
+        println!("READY {}", serde_json::to_string(fleet.report())?);
+        let cpu_ready = sys::cpu_seconds("self").unwrap_or(0.0);
+        let mut cpu_used = 0.0;
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        loop {
+            let Some(line) = lines.next_line().await? else {
+                // The parent is gone: stop without a report.
+                return Ok(());
+            };
+            if let Some(rest) = line.strip_prefix("DRAIN") {
+                let summary: Option<EmitSummary> = serde_json::from_str(rest.trim())?;
+                let done = fleet.drain(summary.as_ref(), cfg.drain_timeout).await;
+                cpu_used = sys::cpu_seconds("self").unwrap_or(0.0) - cpu_ready;
+                println!("DRAINED {done}");
+            } else if line.trim() == "STOP" {
+                let mut r = fleet.stop().await;
+                r.cpu_s = cpu_used;
+                r.encode_histograms();
+                println!("REPORT {}", serde_json::to_string(&r)?);
+                return Ok(());
+            }
+        }
+    };
+    tokio::time::timeout(cfg.deadline + Duration::from_secs(30), body)
+        .await
+        .map_err(|_| anyhow!("worker {index}: deadline exceeded"))?
+}

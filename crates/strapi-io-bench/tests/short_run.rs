@@ -1,0 +1,203 @@
+//! A short run of the bench against the real gateway binary, proving the counters: every
+//! delivery accounted for, an intentional duplicate reported as such, entity subscriptions
+//! delivering exactly their entities' events, and the multi-process path merging workers.
+//!
+//! The binary is `$STRAPI_IO_BIN`, by default `<workspace>/target/debug/strapi-io` (built by
+//! `cargo test --workspace`); the test fails, never skips, when it is missing.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use strapi_io_bench::audience::Mix;
+use strapi_io_bench::config::{RunConfig, Scenario, Target};
+use strapi_io_bench::report::Report;
+use strapi_io_bench::run::{self, Launch};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_server() -> Server {
+    let bin = std::env::var_os("STRAPI_IO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug/strapi-io"));
+    assert!(
+        bin.is_file(),
+        "the gateway binary {} is missing: build it first (`cargo build -p strapi-io-server`, \
+         which `cargo test --workspace` does) or point STRAPI_IO_BIN at it",
+        bin.display()
+    );
+    let dir =
+        std::env::temp_dir().join(format!("strapi-io-bench-short-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let mut child = Command::new(&bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(workspace().join("bench/configs/bench.toml"))
+        .env("STRAPI_IO_PORT", "0")
+        .env("STRAPI_IO_DATA_DIR", dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep reading so the server never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("strapi-io listening on http://127.0.0.1:") {
+                let _ = tx.send(rest.trim().parse::<u16>().ok());
+            }
+        }
+    });
+    let mut server = Server {
+        child,
+        port: 0,
+        dir,
+    };
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Some(port)) => server.port = port,
+        other => {
+            let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+            panic!("the gateway did not report its port ({other:?}); its log:\n{log}");
+        }
+    }
+    server
+}
+
+fn config(server: &Server, scenario: Scenario) -> RunConfig {
+    let target = Target::parse(&format!("http://127.0.0.1:{}", server.port)).unwrap();
+    let mut c = RunConfig::new(scenario, target);
+    c.server_pid = Some(server.child.id());
+    c.connect_timeout = Duration::from_secs(10);
+    // Below the gateway's listen backlog (128), so no SYN is dropped.
+    c.connect_concurrency = 64;
+    c.drain_timeout = Duration::from_secs(5);
+    c.duration = Duration::from_secs(10);
+    c.deadline = Duration::from_secs(25);
+    c
+}
+
+async fn run(c: &RunConfig) -> Report {
+    let launch = Launch {
+        worker_exe: Some(PathBuf::from(env!("CARGO_BIN_EXE_strapi-io-bench"))),
+    };
+    let r = run::run(c, &launch).await.expect("the run completes");
+    println!("{}", r.table());
+    r
+}
+
+fn assert_clean(r: &Report) {
+    let d = &r.deliveries;
+    assert_eq!(r.connections.failed, 0, "{:?}", r.connections.errors);
+    assert_eq!(r.connections.lost, 0, "{:?}", r.connections.lost_errors);
+    assert_eq!(d.missing, 0);
+    assert_eq!(d.duplicates, 0);
+    assert_eq!(d.out_of_order, 0);
+    assert_eq!(d.unexpected, 0);
+    assert_eq!(d.malformed, 0);
+    assert_eq!(d.unique, d.expected);
+    assert!(d.drained);
+    assert!(r.ok, "{:?}", r.violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_runs_against_the_gateway() {
+    let server = start_server();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        // Fan-out: 200 clients of the four routed audiences, 50 events at 100/s.
+        let mut c = config(&server, Scenario::Fanout);
+        c.clients = 200;
+        c.events = 50;
+        c.rate = 100.0;
+        let r = run(&c).await;
+        assert_clean(&r);
+        assert_eq!(r.connections.established, 200);
+        assert_eq!(r.deliveries.routed_clients, 200);
+        assert_eq!(r.deliveries.expected, 200 * 50);
+        assert_eq!(r.emit.as_ref().unwrap().ok, 50);
+        assert_eq!(r.latency_ms.count, 200 * 50);
+        assert!(r.memory.as_ref().unwrap().rss_after_kib.unwrap() > 0);
+        assert!(r.nofile_limit.unwrap() > 0);
+
+        // The same with every 10th event sent twice, and a non-routed audience in the mix
+        // (comments-only hears no article events): the duplicates must show.
+        c.duplicate_every = 10;
+        c.mix = Mix::parse("public=1,reader=1,editor=1,dashboard=1,comments=1").unwrap();
+        let r = run(&c).await;
+        let routed = r.deliveries.routed_clients;
+        assert_eq!(routed, 160);
+        assert_eq!(r.deliveries.duplicates, 5 * routed);
+        assert_eq!(r.deliveries.missing, 0);
+        assert_eq!(r.deliveries.out_of_order, 0);
+        assert_eq!(r.deliveries.unexpected, 0);
+        assert_eq!(r.deliveries.unique, 50 * routed);
+        assert_eq!(r.deliveries.received, 55 * routed);
+        assert!(!r.ok);
+        assert!(
+            r.violations.iter().any(|v| v.contains("duplicated")),
+            "{:?}",
+            r.violations
+        );
+
+        // Entity subscriptions: 100 Public clients × 3 of 30 entities, 30 events.
+        let mut c = config(&server, Scenario::Entity);
+        c.clients = 100;
+        c.subs_per_client = 3;
+        c.entities = 30;
+        c.events = 30;
+        c.rate = 200.0;
+        let r = run(&c).await;
+        assert_clean(&r);
+        assert_eq!(r.subscriptions.ok, 300);
+        assert_eq!(r.deliveries.subscriber_clients, 100);
+        assert_eq!(r.deliveries.expected, 300);
+
+        // Two worker processes, merged by the parent.
+        let mut c = config(&server, Scenario::Fanout);
+        c.clients = 120;
+        c.events = 20;
+        c.rate = 0.0;
+        c.concurrency = 4;
+        c.processes = 2;
+        let r = run(&c).await;
+        assert_clean(&r);
+        assert_eq!(r.connections.established, 120);
+        assert_eq!(r.deliveries.expected, 120 * 20);
+        assert_eq!(r.latency_ms.count, 120 * 20);
+
+        // A small storm, from two source addresses.
+        let mut c = config(&server, Scenario::Storm);
+        c.clients = 200;
+        c.concurrency = 50;
+        c.source_ips = 2;
+        let r = run(&c).await;
+        assert_eq!(r.connections.established, 200);
+        assert!(r.connections.handshake_rate_per_s > 0.0);
+        assert_eq!(r.connections.handshake_ms.count, 200);
+        assert!(r.ok, "{:?}", r.violations);
+    })
+    .await
+    .expect("the short runs finish within 30 s");
+}
