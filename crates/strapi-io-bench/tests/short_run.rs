@@ -171,6 +171,10 @@ async fn short_runs_against_the_gateway() {
         let r = run(&c).await;
         assert_clean(&r);
         assert_eq!(r.subscriptions.ok, 300);
+        assert_eq!(
+            r.subscriptions.resent, 0,
+            "every subscribe-entity sent right after connecting was answered"
+        );
         assert_eq!(r.deliveries.subscriber_clients, 100);
         assert_eq!(r.deliveries.expected, 300);
 
