@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use strapi_io::core::{AudienceKind, TokenType};
 use strapi_io::{Io, RawOptions};
 
-use crate::rpc::{ApiError, RpcState, check_admin};
+use crate::rpc::{ApiError, RpcState, check_admin, read_json};
 
 /// Sockets listed in full by `stats`.
 const LISTED_SOCKETS: usize = 100;
@@ -79,15 +79,7 @@ pub async fn test_event(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
-    let bytes = axum::body::to_bytes(body, state.body_limit)
-        .await
-        .map_err(|_| ApiError::too_large(state.body_limit))?;
-    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?
-    };
+    let body = read_json(body, state.body_limit, true).await?;
     if !body.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object"));
     }

@@ -139,6 +139,23 @@ impl From<IoError> for ApiError {
     }
 }
 
+/// Reads a JSON request body of at most `limit` bytes (413 beyond, 400 when malformed).
+/// An empty body is `{}` when `empty_is_object`, else an error like any malformed body.
+pub async fn read_json(
+    body: axum::body::Body,
+    limit: usize,
+    empty_is_object: bool,
+) -> Result<Value, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))?;
+    if empty_is_object && bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))
+}
+
 /// Checks `Authorization: Bearer <admin token>` in constant time.
 pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.admin_token else {
@@ -331,11 +348,7 @@ pub async fn put_settings(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
-    let bytes = axum::body::to_bytes(body, state.body_limit)
-        .await
-        .map_err(|_| ApiError::too_large(state.body_limit))?;
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+    let doc = read_json(body, state.body_limit, false).await?;
     let settings = Settings::from_document(&doc).map_err(|problems| {
         let list: Vec<Value> = problems
             .iter()
@@ -369,15 +382,7 @@ pub async fn handler(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
-    let body = axum::body::to_bytes(body, state.body_limit)
-        .await
-        .map_err(|_| ApiError::too_large(state.body_limit))?;
-    let body: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?
-    };
+    let body = read_json(body, state.body_limit, true).await?;
     if !body.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object"));
     }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
 use strapi_io::{EmitOptions, Io};
 
-use crate::rpc::ApiError;
+use crate::rpc::{ApiError, read_json};
 
 /// Largest webhook body accepted.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -117,11 +117,7 @@ async fn handle(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     check_token(state, headers)?;
-    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::too_large(BODY_LIMIT))?;
-    let body: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))?;
+    let body = read_json(body, BODY_LIMIT, false).await?;
     let Some(event) = body.get("event").and_then(Value::as_str) else {
         return Err(ApiError::bad_request("event: missing or not a string"));
     };
