@@ -4,7 +4,7 @@
 //! - [`IoBuilder`] assembles schemas, settings and a [`Directory`] into an [`IoLayer`]
 //!   (serve it from axum) and an [`Io`] handle (the Rust `strapi.$io`).
 //! - [`directory`] resolves handshake credentials to audiences; [`StaticDirectory`] is the
-//!   one declared in a config file.
+//!   one declared in a config file; [`StrapiDirectory`] reads a Strapi 5 database read-only.
 //! - [`load_schemas`] reads a Strapi project's `src/` tree.
 //!
 //! The pure domain (sanitizing, formats, permissions) lives in `strapi-io-core`, re-exported
@@ -21,6 +21,7 @@ mod limits;
 mod monitor;
 mod payload;
 mod project;
+pub mod strapi_directory;
 mod types;
 
 pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
@@ -33,6 +34,7 @@ pub use limits::FLOOD_TOLERANCE_SECONDS;
 pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
 pub use project::{ProjectError, load_schemas};
+pub use strapi_directory::{StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions};
 pub use strapi_io_core as core;
 pub use types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
