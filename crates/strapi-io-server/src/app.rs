@@ -8,11 +8,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
-use strapi_io::{Io, IoBuilder, StaticDirectory};
+use strapi_io::{Io, IoBuilder, StaticDirectory, StrapiDirectory, StrapiDirectoryOptions};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::config::Loaded;
+use crate::config::{DirectoryKind, Loaded};
 use crate::monitoring;
 use crate::rpc::{self, RpcState};
 use crate::store::SettingsStore;
@@ -40,15 +40,39 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         }
         None => c.settings.clone(),
     };
-    let directory = StaticDirectory::new(
-        &c.directory.static_part(),
-        c.directory.jwt_secret.as_deref().unwrap_or_default(),
-        c.directory.api_token_salt.as_deref().unwrap_or_default(),
-    )?;
+    let (directory, strapi_directory): (Arc<dyn strapi_io::Directory>, _) = match c.directory.kind {
+        DirectoryKind::Static => (
+            Arc::new(StaticDirectory::new(
+                &c.directory.static_part(),
+                c.directory.jwt_secret.as_deref().unwrap_or_default(),
+                c.directory.api_token_salt.as_deref().unwrap_or_default(),
+            )?),
+            None,
+        ),
+        DirectoryKind::Strapi => {
+            let options = StrapiDirectoryOptions {
+                cache_ttl: c
+                    .directory
+                    .cache_ttl_seconds
+                    .map(Duration::from_secs)
+                    .unwrap_or(StrapiDirectoryOptions::default().cache_ttl),
+            };
+            let d = Arc::new(
+                StrapiDirectory::open(
+                    c.directory.database_url.as_deref().unwrap_or_default(),
+                    c.directory.jwt_secret.as_deref().unwrap_or_default(),
+                    c.directory.api_token_salt.as_deref().unwrap_or_default(),
+                    options,
+                )
+                .await?,
+            );
+            (d.clone() as Arc<dyn strapi_io::Directory>, Some(d))
+        }
+    };
     let mut builder = IoBuilder::new(loaded.schemas.clone())
         .settings(settings)
         .sensitive_fields(c.sensitive_fields.clone())
-        .directory(Arc::new(directory))
+        .directory(directory)
         .path(c.socket.server_options.path.clone())
         .max_http_buffer_size(c.socket.server_options.max_http_buffer_size)
         .max_buffer_size(c.socket.server_options.max_buffer_size)
@@ -66,6 +90,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         counters: webhook_counters.clone(),
     });
     let state = Arc::new(RpcState {
+        strapi_directory,
         store,
         webhooks: webhook_counters,
         io: io.clone(),
@@ -91,6 +116,10 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         .route(
             "/api/io/settings",
             get(rpc::get_settings).put(rpc::put_settings),
+        )
+        .route(
+            "/api/io/directory/invalidate",
+            post(rpc::invalidate_directory),
         )
         .route("/api/io/{method}", post(rpc::handler))
         .with_state(state)

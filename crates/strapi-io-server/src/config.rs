@@ -94,6 +94,8 @@ pub struct DirectoryConfig {
     pub entities: std::collections::BTreeMap<String, Vec<Value>>,
     /// users-permissions email confirmation (`static`).
     pub email_confirmation: bool,
+    /// How long the `strapi` directory trusts what it read, in seconds (default 300).
+    pub cache_ttl_seconds: Option<u64>,
 }
 
 impl DirectoryConfig {
@@ -352,21 +354,52 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
                 Some(base),
             )
         }
+        // Next to a real Strapi (STRAPI_IO_DIRECTORY=strapi) without a file: the defaults, not
+        // the demo and its public secrets.
+        None if env("STRAPI_IO_DIRECTORY").as_deref() == Some("strapi") => {
+            (serde_json::json!({}), None)
+        }
         None => (
             parse_text(EMBEDDED_CONFIG, false, "embedded demo config")?,
             None,
         ),
     };
+    let embedded = path.is_none() && env("STRAPI_IO_DIRECTORY").as_deref() != Some("strapi");
     let mut config = parse_config(value)?;
-    if base.is_none() {
+    if embedded {
         // The demo's schemas are compiled in; its `projectDir` only means something on disk.
         config.strapi.project_dir = None;
     }
     apply_env(&mut config, env)?;
     if config.directory.kind == DirectoryKind::Strapi {
-        return Err(ConfigError::one(
-            "directory.kind: the `strapi` directory is not built yet; use `static`",
-        ));
+        let mut missing = Vec::new();
+        for (value, key) in [
+            (
+                &config.directory.database_url,
+                "directory.databaseUrl (STRAPI_IO_DATABASE_URL)",
+            ),
+            (
+                &config.directory.jwt_secret,
+                "directory.jwtSecret (STRAPI_IO_JWT_SECRET)",
+            ),
+            (
+                &config.directory.api_token_salt,
+                "directory.apiTokenSalt (STRAPI_IO_API_TOKEN_SALT)",
+            ),
+        ] {
+            if value.as_deref().is_none_or(str::is_empty) {
+                missing.push(format!("{key}: required with the `strapi` directory"));
+            }
+        }
+        if config.strapi.project_dir.is_none() {
+            missing.push(
+                "strapi.projectDir (STRAPI_IO_STRAPI_PROJECT_DIR): required with the `strapi` directory"
+                    .into(),
+            );
+        }
+        if !missing.is_empty() {
+            return Err(ConfigError { problems: missing });
+        }
     }
     if let (Some(b), Some(d)) = (&base, &config.server.data_dir)
         && d.is_relative()
@@ -383,8 +416,8 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
             };
             load_schemas(&dir.join("src")).map_err(|e| ConfigError::one(e.to_string()))?
         }
-        (None, None) => embedded_schemas()?,
-        (None, Some(_)) => {
+        (None, None) if embedded => embedded_schemas()?,
+        (None, _) => {
             return Err(ConfigError::one(
                 "strapi.projectDir: missing (the Strapi project whose src/ holds the schemas)",
             ));
@@ -393,7 +426,7 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
     Ok(Loaded {
         config,
         schemas,
-        embedded: path.is_none(),
+        embedded,
     })
 }
 
@@ -480,6 +513,26 @@ mod tests {
         assert!(c.settings.redis.enabled);
         let bad = |k: &str| (k == "STRAPI_IO_PORT").then(|| "x".to_string());
         assert!(apply_env(&mut c, &bad).is_err());
+    }
+
+    #[test]
+    fn the_strapi_directory_needs_its_database_secrets_and_project() {
+        let env = |k: &str| (k == "STRAPI_IO_DIRECTORY").then(|| "strapi".to_string());
+        let err = load(None, &env).unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{err}");
+        let text = err.to_string();
+        for key in [
+            "STRAPI_IO_DATABASE_URL",
+            "STRAPI_IO_JWT_SECRET",
+            "STRAPI_IO_API_TOKEN_SALT",
+            "STRAPI_IO_STRAPI_PROJECT_DIR",
+        ] {
+            assert!(text.contains(key), "{text}");
+        }
+        assert!(
+            !text.contains("demo"),
+            "no demo config behind a real Strapi"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct RpcState {
     pub io: Io,
     /// Where the live settings are persisted.
     pub store: SettingsStore,
+    /// The Strapi database directory, when it is the one in use (for invalidation).
+    pub strapi_directory: Option<Arc<strapi_io::StrapiDirectory>>,
     /// What the webhook route has seen.
     pub webhooks: Arc<crate::webhook::WebhookCounters>,
     /// The bearer token; `None` turns the routes off (503).
@@ -328,6 +330,25 @@ pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, Api
         }
         other => Err(ApiError::not_found(format!("Unknown method: {other}"))),
     }
+}
+
+/// `POST /api/io/directory/invalidate`: drops the Strapi directory's cache, so that a change
+/// in Strapi's users, roles, permissions or tokens is seen at the next handshake.
+pub async fn invalidate_directory(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&state, &headers)?;
+    let Some(directory) = &state.strapi_directory else {
+        return Err(ApiError::bad_request(
+            "The static directory has no cache: it reads the config file",
+        ));
+    };
+    directory.invalidate().await.map_err(|e| {
+        tracing::error!(error = %e, "directory reload failed");
+        ApiError::unavailable(format!("The Strapi database could not be read: {e}"))
+    })?;
+    data(json!({"invalidated": true}))
 }
 
 /// `GET /api/io/settings`: `{data: settings}`.
