@@ -343,6 +343,20 @@ pub fn parse_ip_range(s: &str) -> Result<(IpAddr, u8), String> {
 }
 
 impl Settings {
+    /// `Ok`, or every problem as `settings.<path>: <message>`.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let problems: Vec<String> = self
+            .problems("settings")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     /// Checks values that types alone cannot: ranges, IP lists, room names, content type
     /// uids, namespace names. `prefix` is prepended to each path (`settings`).
     pub fn problems(&self, prefix: &str) -> Vec<SettingsProblem> {

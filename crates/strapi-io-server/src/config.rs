@@ -250,15 +250,10 @@ pub fn parse_config(value: Value) -> Result<Config, ConfigError> {
             plain_message(&e.into_inner().to_string())
         ))
     })?;
-    let problems: Vec<String> = config
+    config
         .settings
-        .problems("settings")
-        .into_iter()
-        .map(|p| p.to_string())
-        .collect();
-    if !problems.is_empty() {
-        return Err(ConfigError { problems });
-    }
+        .check()
+        .map_err(|problems| ConfigError { problems })?;
     Ok(config)
 }
 

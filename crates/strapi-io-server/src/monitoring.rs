@@ -88,10 +88,7 @@ pub async fn test_event(
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(ApiError::bad_request("event: expected a string")),
     };
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let timestamp = strapi_io::directory::unix_millis();
     let data = body
         .get("data")
         .cloned()

@@ -117,10 +117,7 @@ impl SettingsStore {
     /// Saves the settings (the whole document).
     pub async fn save(&self, settings: &Settings) -> Result<(), StoreError> {
         let text = serde_json::to_string(settings).unwrap_or_default();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = strapi_io::directory::unix_millis();
         sqlx::query(
             "INSERT INTO settings (id, document, updated_at) VALUES (1, ?, ?) \
              ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",

@@ -178,15 +178,7 @@ impl IoBuilder {
 
     /// Builds the layer and the handle.
     pub fn build(self) -> Result<(IoLayer, Io), BuildError> {
-        let problems: Vec<String> = self
-            .settings
-            .problems("settings")
-            .into_iter()
-            .map(|p| p.to_string())
-            .collect();
-        if !problems.is_empty() {
-            return Err(BuildError::Settings(problems));
-        }
+        self.settings.check().map_err(BuildError::Settings)?;
         if self.transports.is_empty() {
             return Err(BuildError::NoTransport);
         }

@@ -447,10 +447,7 @@ fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> V
     let Some(target) = shared.socket(to) else {
         return failure("Target socket not found");
     };
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let timestamp = crate::directory::unix_millis();
     let payload = json!({
         "from": session.public_id,
         "fromUser": session.user,

@@ -161,9 +161,33 @@ struct StaticUser {
     audience: Arc<Audience>,
 }
 
-struct StaticToken {
-    audience: Arc<Audience>,
-    expires_at: Option<u64>,
+/// An API token as a directory keeps it: its audience and its expiry.
+pub(crate) struct TokenRecord {
+    pub(crate) audience: Arc<Audience>,
+    /// Milliseconds since the epoch; `None`: never expires.
+    pub(crate) expires_at: Option<i64>,
+}
+
+impl TokenRecord {
+    /// The identity of a socket presenting this token (or the refusal).
+    pub(crate) fn identity(record: Option<&TokenRecord>) -> Result<Identity, AuthError> {
+        let token = record.ok_or(AuthError::InvalidCredentials)?;
+        if token.expires_at.is_some_and(|exp| exp <= unix_millis()) {
+            return Err(AuthError::TokenExpired);
+        }
+        Ok(Identity {
+            audience: token.audience.clone(),
+            user: None,
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The directory declared in the config file: everything in memory.
@@ -173,7 +197,7 @@ pub struct StaticDirectory {
     email_confirmation: bool,
     public: Arc<Audience>,
     users: HashMap<String, StaticUser>,
-    tokens: HashMap<String, StaticToken>,
+    tokens: HashMap<String, TokenRecord>,
     audiences: Arc<Vec<Arc<Audience>>>,
     entities: HashMap<String, HashSet<String>>,
 }
@@ -247,9 +271,9 @@ impl StaticDirectory {
             audiences.push(audience.clone());
             tokens.insert(
                 key,
-                StaticToken {
+                TokenRecord {
                     audience,
-                    expires_at: t.expires_at,
+                    expires_at: t.expires_at.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                 },
             );
         }
@@ -304,26 +328,10 @@ impl StaticDirectory {
             }
             Some(Credential::ApiToken(plain)) => {
                 let key = hash_api_token(plain, &self.api_token_salt);
-                let token = self.tokens.get(&key).ok_or(AuthError::InvalidCredentials)?;
-                if let Some(exp) = token.expires_at
-                    && exp <= now_ms()
-                {
-                    return Err(AuthError::TokenExpired);
-                }
-                Ok(Identity {
-                    audience: token.audience.clone(),
-                    user: None,
-                })
+                TokenRecord::identity(self.tokens.get(&key))
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Directory for StaticDirectory {
@@ -377,7 +385,7 @@ mod tests {
     }
 
     fn legacy_jwt(id: u64) -> String {
-        let exp = now_ms() / 1000 + 60;
+        let exp = unix_millis() / 1000 + 60;
         jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &json!({"id": id, "exp": exp}),

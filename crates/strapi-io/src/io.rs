@@ -943,14 +943,7 @@ impl Io {
     /// Returns how many were disconnected. Heartbeat timings, namespaces and the Redis
     /// adapter are fixed at start.
     pub fn apply_settings(&self, settings: Settings) -> Result<usize, Vec<String>> {
-        let problems: Vec<String> = settings
-            .problems("settings")
-            .into_iter()
-            .map(|p| p.to_string())
-            .collect();
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+        settings.check()?;
         let live = Arc::new(Live::new(settings));
         *self
             .shared

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -54,13 +54,6 @@ pub(crate) struct Monitor {
     log: Mutex<VecDeque<EventLogEntry>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Monitor {
     pub(crate) fn new() -> Self {
         Monitor {
@@ -107,7 +100,7 @@ impl Monitor {
         if log_size > 0 {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             log.push_back(EventLogEntry {
-                timestamp: now_ms(),
+                timestamp: u64::try_from(crate::directory::unix_millis()).unwrap_or(0),
                 event: event.to_string(),
                 kind,
                 audiences,

@@ -27,7 +27,7 @@ use strapi_io_core::auth::{AuthError, Credential, hash_api_token, verify_jwt};
 use strapi_io_core::{Audience, ContentType, TokenType};
 use tokio::sync::OnceCell;
 
-use crate::directory::{BoxFuture, Directory, DirectoryError, Identity, UserInfo};
+use crate::directory::{BoxFuture, Directory, DirectoryError, Identity, TokenRecord, UserInfo};
 
 /// The users-permissions `advanced` store key (`<type>_<name>_<key>`).
 const ADVANCED_KEY: &str = "plugin_users-permissions_advanced";
@@ -99,15 +99,9 @@ struct Snapshot {
     /// `up_roles.id` → (role type, audience).
     roles: HashMap<i64, (String, Arc<Audience>)>,
     /// `access_key` → token.
-    tokens: HashMap<String, TokenEntry>,
+    tokens: HashMap<String, TokenRecord>,
     audiences: Arc<Vec<Arc<Audience>>>,
     email_confirmation: bool,
-}
-
-struct TokenEntry {
-    audience: Arc<Audience>,
-    /// Milliseconds since the epoch.
-    expires_at: Option<i64>,
 }
 
 /// A `up_users` row with its role link.
@@ -356,16 +350,7 @@ impl StrapiDirectory {
             Some(Credential::ApiToken(plain)) => {
                 let key = hash_api_token(plain, &self.api_token_salt);
                 let snap = self.fresh_snapshot(false).await;
-                let token = snap.tokens.get(&key).ok_or(AuthError::InvalidCredentials)?;
-                if let Some(exp) = token.expires_at
-                    && exp <= now_ms()
-                {
-                    return Err(AuthError::TokenExpired);
-                }
-                Ok(Identity {
-                    audience: token.audience.clone(),
-                    user: None,
-                })
+                TokenRecord::identity(snap.tokens.get(&key))
             }
         }
     }
@@ -429,13 +414,6 @@ impl Directory for StrapiDirectory {
     ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
         Box::pin(self.exists(content_type, id))
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 async fn fetch_user(pool: &SqlitePool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
@@ -604,7 +582,7 @@ async fn load_snapshot(
         audiences.push(audience.clone());
         tokens.insert(
             access_key.to_ascii_lowercase(),
-            TokenEntry {
+            TokenRecord {
                 audience,
                 expires_at,
             },
@@ -675,7 +653,7 @@ mod tests {
                 "strapi-io-dirtest-{}-{}-{}",
                 std::process::id(),
                 N.fetch_add(1, Ordering::Relaxed),
-                now_ms()
+                crate::directory::unix_millis()
             ));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("data.db");
@@ -725,7 +703,7 @@ mod tests {
     }
 
     fn now_s() -> u64 {
-        (now_ms() / 1000) as u64
+        (crate::directory::unix_millis() / 1000) as u64
     }
 
     fn sign(claims: Value) -> String {
