@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
+  startServerWithout,
   ADMIN_TOKEN,
   ARTICLE,
   adminGet,
@@ -17,7 +18,6 @@ import {
   startServer,
   uniq,
   webhook,
-  writeConfig,
 } from "./helpers.mjs";
 
 /** The demo config's webhook token (examples/blog/strapi-io.toml). */
@@ -114,6 +114,11 @@ describe("admin token configured", () => {
     assert.equal(lower.status, 200, lower.text);
   });
 
+  test("directory/invalidate with the static directory → 400: it has no cache", async () => {
+    const err = assertApiError(await request(url, "/api/io/directory/invalidate", { method: "POST" }), 400);
+    assert.match(err.message, /static directory/);
+  });
+
   test("/health and /metrics need no token", async () => {
     const health = await request(url, "/health", { token: null });
     assert.equal(health.status, 200);
@@ -126,21 +131,14 @@ describe("admin token configured", () => {
 
 describe("no admin token configured", () => {
   let server;
-  let config;
   let url;
   before(async () => {
-    config = writeConfig((t) => {
-      const out = t.replace(/^adminToken\s*=.*$/m, "");
-      if (out === t) throw new Error("demo config has no adminToken line to remove");
-      return out;
-    });
-    server = await startServer({ config: config.path });
+    server = await startServerWithout("adminToken");
     url = server.url;
   });
   after(async () => {
     closeAll();
     await server?.stop();
-    config?.cleanup();
   });
 
   test("every /api/io/* route → 503 naming STRAPI_IO_ADMIN_TOKEN, with or without a token; nothing happens", async () => {

@@ -73,6 +73,17 @@ export function freshDataDir() {
  * afterwards; else a fresh temp dir, removed by `cleanup()`. The gateway's stored settings
  * win over its config file, so runs must never share one by accident.
  */
+/** The environment of a spawned gateway: quiet logs, a random port, its own data dir. */
+function serverEnv(env, dataDirPath) {
+  return {
+    ...process.env,
+    RUST_LOG: process.env.RUST_LOG ?? "warn",
+    ...env,
+    STRAPI_IO_DATA_DIR: dataDirPath,
+    STRAPI_IO_PORT: "0",
+  };
+}
+
 function dataDirFor(dataDir, env) {
   const given = dataDir ?? env.STRAPI_IO_DATA_DIR;
   if (given) return { dir: given, cleanup: () => {} };
@@ -95,13 +106,7 @@ export async function startServer({ config, env = {}, dataDir } = {}) {
   if (config) args.push("--config", config);
   const data = dataDirFor(dataDir, env);
   const child = spawn(bin, args, {
-    env: {
-      ...process.env,
-      RUST_LOG: process.env.RUST_LOG ?? "warn",
-      ...env,
-      STRAPI_IO_DATA_DIR: data.dir,
-      STRAPI_IO_PORT: "0",
-    },
+    env: serverEnv(env, data.dir),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -423,6 +428,32 @@ export function tomlEdit(tables = {}, extra = "") {
  * Writes a config (the demo with `tables` set, see tomlEdit; `prepend`: raw TOML put before
  * the first table, for top-level keys such as `contentTypes`) and starts a server on it.
  */
+/**
+ * A gateway on the demo config with the line setting `key` removed (e.g. `adminToken`), and
+ * the temp config cleaned up when it stops.
+ */
+export async function startServerWithout(key) {
+  const config = writeConfig((t) => {
+    const out = t.replace(new RegExp(`^${key}\\s*=.*$`, "m"), "");
+    if (out === t) throw new Error(`demo config has no ${key} line to remove`);
+    return out;
+  });
+  try {
+    const server = await startServer({ config: config.path });
+    const stop = server.stop;
+    return {
+      ...server,
+      stop: async () => {
+        await stop();
+        config.cleanup();
+      },
+    };
+  } catch (e) {
+    config.cleanup();
+    throw e;
+  }
+}
+
 export async function startServerWith(tables = {}, { extra = "", prepend = "", env, dataDir } = {}) {
   const edit = tomlEdit(tables, extra);
   const config = writeConfig((t) => edit(prepend ? `${prepend}\n${t}` : t));
@@ -451,13 +482,7 @@ export async function startServerWith(tables = {}, { extra = "", prepend = "", e
 export async function runToExit(args, { ms = 10_000, env = {}, dataDir } = {}) {
   const data = dataDirFor(dataDir, env);
   const child = spawn(binaryPath(), args, {
-    env: {
-      ...process.env,
-      RUST_LOG: process.env.RUST_LOG ?? "warn",
-      ...env,
-      STRAPI_IO_DATA_DIR: data.dir,
-      STRAPI_IO_PORT: "0",
-    },
+    env: serverEnv(env, data.dir),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
