@@ -143,6 +143,10 @@ pub struct EntitySubscriptions {
     pub allowed_content_types: Vec<String>,
     /// Count subscriptions in the stats.
     pub enable_metrics: bool,
+    /// Audiences (by audience room: `io-role-editor`, `io-token-ops`) whose verification
+    /// also finds draft-only entries; for everyone else only published entries of a
+    /// draft-and-publish type exist. Empty by default.
+    pub draft_audiences: Vec<String>,
 }
 
 /// `rolePermissions.<type>`.
@@ -272,6 +276,7 @@ impl Default for EntitySubscriptions {
             require_verification: true,
             allowed_content_types: Vec::new(),
             enable_metrics: true,
+            draft_audiences: Vec::new(),
         }
     }
 }

@@ -42,6 +42,7 @@ impl Directory for Anyone {
         &'a self,
         _content_type: &'a ContentType,
         _id: &'a str,
+        _include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
         Box::pin(async { Ok(false) })
     }

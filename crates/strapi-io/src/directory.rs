@@ -54,11 +54,13 @@ pub trait Directory: Send + Sync + 'static {
     /// Every audience, for preparing content events. Must not do I/O.
     fn audiences(&self) -> Arc<Vec<Arc<Audience>>>;
 
-    /// Whether the entry `id` (numeric id or documentId) of `content_type` exists.
+    /// Whether the entry `id` (numeric id or documentId) of `content_type` exists. For a
+    /// draft-and-publish type, only published entries count unless `include_drafts`.
     fn entity_exists<'a>(
         &'a self,
         content_type: &'a ContentType,
         id: &'a str,
+        include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>>;
 }
 
@@ -351,6 +353,7 @@ impl Directory for StaticDirectory {
         &'a self,
         content_type: &'a ContentType,
         id: &'a str,
+        _include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
         let found = self
             .entities

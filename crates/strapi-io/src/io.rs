@@ -415,7 +415,8 @@ impl Shared {
             );
         }
         if subs.require_verification {
-            match self.directory.entity_exists(ct, &id_str).await {
+            let drafts = subs.draft_audiences.contains(&session.audience.room);
+            match self.directory.entity_exists(ct, &id_str, drafts).await {
                 Ok(true) => {}
                 Ok(false) => return EntitySubscriptionResult::err("Entity not found"),
                 Err(e) => {

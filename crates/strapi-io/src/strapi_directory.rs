@@ -355,7 +355,12 @@ impl StrapiDirectory {
         }
     }
 
-    async fn exists(&self, content_type: &ContentType, id: &str) -> Result<bool, DirectoryError> {
+    async fn exists(
+        &self,
+        content_type: &ContentType,
+        id: &str,
+        include_drafts: bool,
+    ) -> Result<bool, DirectoryError> {
         let table = match &content_type.collection_name {
             Some(name) => name.clone(),
             None => content_type.plural_name.replace('-', "_"),
@@ -370,7 +375,7 @@ impl StrapiDirectory {
                 content_type.uid
             )));
         }
-        let published = if content_type.draft_and_publish {
+        let published = if content_type.draft_and_publish && !include_drafts {
             " AND published_at IS NOT NULL"
         } else {
             ""
@@ -411,8 +416,9 @@ impl Directory for StrapiDirectory {
         &'a self,
         content_type: &'a ContentType,
         id: &'a str,
+        include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
-        Box::pin(self.exists(content_type, id))
+        Box::pin(self.exists(content_type, id, include_drafts))
     }
 }
 
@@ -950,17 +956,32 @@ mod tests {
             (&comment, "99", false),
         ] {
             assert_eq!(
-                d.entity_exists(ct, id).await.unwrap(),
+                d.entity_exists(ct, id, false).await.unwrap(),
                 expected,
                 "{} {id}",
                 ct.uid
             );
         }
+        // An audience that may see drafts also finds draft rows and draft-only documents.
+        for (ct, id, expected) in [
+            (&article, "tvhxgiyjg8yplswps8gd01l0", true),
+            (&article, "1", true),
+            (&article, "5", true),
+            (&article, "99", false),
+            (&comment, "1", true),
+        ] {
+            assert_eq!(
+                d.entity_exists(ct, id, true).await.unwrap(),
+                expected,
+                "drafts: {} {id}",
+                ct.uid
+            );
+        }
         let injected = content_type("evil", Some("articles\" --"), false);
-        let err = d.entity_exists(&injected, "1").await.unwrap_err();
+        let err = d.entity_exists(&injected, "1", false).await.unwrap_err();
         assert!(err.0.contains("not [a-z0-9_]"), "{err}");
         let missing = content_type("ghost", Some("ghosts"), false);
-        let err = d.entity_exists(&missing, "1").await.unwrap_err();
+        let err = d.entity_exists(&missing, "1", false).await.unwrap_err();
         assert!(err.0.contains("ghosts"), "{err}");
     }
 
@@ -1059,7 +1080,7 @@ mod tests {
             AuthError::Unavailable
         );
         let article = content_type("article", Some("articles"), true);
-        assert!(d.entity_exists(&article, "2").await.is_err());
+        assert!(d.entity_exists(&article, "2", false).await.is_err());
     }
 
     #[tokio::test]
@@ -1074,7 +1095,7 @@ mod tests {
                 .is_ok()
         );
         let article = content_type("article", Some("articles"), true);
-        assert!(d.entity_exists(&article, "2").await.unwrap());
+        assert!(d.entity_exists(&article, "2", false).await.unwrap());
         d.invalidate().await.unwrap();
         assert_eq!(db.sidecars(), Vec::<String>::new(), "no -wal/-shm/-journal");
         // Strapi can still write while the directory is open.
@@ -1092,7 +1113,7 @@ mod tests {
         let db = TempDb::new();
         let d = db.open(Duration::from_secs(300)).await;
         assert!(d.authenticate(Some(&access("1"))).await.is_ok());
-        assert!(d.entity_exists(&article, "1").await.is_ok());
+        assert!(d.entity_exists(&article, "1", false).await.is_ok());
         d.close().await;
         drop(d);
         assert!(std::fs::read(&db.path).unwrap() == before);
