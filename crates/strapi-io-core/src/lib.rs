@@ -9,6 +9,7 @@
 //! - [`events`]: enabled content types, event names, the emit gate.
 //! - [`rooms`]: room names and their validation.
 //! - [`settings`]: the plugin's settings and their validation.
+//! - [`webhook`]: Strapi webhook bodies, and merging the requests of one action.
 
 pub mod access;
 pub mod audience;
@@ -19,6 +20,7 @@ pub mod rooms;
 pub mod sanitize;
 pub mod schema;
 pub mod settings;
+pub mod webhook;
 
 pub use audience::{Audience, AudienceKind, TokenType};
 pub use schema::{ContentType, Schemas};

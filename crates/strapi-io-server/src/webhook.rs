@@ -1,9 +1,12 @@
 //! `POST /webhooks/strapi`: Strapi's own webhooks as a source of content events. Entry
-//! events become `emit` calls; media events and unknown models are acknowledged (202) and
-//! counted, not emitted.
+//! events are collected per document for a short window (`server.webhookCoalesceMs`) and
+//! merged into one `emit` ([`strapi_io::core::webhook::merge`]); media events and unknown
+//! models are acknowledged (202) and counted, not emitted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -11,12 +14,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
+use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, OwnActions, Webhook};
 use strapi_io::{EmitOptions, Io};
 
 use crate::rpc::{ApiError, read_json};
 
 /// Largest webhook body accepted.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// Most documents waiting in the window at once; past this, requests are emitted at once.
+const MAX_PENDING: usize = 10_000;
 
 /// What the webhook route shares.
 pub struct WebhookState {
@@ -26,26 +32,70 @@ pub struct WebhookState {
     pub token: Option<String>,
     /// Counters.
     pub counters: Arc<WebhookCounters>,
+    /// Requests for one document arriving within this window become one event; zero
+    /// emits every request as it arrives.
+    pub coalesce: Duration,
+    /// Documents in their window, and the order of their emits.
+    pub pending: Arc<Pending>,
+}
+
+impl WebhookState {
+    /// The route's state for `io`.
+    pub fn new(
+        io: Io,
+        token: Option<String>,
+        counters: Arc<WebhookCounters>,
+        coalesce: Duration,
+    ) -> Self {
+        WebhookState {
+            io,
+            token,
+            counters,
+            coalesce,
+            pending: Arc::default(),
+        }
+    }
+}
+
+/// A document: its content type and `documentId`.
+type DocKey = (String, String);
+
+/// Documents whose requests are being collected, and one lock per document so that its
+/// events are emitted in order even when an emit is slow.
+#[derive(Default)]
+pub struct Pending {
+    groups: Mutex<HashMap<DocKey, Vec<(EntryEvent, Value)>>>,
+    order: Mutex<HashMap<DocKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// What the webhook route has seen.
 #[derive(Debug, Default)]
 pub struct WebhookCounters {
-    /// Requests turned into an emit.
+    /// Entry requests accepted.
+    pub accepted: AtomicU64,
+    /// Events emitted for them, after merging.
     pub emitted: AtomicU64,
     /// Requests acknowledged and ignored (media events, unknown models, other events).
     pub ignored: AtomicU64,
     /// Requests refused (bad token, malformed body).
     pub rejected: AtomicU64,
+    /// Requests merged into another request's event.
+    pub merged: AtomicU64,
+    /// Events whose emit failed (logged).
+    pub failed: AtomicU64,
 }
 
 impl WebhookCounters {
-    /// `{emitted, ignored, rejected}`.
+    /// `{accepted, emitted, merged, failed, ignored, rejected}`; once every window has
+    /// closed, `accepted = emitted + merged + failed`.
     pub fn snapshot(&self) -> Value {
         json!({
+            "accepted": self.accepted.load(Ordering::Relaxed),
             "emitted": self.emitted.load(Ordering::Relaxed),
             "ignored": self.ignored.load(Ordering::Relaxed),
             "rejected": self.rejected.load(Ordering::Relaxed),
+            "merged": self.merged.load(Ordering::Relaxed),
+            "failed": self.failed.load(Ordering::Relaxed),
         })
     }
 }
@@ -82,18 +132,11 @@ fn ignored(state: &WebhookState, reason: &str) -> Response {
         .into_response()
 }
 
-/// The action an entry event becomes: `entry.publish`/`entry.unpublish` map to `update`
-/// unless the content type enables `publish`/`unpublish` as actions of their own.
-fn action_for(io: &Io, uid: &str, event: &str) -> Option<&'static str> {
-    Some(match event {
-        "entry.create" => "create",
-        "entry.update" => "update",
-        "entry.delete" => "delete",
-        "entry.publish" if io.is_enabled(uid, "publish") => "publish",
-        "entry.unpublish" if io.is_enabled(uid, "unpublish") => "unpublish",
-        "entry.publish" | "entry.unpublish" => "update",
-        _ => return None,
-    })
+fn own_actions(io: &Io, uid: &str) -> OwnActions {
+    OwnActions {
+        publish: io.is_enabled(uid, "publish"),
+        unpublish: io.is_enabled(uid, "unpublish"),
+    }
 }
 
 /// The axum handler.
@@ -112,42 +155,119 @@ pub async fn handler(
 }
 
 async fn handle(
-    state: &WebhookState,
+    state: &Arc<WebhookState>,
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     check_token(state, headers)?;
     let body = read_json(body, BODY_LIMIT, false).await?;
-    let Some(event) = body.get("event").and_then(Value::as_str) else {
-        return Err(ApiError::bad_request("event: missing or not a string"));
+    let request = match webhook::read(&body, state.io.schemas()) {
+        Err(problem) => return Err(ApiError::bad_request(problem)),
+        Ok(Webhook::Ignored(reason)) => return Ok(ignored(state, reason)),
+        Ok(Webhook::Entry(request)) => request,
     };
-    if event.starts_with("media.") {
-        return Ok(ignored(state, "media events are ignored"));
+    state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+    let key = request.document_key();
+    if state.coalesce.is_zero() || key.is_none() {
+        let group = [(request.event, request.entry)];
+        let report = emit_group(state, &request.uid, &group).await;
+        if report.is_err() {
+            state.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        return Ok(Json(json!({"data": report?})).into_response());
     }
-    if !event.starts_with("entry.") {
-        return Ok(ignored(state, "not an entry event"));
+    let key = (request.uid.clone(), key.unwrap_or_default());
+    let queued = enqueue(state, key.clone(), request);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"data": {
+            "queued": true,
+            "uid": key.0,
+            "document": key.1,
+            "coalesced": queued.merged,
+            "coalesceMs": state.coalesce.as_millis() as u64,
+        }})),
+    )
+        .into_response())
+}
+
+/// What [`enqueue`] did with a request.
+struct Queued {
+    /// It joined a document already in its window.
+    merged: bool,
+}
+
+/// Adds a request to its document's window, opening the window (and the task that closes
+/// it) for the first one. Past [`MAX_PENDING`] documents, the request is emitted at once.
+fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Queued {
+    let mut groups = state.pending.groups.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(group) = groups.get_mut(&key) {
+        group.push((request.event, request.entry));
+        state.counters.merged.fetch_add(1, Ordering::Relaxed);
+        return Queued { merged: true };
     }
-    let uid = match (body.get("uid"), body.get("model")) {
-        (Some(Value::String(uid)), _) => uid.clone(),
-        (None, Some(Value::String(model))) => match state.io.schemas().resolve(&json!(model)) {
-            Some(ct) => ct.uid.clone(),
-            None => return Ok(ignored(state, "unknown model")),
-        },
-        _ => return Err(ApiError::bad_request("uid: missing or not a string")),
+    let delay = if groups.len() >= MAX_PENDING {
+        tracing::warn!(
+            pending = groups.len(),
+            "webhook window full: emitting without merging"
+        );
+        Duration::ZERO
+    } else {
+        state.coalesce
     };
-    let Some(entry) = body.get("entry").filter(|e| e.is_object()) else {
-        return Err(ApiError::bad_request("entry: missing or not an object"));
+    groups.insert(key.clone(), vec![(request.event, request.entry)]);
+    drop(groups);
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        flush(&state, key).await;
+    });
+    Queued { merged: false }
+}
+
+/// Closes a document's window: waits for its previous event to go out, then emits the
+/// merged group.
+async fn flush(state: &WebhookState, key: DocKey) {
+    let lock = {
+        let mut order = state.pending.order.lock().unwrap_or_else(|e| e.into_inner());
+        order.entry(key.clone()).or_default().clone()
     };
-    if state.io.schemas().content_type(&uid).is_none() {
-        return Ok(ignored(state, "unknown model"));
+    let guard = lock.clone().lock_owned().await;
+    let group = state
+        .pending
+        .groups
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key)
+        .unwrap_or_default();
+    if let Err(e) = emit_group(state, &key.0, &group).await {
+        state.counters.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(uid = %key.0, document = %key.1, error = ?e, "webhook emit failed");
     }
-    let Some(action) = action_for(&state.io, &uid, event) else {
-        return Ok(ignored(state, "unsupported entry event"));
+    drop(guard);
+    let mut order = state.pending.order.lock().unwrap_or_else(|e| e.into_inner());
+    // The map's and this task's handles only: nobody waits for this document.
+    if Arc::strong_count(&lock) == 2 {
+        order.remove(&key);
+    }
+}
+
+/// Emits the one event a group of requests about one document becomes.
+async fn emit_group(
+    state: &WebhookState,
+    uid: &str,
+    group: &[(EntryEvent, Value)],
+) -> Result<Value, ApiError> {
+    let Some(merged) = webhook::merge(group, own_actions(&state.io, uid)) else {
+        return Ok(Value::Null);
     };
     let report = state
         .io
-        .emit(EmitOptions::new(action, &uid, entry.clone()))
+        .emit_with_ids(
+            EmitOptions::new(merged.action, uid, merged.entry),
+            &merged.other_ids,
+        )
         .await?;
     state.counters.emitted.fetch_add(1, Ordering::Relaxed);
-    Ok(Json(json!({"data": report})).into_response())
+    Ok(serde_json::to_value(report).unwrap_or(Value::Null))
 }

@@ -606,6 +606,16 @@ impl Io {
     /// Sends a content event to every audience routed for it and to the entry's entity
     /// subscribers, each socket once, sanitized for its own audience (SPEC §3).
     pub async fn emit(&self, opts: EmitOptions) -> Result<EmitReport, IoError> {
+        self.emit_with_ids(opts, &[]).await
+    }
+
+    /// [`Io::emit`], also reaching the subscribers of `other_ids`: other rows of the same
+    /// document (Strapi keeps a draft and a published row under one `documentId`).
+    pub async fn emit_with_ids(
+        &self,
+        opts: EmitOptions,
+        other_ids: &[String],
+    ) -> Result<EmitReport, IoError> {
         let started = std::time::Instant::now();
         let shared = &self.shared;
         let settings = shared.settings();
@@ -632,10 +642,13 @@ impl Io {
             });
         }
         let event = shared.rules.event_name(ct, action);
-        let entity_rooms: Vec<String> = entry_ids(&opts.data)
-            .iter()
-            .map(|id| entity_room(&ct.uid, id))
-            .collect();
+        let mut ids = entry_ids(&opts.data);
+        for id in other_ids {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        let entity_rooms: Vec<String> = ids.iter().map(|id| entity_room(&ct.uid, id)).collect();
         let is_delete = action == "delete";
         let deleted = is_delete.then(|| delete_entry(&opts.data));
         let sanitizer = shared.sanitizer(&settings);
