@@ -6,12 +6,36 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, rpc, startServer } from "./helpers.mjs";
+import { execFileSync } from "node:child_process";
+import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer } from "./helpers.mjs";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const FIXTURE_DB = join(REPO, "crates/strapi-io/tests/fixtures/strapi5.db");
 const SECRET = "fixture-jwt-secret";
 const ADMIN = ADMIN_TOKEN;
+
+// Tokens a real Strapi 5.54 issued (fixtures/strapi5/http/06-reader-login.json and
+// http/legacy-jwt/): the refresh-mode access token (expired by now), its refresh-token
+// cookie, and a legacy-support JWT.
+const REAL_ACCESS =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VySWQiOiIyIiwic2Vzc2lvbklkIjoiYjk5NDcxZWE0ZDhmNzM3NjE1N2YyZWJjNzRjZWI0MjUiLCJ0eXBlIjoiYWNjZXNzIiwiaWF0IjoxNzk1NjQ5NzYzLCJleHAiOjE3OTU2NTAzNjN9.n6cz2DCmsJI0T1Ne-Lvaz2sCkpjAFjck4AbCbWiUBqQ";
+const REAL_REFRESH =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VySWQiOiIyIiwic2Vzc2lvbklkIjoiYjk5NDcxZWE0ZDhmNzM3NjE1N2YyZWJjNzRjZWI0MjUiLCJ0eXBlIjoicmVmcmVzaCIsImV4cCI6MTc5Njg1OTM2M30.Un5364fCQIA6i_xL08hrUZMxjOkHDA3nL8mIOWsBT3k";
+const REAL_LEGACY =
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6MiwiaWF0IjoxNzk1NjQ5ODEyLCJleHAiOjE3OTgyNDE4MTJ9.fMdNX7M_hA3sKDvwiS_rTbjCtK-tmpaBGBNPjjBfQr8";
+// The keys Strapi generated for its own default tokens (bootstrap-report.json, decrypted).
+const READ_ONLY_KEY =
+  "d7a918dd77575ebd327dfedbf0efe41a59c3133e210c5ecdb910c052ea19d837bf177383e45a941de563d8afefe643413f053304f15950fa101451704d45ccd2cf214cd5885ca06bffcb0ed7b7e3b554cac4bc4bbe70775b5066db5e9776aa3a615842dadbee76c72c86f5d28a46a9c9b721a50e1a54dae2dc80e7d0537078eb";
+
+/** The claims of a JWT, unverified. */
+const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+
+/** A real token's claims re-signed with the fixture secret, valid from now for `ttl` s. */
+const resigned = (jwt, ttl = 600) => signJwt({ ...claimsOf(jwt), iat: now(), exp: now() + ttl }, SECRET);
+
+/** Runs SQL on a copy of Strapi's database, as Strapi's admin would change it. */
+const sql = (db, statements) =>
+  execFileSync("python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", db, statements]);
 
 describe("directory = strapi from environment variables only", () => {
   let server;
@@ -91,11 +115,155 @@ describe("directory = strapi from environment variables only", () => {
     assert.deepEqual(draftOnly, { success: false, error: "Entity not found" });
   });
 
+  test("the fixture's real tokens: both JWT forms re-signed for now are accepted; the expired original and the refresh token are refused", async () => {
+    assert.equal(claimsOf(REAL_ACCESS).userId, "2", "refresh mode: userId is a string");
+    assert.equal(claimsOf(REAL_LEGACY).id, 2, "legacy-support: id is a number");
+    assert.equal(await connectError(url, { auth: { token: REAL_ACCESS } }), "Invalid credentials", "expired");
+    assert.equal(await connectError(url, { auth: { token: REAL_REFRESH } }), "Invalid credentials", "type refresh");
+    assert.equal(
+      await connectError(url, { auth: { token: resigned(REAL_REFRESH) } }),
+      "Invalid credentials",
+      "a refresh token stays refused, however fresh",
+    );
+    for (const jwt of [resigned(REAL_ACCESS), resigned(REAL_LEGACY)]) {
+      const s = await connect(url, { auth: { token: jwt } });
+      const me = await ack(s, "whoami");
+      assert.deepEqual(me.user, { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" });
+    }
+  });
+
+  test("every fixture user and API token connects or is refused as the fixture README says", async () => {
+    const roleOf = async (opts) => (await ack(await connect(url, opts), "whoami")).role;
+    assert.equal(await roleOf({ auth: { token: legacyJwt(1, { secret: SECRET }) } }), "editor");
+    assert.equal(await roleOf({ auth: { token: legacyJwt(2, { secret: SECRET }) } }), "authenticated");
+    assert.equal(
+      await connectError(url, { auth: { token: accessJwt(3, { secret: SECRET }) } }),
+      "Invalid credentials",
+      "banned: blocked",
+    );
+    assert.equal(
+      await roleOf({ auth: { token: accessJwt(4, { secret: SECRET }) } }),
+      "authenticated",
+      "pending: unconfirmed, but email_confirmation is off in this Strapi",
+    );
+    assert.equal(await connectError(url, { auth: { token: legacyJwt(99, { secret: SECRET }) } }), "Invalid credentials", "no such user");
+    for (const [token, role] of [
+      [READ_ONLY_KEY, "Read Only"],
+      ["fixture-token-dashboard", "dashboard"],
+      ["fixture-token-comments", "comments-only"],
+      ["fixture-token-ops", "ops"],
+    ]) {
+      assert.equal(await roleOf({ auth: { strategy: "api-token", token } }), role);
+    }
+    assert.equal(await connectError(url, { auth: { strategy: "api-token", token: "fixture-token-old" } }), "Token expired");
+  });
+
+  test("an article with private fields and a component: each audience gets it sanitized for itself", async () => {
+    const sockets = {
+      pub: await connect(url),
+      reader: await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }),
+      editor: await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }),
+      comments: await connect(url, { auth: { strategy: "api-token", token: "fixture-token-comments" } }),
+    };
+    const article = {
+      id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title: "Hello Strapi", internalNotes: "do not leak",
+      publishedAt: "2026-11-25T23:35:45.689Z",
+      seo: { id: 2, metaTitle: "Hello", metaSecret: "seo secret" },
+      author: { id: 1, documentId: "xg9myu30sc547noh5y1v0prc", name: "Ada Lovelace" },
+    };
+    const { status } = await rpc(url, "emit", { event: "update", schema: "api::article.article", data: article }, { token: ADMIN });
+    assert.equal(status, 200);
+    for (const name of ["pub", "reader", "editor"]) {
+      const { data } = await sockets[name].rec.waitFor("article:update", (p) => p.data.title === "Hello Strapi");
+      assert.ok(!("internalNotes" in data), `${name}: no internalNotes`);
+      assert.deepEqual(data.seo, { id: 2, metaTitle: "Hello" }, `${name}: no seo.metaSecret`);
+      assert.equal("author" in data, name !== "pub", `${name}: author as its role may find authors`);
+    }
+    await marker(url, [sockets.comments]);
+    assert.equal(sockets.comments.rec.count("article:update"), 0, "comments-only hears comments only");
+  });
+
+  test("entitySubscriptions.draftAudiences: a draft-only document can be subscribed by the listed audiences only", async () => {
+    const draftOnly = { uid: "api::article.article", id: "tvhxgiyjg8yplswps8gd01l0" };
+    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    assert.deepEqual(await ack(editor, "subscribe-entity", draftOnly), { success: false, error: "Entity not found" }, "none by default");
+    const current = (await request(url, "/api/io/settings", { token: ADMIN })).body.data;
+    const put = await request(url, "/api/io/settings", {
+      method: "PUT",
+      token: ADMIN,
+      body: { ...current, entitySubscriptions: { ...current.entitySubscriptions, draftAudiences: ["io-role-editor"] } },
+    });
+    assert.equal(put.status, 200, put.text);
+    assert.equal((await ack(editor, "subscribe-entity", draftOnly)).success, true, "the editor may see drafts");
+    assert.equal((await ack(editor, "subscribe-entity", { uid: "api::article.article", id: 1 })).success, true, "a draft row by id");
+    assert.deepEqual(await ack(reader, "subscribe-entity", draftOnly), { success: false, error: "Entity not found" }, "not listed");
+  });
+
   test("POST /api/io/directory/invalidate drops the cache (admin token required)", async () => {
     const refused = await rpc(url, "directory/invalidate", {}, { token: "wrong" });
     assert.equal(refused.status, 401);
     const { status, body } = await rpc(url, "directory/invalidate", {}, { token: ADMIN });
     assert.equal(status, 200);
     assert.deepEqual(body, { data: { invalidated: true } });
+  });
+});
+
+describe("directory = strapi: Strapi's database changing under the gateway", () => {
+  let server;
+  let url;
+  let dir;
+  let db;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "strapi-io-strapi-db-"));
+    db = join(dir, "data.db");
+    copyFileSync(FIXTURE_DB, db);
+    server = await startServer({
+      env: {
+        STRAPI_IO_DIRECTORY: "strapi",
+        STRAPI_IO_DATABASE_URL: `sqlite://${db}`,
+        STRAPI_IO_STRAPI_PROJECT_DIR: join(REPO, "examples/blog"),
+        STRAPI_IO_JWT_SECRET: SECRET,
+        STRAPI_IO_API_TOKEN_SALT: "fixture-api-token-salt",
+        STRAPI_IO_ADMIN_TOKEN: ADMIN,
+      },
+    });
+    url = server.url;
+  });
+
+  after(async () => {
+    closeAll();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const emitArticle = (title) =>
+    rpc(url, "emit", { event: "create", schema: "api::article.article", data: { id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title } }, { token: ADMIN });
+
+  test("a permission removed from a role stops that role's events after invalidation, not before", async () => {
+    const pub = await connect(url);
+    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    // Public loses find on articles (as unticking it in Strapi's admin does).
+    sql(db, `DELETE FROM up_permissions WHERE id IN (
+      SELECT p.id FROM up_permissions p JOIN up_permissions_role_lnk l ON l.permission_id = p.id
+      JOIN up_roles r ON r.id = l.role_id WHERE r.type = 'public' AND p.action LIKE 'api::article.article.%');`);
+    assert.equal((await emitArticle("before invalidation")).status, 200);
+    await pub.rec.waitFor("article:create", (p) => p.data.title === "before invalidation");
+    const inv = await rpc(url, "directory/invalidate", {}, { token: ADMIN });
+    assert.equal(inv.status, 200, inv.text);
+    assert.equal((await emitArticle("after invalidation")).status, 200);
+    await reader.rec.waitFor("article:create", (p) => p.data.title === "after invalidation");
+    await marker(url, [pub]);
+    assert.deepEqual(pub.rec.all("article:create").map((p) => p.data.title), ["before invalidation"]);
+  });
+
+  test("email confirmation turned on in Strapi: the unconfirmed user is refused after invalidation", async () => {
+    await connect(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } });
+    sql(db, `UPDATE strapi_core_store_settings SET value = json_set(value, '$.email_confirmation', json('true'))
+      WHERE key = 'plugin_users-permissions_advanced';`);
+    assert.equal((await rpc(url, "directory/invalidate", {}, { token: ADMIN })).status, 200);
+    assert.equal(await connectError(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } }), "Invalid credentials");
+    await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
   });
 });
