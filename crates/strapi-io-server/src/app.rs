@@ -14,6 +14,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::{DirectoryKind, Loaded};
 use crate::monitoring;
+use crate::populate::Populator;
 use crate::rpc::{self, RpcState};
 use crate::store::SettingsStore;
 
@@ -83,6 +84,8 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
     }
     let (layer, io) = builder.build()?;
     crate::monitoring::install_metrics();
+    // One populator (HTTP client, slots, counters) for every source of `emit`.
+    let populator = Populator::new(&c.strapi, c.content_types.as_deref(), &loaded.schemas)?;
     let webhook_counters = Arc::new(crate::webhook::WebhookCounters::default());
     let webhooks = Arc::new(crate::webhook::WebhookState {
         io: io.clone(),
@@ -93,6 +96,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         strapi_directory,
         store,
         webhooks: webhook_counters,
+        populator,
         io: io.clone(),
         admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),
         body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)

@@ -112,15 +112,31 @@ impl DirectoryConfig {
 }
 
 /// `strapi`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct StrapiConfig {
     /// The Strapi project whose `src/` holds the schemas (relative to the config file).
     pub project_dir: Option<PathBuf>,
-    /// Strapi's base URL, for populate.
+    /// Strapi's base URL (`http://`), for populate.
     pub url: Option<String>,
     /// Strapi API token, for populate.
     pub token: Option<String>,
+    /// How long one populate refetch may take, the wait for a free slot included (ms).
+    pub populate_timeout_ms: u64,
+    /// Populate refetches in flight at once.
+    pub populate_concurrency: usize,
+}
+
+impl Default for StrapiConfig {
+    fn default() -> Self {
+        StrapiConfig {
+            project_dir: None,
+            url: None,
+            token: None,
+            populate_timeout_ms: crate::populate::DEFAULT_TIMEOUT_MS,
+            populate_concurrency: crate::populate::DEFAULT_CONCURRENCY,
+        }
+    }
 }
 
 /// `socket`.
@@ -418,6 +434,7 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
             ));
         }
     };
+    crate::populate::check(&config, &schemas).map_err(|problems| ConfigError { problems })?;
     Ok(Loaded {
         config,
         schemas,

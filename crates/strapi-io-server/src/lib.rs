@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod forward;
 pub mod monitoring;
+pub mod populate;
 pub mod rpc;
 pub mod store;
 pub mod webhook;

@@ -15,6 +15,7 @@ use strapi_io::core::Settings;
 use strapi_io::core::auth::constant_time_eq;
 use strapi_io::{EmitOptions, Io, IoError, RawOptions};
 
+use crate::populate::Populator;
 use crate::store::SettingsStore;
 
 /// What the RPC handlers share.
@@ -27,6 +28,8 @@ pub struct RpcState {
     pub strapi_directory: Option<Arc<strapi_io::StrapiDirectory>>,
     /// What the webhook route has seen.
     pub webhooks: Arc<crate::webhook::WebhookCounters>,
+    /// Populates `emit` entries from Strapi's REST API (shared with the webhook route).
+    pub populator: Populator,
     /// The bearer token; `None` turns the routes off (503).
     pub admin_token: Option<String>,
     /// Largest request body accepted.
@@ -261,11 +264,17 @@ fn data(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "data": v })))
 }
 
-/// Calls one `$io` method by its reference name.
-pub async fn call(io: &Io, method: &str, body: Value) -> Result<Json<Value>, ApiError> {
+/// Calls one `$io` method by its reference name; `emit` populates its entry first.
+pub async fn call(
+    io: &Io,
+    populator: &Populator,
+    method: &str,
+    body: Value,
+) -> Result<Json<Value>, ApiError> {
     match method {
         "emit" => {
             let o: EmitOptions = params(body)?;
+            let o = populator.populate(io, o).await;
             io.emit(o).await?;
             data(Value::Null)
         }
@@ -407,5 +416,5 @@ pub async fn handler(
     if !body.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object"));
     }
-    call(&state.io, &method, body).await
+    call(&state.io, &state.populator, &method, body).await
 }
