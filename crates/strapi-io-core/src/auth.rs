@@ -40,8 +40,8 @@ pub enum AuthError {
     /// The address is in `ipBlacklist`.
     #[error("IP blacklisted")]
     IpBlacklisted,
-    /// The directory could not answer (database down, …).
-    #[error("Authentication unavailable")]
+    /// The directory could not answer (database down, unreachable or locked).
+    #[error("Service unavailable")]
     Unavailable,
 }
 

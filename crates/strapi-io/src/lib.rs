@@ -34,7 +34,9 @@ pub use limits::FLOOD_TOLERANCE_SECONDS;
 pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
 pub use project::{ProjectError, load_schemas};
-pub use strapi_directory::{StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions};
+pub use strapi_directory::{
+    DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions,
+};
 pub use strapi_io_core as core;
 pub use types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
