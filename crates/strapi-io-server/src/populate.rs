@@ -525,12 +525,12 @@ impl Populator {
             return options;
         }
         let data = std::mem::take(&mut options.data);
-        options.data = self.populate_entry(ct, data).await;
+        options.data = self.populate_entry(ct, &options.event, data).await;
         options
     }
 
-    /// The entry, refetched when it lacks its populate; counted.
-    async fn populate_entry(&self, ct: &ContentType, data: Value) -> Value {
+    /// The entry of an `action` event, refetched when it lacks its populate; counted.
+    async fn populate_entry(&self, ct: &ContentType, action: &str, data: Value) -> Value {
         let Some(spec) = self.inner.targets.get(&ct.uid) else {
             return data;
         };
@@ -541,7 +541,7 @@ impl Populator {
             self.count(Outcome::Skipped);
             return Value::Object(entry);
         }
-        match self.refetch(ct, spec, &entry).await {
+        match self.refetch(ct, action, spec, &entry).await {
             Ok(fetched) => {
                 self.count(Outcome::Refetched);
                 Value::Object(merge(entry, fetched))
@@ -575,10 +575,13 @@ impl Populator {
     }
 
     /// `GET {base}/api/{plural}/{documentId}?populate…&status=…&locale=…` → the answer's
-    /// `data`, checked to be the same document.
+    /// `data`, checked to be the same document. The status is the entry's (`publishedAt`
+    /// null or absent: `draft`), except for `unpublish`, whose entry is the published row
+    /// just removed: the draft is what is left.
     async fn refetch(
         &self,
         ct: &ContentType,
+        action: &str,
         spec: &PopulateSpec,
         entry: &Map<String, Value>,
     ) -> Result<Map<String, Value>, Failure> {
@@ -607,7 +610,7 @@ impl Populator {
         }
         let mut pairs = spec.query_pairs();
         if ct.draft_and_publish {
-            let status = if is_draft(entry) {
+            let status = if action == "unpublish" || is_draft(entry) {
                 "draft"
             } else {
                 "published"
@@ -1191,6 +1194,7 @@ mod tests {
         let out = p
             .populate_entry(
                 &article(),
+                "create",
                 json!({"id": 7, "documentId": "doc-1", "title": "Mine", "publishedAt": null,
                        "internalNotes": "kept for the sanitizer", "author": 1}),
             )
@@ -1210,17 +1214,26 @@ mod tests {
                 Some("Bearer strapi-secret".to_string()),
             )]
         );
-        p.populate_entry(
-            &article(),
+        p.populate_entry(&article(), "create",
             json!({"id": 8, "documentId": "doc-2", "publishedAt": "2026-01-01T00:00:00Z", "locale": "fr"}),
         )
         .await;
         let (_, query, _) = seen.requests().pop().unwrap();
         assert!(query.ends_with("&status=published&locale=fr"), "{query}");
+        // An unpublish carries the published row just removed: the draft is what is left.
+        p.populate_entry(
+            &article(),
+            "unpublish",
+            json!({"id": 9, "documentId": "doc-3", "publishedAt": "2026-01-01T00:00:00Z"}),
+        )
+        .await;
+        let (_, query, _) = seen.requests().pop().unwrap();
+        assert!(query.ends_with("&status=draft"), "{query}");
         // Not draft-and-publish: no status.
         let out = p
             .populate_entry(
                 &author(),
+                "create",
                 json!({"id": 1, "documentId": "au-1", "name": "Ada"}),
             )
             .await;
@@ -1232,7 +1245,7 @@ mod tests {
         );
         assert_eq!(
             counts(&p),
-            json!({"refetched": 3, "skipped": 0, "failed": 0})
+            json!({"refetched": 4, "skipped": 0, "failed": 0})
         );
     }
 
@@ -1242,11 +1255,16 @@ mod tests {
         let p = populator(Some(&url), 3_000, 4);
         let e = json!({"id": 7, "documentId": "doc-1", "author": {"id": 1, "name": "Ada"},
                        "comments": [], "seo": null});
-        assert_eq!(p.populate_entry(&article(), e.clone()).await, e);
+        assert_eq!(p.populate_entry(&article(), "create", e.clone()).await, e);
         assert!(seen.requests().is_empty());
         // Even without a Strapi to ask.
         let offline = populator(None, 3_000, 4);
-        assert_eq!(offline.populate_entry(&article(), e.clone()).await, e);
+        assert_eq!(
+            offline
+                .populate_entry(&article(), "create", e.clone())
+                .await,
+            e
+        );
         assert_eq!(
             counts(&p),
             json!({"refetched": 0, "skipped": 1, "failed": 0})
@@ -1291,25 +1309,30 @@ mod tests {
         ];
         for (doc, expected) in &cases {
             let e = json!({"id": 1, "documentId": doc, "title": "Mine"});
-            let failure = p.refetch(&a, &spec, &entry(e.clone())).await.unwrap_err();
+            let failure = p
+                .refetch(&a, "create", &spec, &entry(e.clone()))
+                .await
+                .unwrap_err();
             assert!(expected(&failure), "{doc}: {failure}");
-            assert_eq!(p.populate_entry(&a, e.clone()).await, e, "{doc}");
+            assert_eq!(p.populate_entry(&a, "create", e.clone()).await, e, "{doc}");
         }
         let no_id = json!({"id": 1, "title": "Mine"});
         assert!(matches!(
-            p.refetch(&a, &spec, &entry(no_id.clone())).await,
+            p.refetch(&a, "create", &spec, &entry(no_id.clone())).await,
             Err(Failure::NoDocumentId)
         ));
-        assert_eq!(p.populate_entry(&a, no_id.clone()).await, no_id);
+        assert_eq!(p.populate_entry(&a, "create", no_id.clone()).await, no_id);
         let offline = populator(None, 300, 4);
         assert!(matches!(
             offline
-                .refetch(&a, &spec, &entry(json!({"documentId": "d"})))
+                .refetch(&a, "create", &spec, &entry(json!({"documentId": "d"})))
                 .await,
             Err(Failure::NoUrl)
         ));
         assert_eq!(
-            offline.populate_entry(&a, json!({"documentId": "d"})).await,
+            offline
+                .populate_entry(&a, "create", json!({"documentId": "d"}))
+                .await,
             json!({"documentId": "d"})
         );
         assert_eq!(
@@ -1328,14 +1351,19 @@ mod tests {
         let p = populator(Some(&format!("http://user:pw@127.0.0.1:{port}")), 2_000, 4);
         let spec = PopulateSpec::parse(&json!(["author"])).unwrap();
         let failure = p
-            .refetch(&article(), &spec, &entry(json!({"documentId": "d"})))
+            .refetch(
+                &article(),
+                "create",
+                &spec,
+                &entry(json!({"documentId": "d"})),
+            )
             .await
             .unwrap_err();
         let text = failure.to_string();
         assert!(matches!(failure, Failure::Unreachable(_)), "{text}");
         assert!(!text.contains("pw"), "no credentials in the reason: {text}");
         let e = json!({"documentId": "d", "title": "x"});
-        assert_eq!(p.populate_entry(&article(), e.clone()).await, e);
+        assert_eq!(p.populate_entry(&article(), "create", e.clone()).await, e);
         assert_eq!(counts(&p)["failed"], 1);
     }
 
@@ -1354,7 +1382,7 @@ mod tests {
             .unwrap()
             .targets
             .insert(home.uid.clone(), PopulateSpec::All);
-        let out = p.populate_entry(&home, json!({"id": 1})).await;
+        let out = p.populate_entry(&home, "create", json!({"id": 1})).await;
         assert_eq!(out["id"], 1);
         let (path, query, _) = seen.requests().pop().unwrap();
         assert_eq!(
@@ -1362,7 +1390,7 @@ mod tests {
             ("/cms/api/homepage", "populate=*")
         );
         // A documentId with URL syntax stays one path segment.
-        p.populate_entry(&article(), json!({"documentId": "a/b?c"}))
+        p.populate_entry(&article(), "create", json!({"documentId": "a/b?c"}))
             .await;
         let (path, _, _) = seen.requests().pop().unwrap();
         assert_eq!(path, "/cms/api/articles/a%2Fb%3Fc");
@@ -1373,8 +1401,13 @@ mod tests {
         let (url, seen) = fake_strapi().await;
         let p = populator(Some(&url), 5_000, 2);
         let a = article();
-        let runs = (0..6)
-            .map(|i| p.populate_entry(&a, json!({"id": i, "documentId": format!("burst-{i}")})));
+        let runs = (0..6).map(|i| {
+            p.populate_entry(
+                &a,
+                "create",
+                json!({"id": i, "documentId": format!("burst-{i}")}),
+            )
+        });
         let outs = futures_join(runs).await;
         assert!(outs.iter().all(|o| o["author"]["name"] == "Ada Lovelace"));
         assert_eq!(seen.max_in_flight.load(Ordering::SeqCst), 2);
