@@ -193,3 +193,124 @@ pub async fn run(
     let (router, io) = app(&loaded).await?;
     serve(router, io, listener, shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config;
+
+    /// The password of the unreachable database: it must not show anywhere.
+    const PASSWORD: &str = "Gw-health-pw-5tQ";
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "strapi-io-app-{name}-{}-{}",
+            std::process::id(),
+            strapi_io::directory::unix_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The config of a gateway next to Strapi, from the environment only.
+    fn next_to_strapi(database_url: &str, data_dir: &Path) -> Loaded {
+        let blog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/blog");
+        let env = |key: &str| match key {
+            "STRAPI_IO_DIRECTORY" => Some("strapi".to_string()),
+            "STRAPI_IO_DATABASE_URL" => Some(database_url.to_string()),
+            "STRAPI_IO_STRAPI_PROJECT_DIR" => Some(blog.display().to_string()),
+            "STRAPI_IO_JWT_SECRET" => Some("fixture-jwt-secret".to_string()),
+            "STRAPI_IO_API_TOKEN_SALT" => Some("fixture-api-token-salt".to_string()),
+            "STRAPI_IO_DATA_DIR" => Some(data_dir.display().to_string()),
+            _ => None,
+        };
+        config::load(None, &env).unwrap()
+    }
+
+    /// Builds and serves the gateway, and answers `GET /health` (status, body).
+    async fn health_of(loaded: &Loaded) -> (u16, Value) {
+        let (router, io) = app(loaded).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(router, io, listener, async move {
+            let _ = stopped.await;
+        }));
+        let response = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        assert!(!text.contains(PASSWORD), "{text}");
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_gateway_starts_without_its_database_and_says_so() {
+        // A closed port: PostgreSQL is down.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("postgres://strapi:{PASSWORD}@127.0.0.1:{port}/strapi");
+        let dir = temp_dir("pg-down");
+        let (status, body) = health_of(&next_to_strapi(&url, &dir)).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "degraded");
+        assert_eq!(body["ready"], false);
+        assert_eq!(body["connections"], 0);
+        assert!(body["uptimeSeconds"].is_u64(), "{body}");
+        assert_eq!(body["directory"]["ready"], false);
+        let reason = body["directory"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("up_roles"), "{reason}");
+        assert!(!reason.contains("127.0.0.1"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn a_reachable_strapi_database_is_ready() {
+        let dir = temp_dir("sqlite");
+        let db = dir.join("data.db");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../strapi-io/tests/fixtures/strapi5.db"),
+            &db,
+        )
+        .unwrap();
+        let (status, body) =
+            health_of(&next_to_strapi(&format!("sqlite://{}", db.display()), &dir)).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["ready"], true);
+        assert_eq!(body["directory"], serde_json::json!({"ready": true}));
+    }
+
+    #[tokio::test]
+    async fn the_static_directory_has_no_directory_health() {
+        let dir = temp_dir("static");
+        let env = |key: &str| (key == "STRAPI_IO_DATA_DIR").then(|| dir.display().to_string());
+        let (status, body) = health_of(&config::load(None, &env).unwrap()).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "ok");
+        assert!(body.get("directory").is_none(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_database_url_stops_the_start_without_its_password() {
+        let dir = temp_dir("tls");
+        let url = format!("postgres://strapi:{PASSWORD}@127.0.0.1:5432/strapi?sslmode=require");
+        let err = app(&next_to_strapi(&url, &dir))
+            .await
+            .map(drop)
+            .unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("TLS") && !msg.contains(PASSWORD), "{msg}");
+    }
+}

@@ -556,4 +556,22 @@ mod tests {
         assert!(!m.contains("e7b20f152e5ba3f2"));
         assert!(m.contains("***"));
     }
+
+    #[test]
+    fn a_postgres_password_is_masked() {
+        let blog = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/blog");
+        let env = |key: &str| match key {
+            "STRAPI_IO_DIRECTORY" => Some("strapi".to_string()),
+            "STRAPI_IO_DATABASE_URL" => {
+                Some("postgres://strapi:Pg-check-pw-3x@db.internal:5432/strapi".to_string())
+            }
+            "STRAPI_IO_STRAPI_PROJECT_DIR" => Some(blog.display().to_string()),
+            "STRAPI_IO_JWT_SECRET" | "STRAPI_IO_API_TOKEN_SALT" => Some("s".to_string()),
+            _ => None,
+        };
+        let l = load(None, &env).unwrap();
+        let m = masked(&l.config);
+        assert_eq!(m["directory"]["databaseUrl"], "***", "{m}");
+        assert!(!m.to_string().contains("Pg-check-pw-3x"), "{m}");
+    }
 }

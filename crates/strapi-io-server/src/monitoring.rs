@@ -251,15 +251,28 @@ pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// `GET /health`: `{status, ready, connections}`; 503 while not ready.
+/// `GET /health`: `{status, ready, connections, uptimeSeconds}`, plus `directory {ready,
+/// reason}` with the Strapi directory. 503 with `status: "degraded"` while not ready: the
+/// Strapi database is unavailable, so handshakes that need it are refused (connected
+/// sockets keep working). The reason names neither the database's address nor credentials.
 pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
-    let body = json!({
-        "status": "ok",
-        "ready": true,
+    let directory = state.strapi_directory.as_ref().map(|d| d.health());
+    let ready = directory.as_ref().is_none_or(|d| d.ready);
+    let mut body = json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "ready": ready,
         "connections": state.io.connection_count(),
         "uptimeSeconds": state.io.uptime().as_secs(),
     });
-    (StatusCode::OK, Json(body)).into_response()
+    if let (Some(directory), Value::Object(map)) = (directory, &mut body) {
+        map.insert("directory".into(), json!(directory));
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /dashboard`: the monitoring page. It holds no data itself; it asks for the admin
