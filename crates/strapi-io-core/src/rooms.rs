@@ -41,6 +41,37 @@ pub fn scoped_entity_room(audience_room: &str, entity_room: &str) -> String {
     format!("{audience_room}#{entity_room}")
 }
 
+/// The room only one socket is in, by its public id, so that any node of a cluster can
+/// address it: `#socket:<public id>`.
+pub fn socket_room(public_id: &str) -> String {
+    format!("#socket:{public_id}")
+}
+
+/// The room that carries a socket's public info (`{id, user, role}` as JSON) across a
+/// cluster, so that listings on other nodes can show it: `#who:<json>`.
+pub fn who_room(info_json: &str) -> String {
+    format!("#who:{info_json}")
+}
+
+/// The info a [`who_room`] carries.
+pub fn parse_who_room(room: &str) -> Option<&str> {
+    room.strip_prefix("#who:")
+}
+
+/// The `(uid, id)` of an entity room (`api::article.article:12`); `None` for any other room.
+pub fn parse_entity_room(room: &str) -> Option<(&str, &str)> {
+    if room.contains('#') {
+        return None;
+    }
+    let (uid, id) = room.rsplit_once(':')?;
+    let id_ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (id_ok && is_valid_uid(uid)).then_some((uid, id))
+}
+
 /// Whether a room name belongs to the server (audience rooms and entity rooms).
 pub fn is_reserved(name: &str) -> bool {
     name.starts_with(ROLE_ROOM_PREFIX) || name.starts_with(TOKEN_ROOM_PREFIX) || name.contains(':')
@@ -115,6 +146,31 @@ mod tests {
             scoped_entity_room("io-role-public", "api::article.article:1"),
             "io-role-public#api::article.article:1"
         );
+    }
+
+    #[test]
+    fn entity_rooms_parse_back() {
+        assert_eq!(
+            parse_entity_room("api::article.article:12"),
+            Some(("api::article.article", "12"))
+        );
+        assert_eq!(
+            parse_entity_room("api::article.article:dvn4m1p03xohql4vaa8qqto9"),
+            Some(("api::article.article", "dvn4m1p03xohql4vaa8qqto9"))
+        );
+        for room in [
+            "io-role-public#api::article.article:1",
+            "lobby",
+            "api::article.article:",
+            "nope:1",
+            "api::article.article:a b",
+            "#socket:abc",
+        ] {
+            assert_eq!(parse_entity_room(room), None, "{room}");
+        }
+        assert_eq!(socket_room("p1"), "#socket:p1");
+        assert_eq!(parse_who_room(&who_room("{}")), Some("{}"));
+        assert_eq!(parse_who_room("#socket:p1"), None);
     }
 
     #[test]

@@ -87,11 +87,14 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
     // One populator (HTTP client, slots, counters) for every source of `emit`.
     let populator = Populator::new(&c.strapi, c.content_types.as_deref(), &loaded.schemas)?;
     let webhook_counters = Arc::new(crate::webhook::WebhookCounters::default());
-    let webhooks = Arc::new(crate::webhook::WebhookState {
-        io: io.clone(),
-        token: c.server.webhook_token.clone().filter(|t| !t.is_empty()),
-        counters: webhook_counters.clone(),
-    });
+    let webhooks = Arc::new(crate::webhook::WebhookState::new(
+        io.clone(),
+        c.server.webhook_token.clone().filter(|t| !t.is_empty()),
+        webhook_counters.clone(),
+        Duration::from_millis(c.server.webhook_coalesce_ms),
+        populator.clone(),
+    ));
+    crate::cluster::join(&io, store.clone()).await;
     let state = Arc::new(RpcState {
         strapi_directory,
         store,

@@ -33,6 +33,9 @@ pub struct Config {
     pub settings: Settings,
 }
 
+/// The longest webhook window accepted, in milliseconds.
+const MAX_WEBHOOK_COALESCE_MS: u64 = 10_000;
+
 /// `server`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -45,6 +48,9 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Bearer token Strapi's webhooks carry.
     pub webhook_token: Option<String>,
+    /// Webhook requests about one document arriving within this many milliseconds become
+    /// one event (Strapi sends several per action, in no set order); 0 emits each at once.
+    pub webhook_coalesce_ms: u64,
     /// Where the gateway keeps its own data.
     pub data_dir: Option<PathBuf>,
 }
@@ -56,6 +62,7 @@ impl Default for ServerConfig {
             port: 1337,
             admin_token: None,
             webhook_token: None,
+            webhook_coalesce_ms: 300,
             data_dir: None,
         }
     }
@@ -382,6 +389,12 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
         config.strapi.project_dir = None;
     }
     apply_env(&mut config, env)?;
+    if config.server.webhook_coalesce_ms > MAX_WEBHOOK_COALESCE_MS {
+        return Err(ConfigError::one(format!(
+            "server.webhookCoalesceMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
+            config.server.webhook_coalesce_ms
+        )));
+    }
     if config.directory.kind == DirectoryKind::Strapi {
         let mut missing = Vec::new();
         for (value, key) in [
@@ -545,6 +558,17 @@ mod tests {
             !text.contains("demo"),
             "no demo config behind a real Strapi"
         );
+    }
+
+    #[test]
+    fn a_webhook_window_above_ten_seconds_is_refused() {
+        let dir = std::env::temp_dir().join(format!("strapi-io-window-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("strapi-io.toml");
+        std::fs::write(&file, "[server]\nwebhookCoalesceMs = 60000\n").unwrap();
+        let err = load(Some(&file), &no_env).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.starts_with("server.webhookCoalesceMs: 60000"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod forward;
 pub mod monitoring;

@@ -50,6 +50,9 @@ pub async fn stats(
         map.insert("webhooks".into(), state.webhooks.snapshot());
         map.insert("populate".into(), state.populator.counters().snapshot());
         map.insert("uptimeSeconds".into(), json!(io.uptime().as_secs()));
+        // `connections` and the rest above are this node's; the cluster's nodes and total
+        // come from every node's heartbeat.
+        map.insert("cluster".into(), json!(io.cluster().await));
     }
     Ok(Json(json!({ "data": body })))
 }

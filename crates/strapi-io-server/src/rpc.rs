@@ -131,6 +131,11 @@ impl From<IoError> for ApiError {
                 "PayloadTooLargeError",
                 e.to_string(),
             ),
+            IoError::Cluster(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+                e.to_string(),
+            ),
             IoError::Transport(_) => {
                 tracing::error!(error = %e, "broadcast failed");
                 ApiError::new(
@@ -285,15 +290,15 @@ pub async fn call(
         }
         "joinRoom" => {
             let p: SocketRoom = params(body)?;
-            data(io.join_room(&p.socket_id, &p.room_name))
+            data(io.join_room(&p.socket_id, &p.room_name).await?)
         }
         "leaveRoom" => {
             let p: SocketRoom = params(body)?;
-            data(io.leave_room(&p.socket_id, &p.room_name))
+            data(io.leave_room(&p.socket_id, &p.room_name).await?)
         }
         "getSocketsInRoom" => {
             let p: RoomName = params(body)?;
-            data(io.sockets_in_room(&p.room_name).await)
+            data(io.sockets_in_room(&p.room_name).await?)
         }
         "sendPrivateMessage" => {
             let p: SocketEvent = params(body)?;
@@ -314,7 +319,10 @@ pub async fn call(
         }
         "disconnectSocket" => {
             let p: Disconnect = params(body)?;
-            data(io.disconnect_socket(&p.socket_id, p.reason.as_deref()))
+            data(
+                io.disconnect_socket(&p.socket_id, p.reason.as_deref())
+                    .await?,
+            )
         }
         "subscribeToEntity" => {
             let p: SocketEntity = params(body)?;
@@ -322,11 +330,14 @@ pub async fn call(
         }
         "unsubscribeFromEntity" => {
             let p: SocketEntity = params(body)?;
-            data(io.unsubscribe_from_entity(&p.socket_id, &p.uid, &p.id))
+            data(
+                io.unsubscribe_from_entity(&p.socket_id, &p.uid, &p.id)
+                    .await,
+            )
         }
         "getEntitySubscriptions" => {
             let p: SocketId = params(body)?;
-            data(io.entity_subscriptions(&p.socket_id))
+            data(io.entity_subscriptions(&p.socket_id).await)
         }
         "emitToEntity" => {
             let p: EntityEvent = params(body)?;
@@ -335,7 +346,7 @@ pub async fn call(
         }
         "getEntityRoomSockets" => {
             let p: Entity = params(body)?;
-            data(io.entity_room_sockets(&p.uid, &p.id).await)
+            data(io.entity_room_sockets(&p.uid, &p.id).await?)
         }
         other => Err(ApiError::not_found(format!("Unknown method: {other}"))),
     }
@@ -399,9 +410,15 @@ pub async fn put_settings(
         .io
         .apply_settings(settings.clone())
         .map_err(|problems| ApiError::invalid("Invalid settings", json!(problems)))?;
-    Ok(Json(
-        json!({"data": settings, "reloaded": true, "disconnected": dropped}),
-    ))
+    let mut answer = json!({"data": settings, "reloaded": true, "disconnected": dropped});
+    if state.io.cluster_status().enabled {
+        // Applied here either way; the other nodes get them when Redis answers.
+        answer["cluster"] = match state.io.share_settings(&settings).await {
+            Ok(()) => json!({"shared": true}),
+            Err(e) => json!({"shared": false, "error": e.to_string()}),
+        };
+    }
+    Ok(Json(answer))
 }
 
 /// The axum handler for `POST /api/io/{method}`.

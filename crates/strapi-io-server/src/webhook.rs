@@ -37,6 +37,8 @@ pub struct WebhookState {
     pub coalesce: Duration,
     /// Documents in their window, and the order of their emits.
     pub pending: Arc<Pending>,
+    /// Refetches entries whose content type asks for `populate`.
+    pub populator: crate::populate::Populator,
 }
 
 impl WebhookState {
@@ -46,6 +48,7 @@ impl WebhookState {
         token: Option<String>,
         counters: Arc<WebhookCounters>,
         coalesce: Duration,
+        populator: crate::populate::Populator,
     ) -> Self {
         WebhookState {
             io,
@@ -53,6 +56,7 @@ impl WebhookState {
             counters,
             coalesce,
             pending: Arc::default(),
+            populator,
         }
     }
 }
@@ -200,7 +204,11 @@ struct Queued {
 /// Adds a request to its document's window, opening the window (and the task that closes
 /// it) for the first one. Past [`MAX_PENDING`] documents, the request is emitted at once.
 fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Queued {
-    let mut groups = state.pending.groups.lock().unwrap_or_else(|e| e.into_inner());
+    let mut groups = state
+        .pending
+        .groups
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(group) = groups.get_mut(&key) {
         group.push((request.event, request.entry));
         state.counters.merged.fetch_add(1, Ordering::Relaxed);
@@ -229,7 +237,11 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Que
 /// merged group.
 async fn flush(state: &WebhookState, key: DocKey) {
     let lock = {
-        let mut order = state.pending.order.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order = state
+            .pending
+            .order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         order.entry(key.clone()).or_default().clone()
     };
     let guard = lock.clone().lock_owned().await;
@@ -245,7 +257,11 @@ async fn flush(state: &WebhookState, key: DocKey) {
         tracing::warn!(uid = %key.0, document = %key.1, error = ?e, "webhook emit failed");
     }
     drop(guard);
-    let mut order = state.pending.order.lock().unwrap_or_else(|e| e.into_inner());
+    let mut order = state
+        .pending
+        .order
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     // The map's and this task's handles only: nobody waits for this document.
     if Arc::strong_count(&lock) == 2 {
         order.remove(&key);
@@ -261,13 +277,14 @@ async fn emit_group(
     let Some(merged) = webhook::merge(group, own_actions(&state.io, uid)) else {
         return Ok(Value::Null);
     };
-    let report = state
-        .io
-        .emit_with_ids(
+    let options = state
+        .populator
+        .populate(
+            &state.io,
             EmitOptions::new(merged.action, uid, merged.entry),
-            &merged.other_ids,
         )
-        .await?;
+        .await;
+    let report = state.io.emit_with_ids(options, &merged.other_ids).await?;
     state.counters.emitted.fetch_add(1, Ordering::Relaxed);
     Ok(serde_json::to_value(report).unwrap_or(Value::Null))
 }

@@ -6,12 +6,15 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::Value;
-use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::TransportType;
+use socketioxide::extract::TryData;
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::service::SocketIoService;
-use socketioxide::{SocketIo, TransportType};
+
+use crate::cluster::{ClusterAdapter, Link, SocketRef};
 use strapi_io_core::events::{ContentTypeEntry, ContentTypeRules};
 use strapi_io_core::sanitize::SensitiveFields;
 use strapi_io_core::{Schemas, Settings};
@@ -51,7 +54,7 @@ pub enum Transport {
 /// The tower layer that serves Socket.IO; put it on an axum `Router` with `.layer(...)`.
 #[derive(Clone)]
 pub struct IoLayer {
-    inner: SocketIoLayer,
+    inner: SocketIoLayer<ClusterAdapter>,
     shared: Arc<Shared>,
 }
 
@@ -62,7 +65,7 @@ impl std::fmt::Debug for IoLayer {
 }
 
 impl<S: Clone> tower::Layer<S> for IoLayer {
-    type Service = SessionGuard<SocketIoService<S>>;
+    type Service = SessionGuard<SocketIoService<S, ClusterAdapter>>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionGuard {
@@ -203,7 +206,22 @@ impl IoBuilder {
         let conn = &self.settings.connection;
         let polling = self.transports.contains(&Transport::Polling);
         let websocket = self.transports.contains(&Transport::Websocket);
-        let builder = SocketIo::builder();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BuildError::NoRuntime);
+        }
+        let link = if self.settings.redis.enabled {
+            Link::connect(&self.settings.redis.url)
+                .map_err(|e| BuildError::Cluster(e.to_string()))?
+        } else {
+            Link::off()
+        };
+        let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(
+            link.clone(),
+            socketioxide_redis::RedisAdapterConfig::new()
+                .with_request_timeout(crate::cluster::REQUEST_TIMEOUT)
+                .with_prefix("strapi-io"),
+        );
+        let builder = socketioxide::SocketIo::builder().with_adapter::<ClusterAdapter>(adapter);
         let builder = match (polling, websocket) {
             (true, true) => builder.transports([TransportType::Polling, TransportType::Websocket]),
             (true, false) => builder.transports([TransportType::Polling]),
@@ -232,6 +250,7 @@ impl IoBuilder {
         }
         let shared = Arc::new(Shared {
             sio: sio.clone(),
+            link,
             schemas: Arc::new(self.schemas),
             rules,
             settings: RwLock::new(Arc::new(Live::new(self.settings))),
@@ -246,6 +265,7 @@ impl IoBuilder {
             monitor: crate::monitor::Monitor::new(),
             public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
             occupancy: std::sync::Mutex::new(std::collections::HashMap::new()),
+            subscribing: std::sync::Mutex::new(()),
         });
         for ns in namespaces {
             let on_conn = {
@@ -262,7 +282,21 @@ impl IoBuilder {
                     async move { handshake(shared, socket, auth.ok()).await }
                 }
             };
-            sio.ns(ns, on_conn.with(middleware));
+            // The adapter's set-up does no I/O (the link subscribes in the background), so
+            // it completes on its first poll.
+            match sio.ns(ns.clone(), on_conn.with(middleware)).now_or_never() {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(BuildError::Namespace(ns, format!("{e:?}"))),
+                None => {
+                    return Err(BuildError::Namespace(
+                        ns,
+                        "adapter set-up did not complete".into(),
+                    ));
+                }
+            }
+        }
+        if shared.clustered() {
+            tokio::spawn(heartbeat(Arc::downgrade(&shared)));
         }
         Ok((
             IoLayer {
@@ -271,5 +305,32 @@ impl IoBuilder {
             },
             Io { shared },
         ))
+    }
+}
+
+/// Writes this node's line in the cluster's node table every few seconds, while the
+/// server lives.
+async fn heartbeat(shared: std::sync::Weak<Shared>) {
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let line = crate::cluster::NodeStats {
+            id: shared.sio.config().server_id.to_string(),
+            connections: shared
+                .connections
+                .load(std::sync::atomic::Ordering::Acquire),
+            updated_at: crate::directory::unix_millis(),
+            this: false,
+        };
+        if let Ok(text) = serde_json::to_string(&line) {
+            // Failures are the link's to report (`/health`); the next beat retries.
+            let _ = shared
+                .link
+                .hset(crate::cluster::NODES_KEY, &line.id, &text)
+                .await;
+        }
+        drop(shared);
+        tokio::time::sleep(crate::cluster::HEARTBEAT_EVERY).await;
     }
 }

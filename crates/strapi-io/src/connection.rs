@@ -2,20 +2,24 @@
 //! rights, the connection limit), joining its rooms on connect, the client events of
 //! SPEC §4 and the custom ones, each behind the per-socket rate limit.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::TryData;
+
+use crate::cluster::{AckSender, SocketRef};
 use socketioxide::socket::DisconnectReason;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 use strapi_io_core::{Audience, AudienceKind};
 
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
-use crate::io::{ConnectionSlot, Io, Live, Session, Shared, disconnect_with_reason, visible_rooms};
+use crate::io::{
+    ConnectionSlot, Io, Live, Located, Member, RemoteWho, Session, Shared, disconnect_with_reason,
+    subscriptions_in, visible_rooms,
+};
 use crate::limits::{Admission, EventLimiter};
 use crate::payload::{Args, Payload};
 
@@ -125,7 +129,6 @@ async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Resu
     socket.extensions.insert(Arc::new(Session {
         audience: identity.audience,
         user: identity.user,
-        subscriptions: Mutex::new(BTreeMap::new()),
         limiter: Mutex::new(None),
         ip,
         anonymous,
@@ -259,6 +262,19 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
     };
     let settings = shared.settings();
     socket.join([session.audience.room.clone(), socket.id.to_string()]);
+    if shared.clustered() {
+        // What other nodes need to address and list this socket.
+        let who = serde_json::to_string(&RemoteWho {
+            id: session.public_id.clone(),
+            user: session.user.clone(),
+            role: session.audience.role_label().to_string(),
+        })
+        .unwrap_or_default();
+        socket.join([
+            strapi_io_core::rooms::socket_room(&session.public_id),
+            strapi_io_core::rooms::who_room(&who),
+        ]);
+    }
     shared.register_public_id(&session, socket);
     shared.occupy(&session.audience.room);
     metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
@@ -300,7 +316,7 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
     on_event!(socket, shared, "subscribe-entity", |s, session, arg, sh| {
         let arg = arg.unwrap_or(Value::Null);
         let r = sh
-            .subscribe(&s, &session, arg.get("uid"), arg.get("id"))
+            .subscribe(&Member::here(&s, &session), arg.get("uid"), arg.get("id"))
             .await;
         serde_json::to_value(r).unwrap_or(Value::Null)
     });
@@ -310,7 +326,9 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         "unsubscribe-entity",
         |s, session, arg, sh| {
             let arg = arg.unwrap_or(Value::Null);
-            let r = sh.unsubscribe(&s, &session, arg.get("uid"), arg.get("id"));
+            let r = sh
+                .unsubscribe(&Member::here(&s, &session), arg.get("uid"), arg.get("id"))
+                .await;
             serde_json::to_value(r).unwrap_or(Value::Null)
         }
     );
@@ -318,12 +336,14 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         socket,
         shared,
         "get-entity-subscriptions",
-        |_s, session, _arg, _sh| {
-            json!({"success": true, "subscriptions": Shared::subscriptions_of(&session)})
+        |s, _session, _arg, _sh| {
+            let rooms = s.rooms();
+            let subscriptions = subscriptions_in(rooms.iter().map(|r| &**r));
+            json!({"success": true, "subscriptions": subscriptions})
         }
     );
     on_event!(socket, shared, "private-message", |s, session, arg, sh| {
-        private_message(&sh, &session, arg.as_ref())
+        private_message(&sh, &session, arg.as_ref()).await
     });
 
     for (name, handler) in &shared.handlers {
@@ -371,16 +391,13 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
             if let Some(session) = Shared::session(&s) {
                 shared.forget_public_id(&session);
                 shared.vacate(&session.audience.room);
-                for room in session
-                    .subscriptions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .keys()
-                {
-                    shared.vacate(&strapi_io_core::rooms::scoped_entity_room(
-                        &session.audience.room,
-                        room,
-                    ));
+                for room in s.rooms() {
+                    if strapi_io_core::rooms::parse_entity_room(&room).is_some() {
+                        shared.vacate(&strapi_io_core::rooms::scoped_entity_room(
+                            &session.audience.room,
+                            &room,
+                        ));
+                    }
                 }
                 metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
                     .decrement(1.0);
@@ -430,7 +447,7 @@ fn join_room(
     json!({"success": true, "room": name})
 }
 
-fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> Value {
+async fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> Value {
     if !shared.settings().rooms.enable_private_messages {
         return failure("Private messages are disabled");
     }
@@ -444,8 +461,10 @@ fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> V
     if len == 0 || len > MAX_MESSAGE_CHARS {
         return failure("Invalid message length");
     }
-    let Some(target) = shared.socket(to) else {
-        return failure("Target socket not found");
+    let target = match shared.locate(to).await {
+        Ok(Some(target)) => target,
+        Ok(None) => return failure("Target socket not found"),
+        Err(e) => return failure(e.to_string()),
     };
     let timestamp = crate::directory::unix_millis();
     let payload = json!({
@@ -454,11 +473,17 @@ fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> V
         "message": message,
         "timestamp": timestamp,
     });
-    match target.emit("private-message", &payload) {
-        Ok(()) => json!({"success": true}),
-        Err(e) => {
-            shared.sent_to_one(Err(e));
-            failure("Target socket not found")
-        }
+    match target {
+        Located::Here(target) => match target.emit("private-message", &payload) {
+            Ok(()) => json!({"success": true}),
+            Err(e) => {
+                shared.sent_to_one(Err(e));
+                failure("Target socket not found")
+            }
+        },
+        Located::There(target) => match target.emit("private-message", &payload).await {
+            Ok(()) => json!({"success": true}),
+            Err(e) => failure(shared.cluster_error("private-message", e).to_string()),
+        },
     }
 }

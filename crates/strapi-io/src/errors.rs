@@ -24,6 +24,9 @@ pub enum IoError {
     /// The transport refused the broadcast.
     #[error("Broadcast failed: {0}")]
     Transport(String),
+    /// The other nodes of the cluster could not be reached.
+    #[error("Cluster unavailable: {0}")]
+    Cluster(String),
 }
 
 /// Why the server could not be built.
@@ -41,4 +44,13 @@ pub enum BuildError {
     /// No transport enabled.
     #[error("socket.serverOptions.transports: at least one transport is needed")]
     NoTransport,
+    /// `build` was called outside a tokio runtime.
+    #[error("IoBuilder::build must run inside a tokio runtime")]
+    NoRuntime,
+    /// The cluster (Redis) settings are unusable.
+    #[error("redis: {0}")]
+    Cluster(String),
+    /// A namespace could not be set up.
+    #[error("namespace {0}: {1}")]
+    Namespace(String, String),
 }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use socketioxide::extract::SocketRef;
+use crate::cluster::SocketRef;
 
 use crate::directory::{BoxFuture, UserInfo};
 use crate::errors::IoError;

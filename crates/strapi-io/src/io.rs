@@ -6,14 +6,19 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use futures_util::StreamExt;
 use serde_json::Value;
-use socketioxide::extract::SocketRef;
-use socketioxide::socket::Sid;
-use socketioxide::{BroadcastError, SocketError, SocketIo};
+use socketioxide::operators::BroadcastOperators;
+use socketioxide::socket::{RemoteSocket, Sid};
+use socketioxide::{BroadcastError, SocketError};
+
+use crate::cluster::{ClusterAdapter, Link, SocketIo, SocketRef};
 use strapi_io_core::access::AccessRules;
 use strapi_io_core::events::{ContentTypeRules, Skip, entry_ids};
 use strapi_io_core::format::{delete_entry, to_wire};
-use strapi_io_core::rooms::{entity_room, is_valid_uid, scoped_entity_room};
+use strapi_io_core::rooms::{
+    entity_room, is_valid_uid, parse_entity_room, parse_who_room, scoped_entity_room, socket_room,
+};
 use strapi_io_core::sanitize::{Sanitizer, SensitiveFields};
 use strapi_io_core::{Audience, Schemas, Settings};
 
@@ -47,8 +52,6 @@ pub(crate) struct Session {
     pub(crate) audience: Arc<Audience>,
     /// The user, for JWT sockets.
     pub(crate) user: Option<UserInfo>,
-    /// Entity subscriptions: entity room → (uid, id as given).
-    pub(crate) subscriptions: Mutex<BTreeMap<String, (String, Value)>>,
     /// The per-socket rate limit and the rate it was built for, when enabled; rebuilt when
     /// the settings change.
     pub(crate) limiter: Mutex<Option<(u32, EventLimiter)>>,
@@ -124,6 +127,8 @@ pub(crate) struct Counters {
     pub(crate) stalled_writes: AtomicU64,
     /// Polling/upgrade requests for a session made from another address, refused.
     pub(crate) foreign_session_requests: AtomicU64,
+    /// Operations that could not reach the other nodes (Redis unreachable).
+    pub(crate) cluster_errors: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -146,6 +151,8 @@ pub struct IoStats {
     pub slow_consumer_disconnects: u64,
     /// Requests for a session made from another address than the socket's, refused.
     pub foreign_session_requests: u64,
+    /// Operations that could not reach the other nodes of the cluster.
+    pub cluster_errors: u64,
 }
 
 /// Who is connected: see [`Io::connections`].
@@ -165,6 +172,8 @@ pub struct ConnectionsReport {
 /// Everything the handlers and [`Io`] share.
 pub(crate) struct Shared {
     pub(crate) sio: SocketIo,
+    /// The Redis link (off when standalone).
+    pub(crate) link: Link,
     pub(crate) schemas: Arc<Schemas>,
     pub(crate) rules: ContentTypeRules,
     pub(crate) settings: RwLock<Arc<Live>>,
@@ -191,6 +200,8 @@ pub(crate) struct Shared {
     /// Local members of each audience room and audience-scoped entity room, so that an emit
     /// skips audiences nobody here belongs to (no sanitizing, no serializing for them).
     pub(crate) occupancy: Mutex<std::collections::HashMap<String, usize>>,
+    /// Held while a local socket's entity rooms are checked and changed.
+    pub(crate) subscribing: Mutex<()>,
 }
 
 impl Shared {
@@ -203,6 +214,198 @@ impl Shared {
 
     pub(crate) fn session(socket: &SocketRef) -> Option<Arc<Session>> {
         socket.extensions.get::<Arc<Session>>()
+    }
+
+    /// Whether this node is part of a cluster.
+    pub(crate) fn clustered(&self) -> bool {
+        self.link.enabled()
+    }
+
+    /// Counts and logs an operation that could not reach the other nodes.
+    pub(crate) fn cluster_error(&self, what: &str, e: impl std::fmt::Display) -> IoError {
+        self.counters.cluster_errors.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_cluster_errors_total").increment(1);
+        tracing::warn!(error = %e, "{what}: the other nodes could not be reached");
+        IoError::Cluster(e.to_string())
+    }
+
+    /// Sends `event` to the sockets `pick` selects in namespace `ns`: on every node when
+    /// clustered, here otherwise. When Redis cannot be reached, this node's sockets still get
+    /// it and the error is returned as `Ok(Some(reason))`.
+    pub(crate) async fn send<T: serde::Serialize + ?Sized>(
+        &self,
+        ns: &str,
+        pick: impl Fn(BroadcastOperators<ClusterAdapter>) -> BroadcastOperators<ClusterAdapter>,
+        event: &str,
+        data: &T,
+    ) -> Result<Option<String>, IoError> {
+        let op = self
+            .sio
+            .of(ns)
+            .ok_or_else(|| IoError::UnknownNamespace(ns.to_string()))?;
+        if !self.clustered() {
+            self.delivered(pick(op.local()).emit(event, data).await)?;
+            return Ok(None);
+        }
+        match pick(op.clone()).emit(event, data).await {
+            // The adapter publishes first and sends locally only when that worked.
+            Err(BroadcastError::Adapter(e)) => {
+                let err = self.cluster_error("broadcast", &e);
+                self.delivered(pick(op.local()).emit(event, data).await)?;
+                Ok(Some(err.to_string()))
+            }
+            other => self.delivered(other).map(|()| None),
+        }
+    }
+
+    /// Finds a socket by id: here, or when clustered on any node (through the room only it
+    /// is in).
+    pub(crate) async fn locate(&self, id: &str) -> Result<Option<Located>, IoError> {
+        if let Some(s) = self.socket(id) {
+            return Ok(Some(Located::Here(s)));
+        }
+        if !self.clustered() {
+            return Ok(None);
+        }
+        let room = if Sid::from_str(id).is_ok() {
+            id.to_string()
+        } else if !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            socket_room(id)
+        } else {
+            return Ok(None);
+        };
+        for ns in &self.namespaces {
+            let Some(op) = self.sio.of(ns.as_str()) else {
+                continue;
+            };
+            let mut found = op
+                .within(room.clone())
+                .fetch_sockets()
+                .await
+                .map_err(|e| self.cluster_error("finding a socket", e))?;
+            if let Some(s) = found.pop() {
+                return Ok(Some(Located::There(s)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A located socket's audience and rooms.
+    pub(crate) async fn member(&self, at: Located) -> Result<Member, IoError> {
+        match at {
+            Located::Here(s) => {
+                let session =
+                    Self::session(&s).ok_or_else(|| IoError::Cluster("socket closing".into()))?;
+                Ok(Member {
+                    audience: session.audience.clone(),
+                    rooms: s.rooms().into_iter().map(|r| r.to_string()).collect(),
+                    at: Located::Here(s),
+                })
+            }
+            Located::There(r) => {
+                let rooms: Vec<String> = r
+                    .rooms()
+                    .await
+                    .map_err(|e| self.cluster_error("reading a socket's rooms", e))?
+                    .into_iter()
+                    .map(|r| r.to_string())
+                    .collect();
+                let audience = self
+                    .directory
+                    .audiences()
+                    .iter()
+                    .find(|a| rooms.contains(&a.room))
+                    .cloned()
+                    .ok_or_else(|| {
+                        IoError::Cluster("the socket's audience is unknown here".into())
+                    })?;
+                Ok(Member {
+                    audience,
+                    rooms,
+                    at: Located::There(r),
+                })
+            }
+        }
+    }
+
+    /// The info of a socket of another node, from the rooms it is in.
+    async fn remote_info(&self, r: &RemoteSocket<ClusterAdapter>) -> Result<SocketInfo, IoError> {
+        let rooms: Vec<String> = r
+            .rooms()
+            .await
+            .map_err(|e| self.cluster_error("reading a socket's rooms", e))?
+            .into_iter()
+            .map(|r| r.to_string())
+            .collect();
+        let who = rooms
+            .iter()
+            .find_map(|room| parse_who_room(room))
+            .and_then(|json| serde_json::from_str::<RemoteWho>(json).ok())
+            .ok_or_else(|| IoError::Cluster("a socket without its info room".into()))?;
+        let own = r.data().id.to_string();
+        Ok(SocketInfo {
+            id: who.id,
+            user: who.user,
+            role: who.role,
+            rooms: visible(rooms.into_iter(), &own),
+        })
+    }
+
+    /// The info of a socket of this node.
+    fn local_info(s: &SocketRef) -> Option<SocketInfo> {
+        let session = Self::session(s)?;
+        Some(SocketInfo {
+            id: session.public_id.clone(),
+            rooms: visible_rooms(s),
+            user: session.user.clone(),
+            role: session.audience.role_label().to_string(),
+        })
+    }
+
+    /// The sockets of `/` in `room`: here, or on every node when clustered.
+    pub(crate) async fn sockets_in(&self, room: &str) -> Result<Vec<SocketInfo>, IoError> {
+        let Some(root) = self.sio.of("/") else {
+            return Ok(Vec::new());
+        };
+        if !self.clustered() {
+            return Ok(root
+                .local()
+                .within(room.to_string())
+                .sockets()
+                .iter()
+                .filter_map(Self::local_info)
+                .collect());
+        }
+        let found = root
+            .within(room.to_string())
+            .fetch_sockets()
+            .await
+            .map_err(|e| self.cluster_error("listing sockets", e))?;
+        let own = self.sio.config().server_id;
+        let infos: Vec<Option<SocketInfo>> = futures_util::stream::iter(found)
+            .map(|r| async move {
+                if r.data().server_id == own {
+                    return root_socket(&self.sio, r.data().id)
+                        .as_ref()
+                        .and_then(Self::local_info);
+                }
+                match self.remote_info(&r).await {
+                    Ok(info) => Some(info),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a socket of another node left out of a listing");
+                        None
+                    }
+                }
+            })
+            .buffered(32)
+            .collect()
+            .await;
+        Ok(infos.into_iter().flatten().collect())
     }
 
     /// Finds a connected socket by id in any served namespace.
@@ -363,8 +566,7 @@ impl Shared {
     /// The subscription checks of SPEC §4, in order, then the join.
     pub(crate) async fn subscribe(
         &self,
-        socket: &SocketRef,
-        session: &Session,
+        member: &Member,
         uid: Option<&Value>,
         id: Option<&Value>,
     ) -> EntitySubscriptionResult {
@@ -391,31 +593,29 @@ impl Shared {
             );
         }
         let room = entity_room(uid, &id_str);
-        {
-            let current = session
-                .subscriptions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if current.contains_key(&room) {
-                return EntitySubscriptionResult::ok(room, uid, id);
-            }
-            if current.len() >= subs.max_subscriptions_per_socket as usize {
-                return EntitySubscriptionResult::err(format!(
-                    "Maximum subscriptions ({}) reached",
-                    subs.max_subscriptions_per_socket
-                ));
-            }
+        let max = subs.max_subscriptions_per_socket as usize;
+        let too_many = || {
+            EntitySubscriptionResult::err(format!(
+                "Maximum subscriptions ({}) reached",
+                subs.max_subscriptions_per_socket
+            ))
+        };
+        if member.rooms.contains(&room) {
+            return EntitySubscriptionResult::ok(room, uid, id);
+        }
+        if count_subscriptions(member.rooms.iter()) >= max {
+            return too_many();
         }
         let Some(ct) = self.schemas.content_type(uid) else {
             return EntitySubscriptionResult::err("Content type not found");
         };
-        if !session.audience.can_read(uid) {
+        if !member.audience.can_read(uid) {
             return EntitySubscriptionResult::err(
                 "Permission denied: no access to this content type",
             );
         }
         if subs.require_verification {
-            let drafts = subs.draft_audiences.contains(&session.audience.room);
+            let drafts = subs.draft_audiences.contains(&member.audience.room);
             match self.directory.entity_exists(ct, &id_str, drafts).await {
                 Ok(true) => {}
                 Ok(false) => return EntitySubscriptionResult::err("Entity not found"),
@@ -425,30 +625,38 @@ impl Shared {
                 }
             }
         }
-        let mut current = session
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !current.contains_key(&room) {
-            if current.len() >= subs.max_subscriptions_per_socket as usize {
-                return EntitySubscriptionResult::err(format!(
-                    "Maximum subscriptions ({}) reached",
-                    subs.max_subscriptions_per_socket
-                ));
+        let scoped = scoped_entity_room(&member.audience.room, &room);
+        match &member.at {
+            Located::Here(socket) => {
+                // Checked again: the socket may have subscribed meanwhile.
+                let _guard = self.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+                let rooms: Vec<String> =
+                    socket.rooms().into_iter().map(|r| r.to_string()).collect();
+                if !rooms.contains(&room) {
+                    if count_subscriptions(rooms.iter()) >= max {
+                        return too_many();
+                    }
+                    socket.join([room.clone(), scoped.clone()]);
+                    if !self.clustered() {
+                        self.occupy(&scoped);
+                    }
+                }
             }
-            let scoped = scoped_entity_room(&session.audience.room, &room);
-            socket.join([room.clone(), scoped.clone()]);
-            self.occupy(&scoped);
-            current.insert(room.clone(), (uid.to_string(), id.clone()));
+            Located::There(r) => {
+                if let Err(e) = r.join([room.clone(), scoped]).await {
+                    return EntitySubscriptionResult::err(
+                        self.cluster_error("subscribing a socket", e).to_string(),
+                    );
+                }
+            }
         }
         EntitySubscriptionResult::ok(room, uid, id)
     }
 
     /// Leaves an entity's rooms.
-    pub(crate) fn unsubscribe(
+    pub(crate) async fn unsubscribe(
         &self,
-        socket: &SocketRef,
-        session: &Session,
+        member: &Member,
         uid: Option<&Value>,
         id: Option<&Value>,
     ) -> EntitySubscriptionResult {
@@ -463,32 +671,101 @@ impl Shared {
             return EntitySubscriptionResult::err("Invalid entity id");
         };
         let room = entity_room(uid, &id_str);
-        let removed = session
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&room);
-        if removed.is_some() {
-            let scoped = scoped_entity_room(&session.audience.room, &room);
-            socket.leave([room.clone(), scoped.clone()]);
-            self.vacate(&scoped);
+        let scoped = scoped_entity_room(&member.audience.room, &room);
+        match &member.at {
+            Located::Here(socket) => {
+                let _guard = self.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+                if socket.rooms().iter().any(|r| **r == *room) {
+                    socket.leave([room.clone(), scoped.clone()]);
+                    if !self.clustered() {
+                        self.vacate(&scoped);
+                    }
+                }
+            }
+            Located::There(r) => {
+                if let Err(e) = r.leave([room.clone(), scoped]).await {
+                    return EntitySubscriptionResult::err(
+                        self.cluster_error("unsubscribing a socket", e).to_string(),
+                    );
+                }
+            }
         }
         EntitySubscriptionResult::ok(room, uid, id)
     }
+}
 
-    pub(crate) fn subscriptions_of(session: &Session) -> Vec<EntitySubscription> {
-        session
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(room, (uid, id))| EntitySubscription {
-                uid: uid.clone(),
-                id: id.clone(),
-                room: room.clone(),
-            })
-            .collect()
+/// Where a socket is connected.
+pub(crate) enum Located {
+    /// On this node.
+    Here(SocketRef),
+    /// On another node of the cluster.
+    There(RemoteSocket<ClusterAdapter>),
+}
+
+/// A located socket with its audience and rooms.
+pub(crate) struct Member {
+    pub(crate) audience: Arc<Audience>,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) at: Located,
+}
+
+impl Member {
+    /// A socket of this node.
+    pub(crate) fn here(socket: &SocketRef, session: &Session) -> Self {
+        Member {
+            audience: session.audience.clone(),
+            rooms: socket.rooms().into_iter().map(|r| r.to_string()).collect(),
+            at: Located::Here(socket.clone()),
+        }
     }
+}
+
+/// What a socket's info room carries across the cluster.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct RemoteWho {
+    pub(crate) id: String,
+    pub(crate) user: Option<UserInfo>,
+    pub(crate) role: String,
+}
+
+/// A socket of `/` on this node by transport id.
+fn root_socket(sio: &SocketIo, sid: Sid) -> Option<SocketRef> {
+    sio.of("/")?.get_socket(sid)
+}
+
+/// How many entity rooms are among `rooms`.
+fn count_subscriptions<'a>(rooms: impl Iterator<Item = &'a String>) -> usize {
+    rooms.filter(|r| parse_entity_room(r).is_some()).count()
+}
+
+/// The entity subscriptions a socket's rooms say it has, by room.
+pub(crate) fn subscriptions_in<'a>(
+    rooms: impl Iterator<Item = &'a str>,
+) -> Vec<EntitySubscription> {
+    let mut subs: Vec<EntitySubscription> = rooms
+        .filter_map(|room| {
+            let (uid, id) = parse_entity_room(room)?;
+            let id = match id.parse::<u64>() {
+                Ok(n) if !id.starts_with('0') || id == "0" => Value::from(n),
+                _ => Value::String(id.to_string()),
+            };
+            Some(EntitySubscription {
+                uid: uid.to_string(),
+                id,
+                room: room.to_string(),
+            })
+        })
+        .collect();
+    subs.sort_by(|a, b| a.room.cmp(&b.room));
+    subs
+}
+
+/// Rooms as users see them: the socket's own id and the server's internal rooms (those
+/// with `#`) left out, sorted.
+fn visible(rooms: impl Iterator<Item = String>, own: &str) -> Vec<String> {
+    let mut rooms: Vec<String> = rooms.filter(|r| r != own && !r.contains('#')).collect();
+    rooms.sort();
+    rooms
 }
 
 /// How long a socket told to go has to receive the reason before it is disconnected.
@@ -523,18 +800,10 @@ pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
     true
 }
 
-/// A socket's rooms as users see them: its own id and the internal audience-scoped entity
-/// rooms left out, sorted.
+/// A socket's rooms as users see them (see [`visible`]).
 pub(crate) fn visible_rooms(socket: &SocketRef) -> Vec<String> {
     let own = socket.id.to_string();
-    let mut rooms: Vec<String> = socket
-        .rooms()
-        .into_iter()
-        .map(|r| r.to_string())
-        .filter(|r| *r != own && !r.contains('#'))
-        .collect();
-    rooms.sort();
-    rooms
+    visible(socket.rooms().into_iter().map(|r| r.to_string()), &own)
 }
 
 /// An entity id as a room suffix: a non-negative integer, or a string of
@@ -639,6 +908,7 @@ impl Io {
                 event: None,
                 audiences: 0,
                 skipped: Some(skip_reason(skip)),
+                cluster_error: None,
             });
         }
         let event = shared.rules.event_name(ct, action);
@@ -652,11 +922,9 @@ impl Io {
         let is_delete = action == "delete";
         let deleted = is_delete.then(|| delete_entry(&opts.data));
         let sanitizer = shared.sanitizer(&settings);
-        let root = shared
-            .sio
-            .of("/")
-            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
+        let clustered = shared.clustered();
         let mut reached = 0;
+        let mut cluster_error = None;
         for audience in shared.directory.audiences().iter() {
             let routed = audience.routed(&ct.uid, action, &settings.role_permissions);
             let rooms: Vec<String> = if routed {
@@ -669,7 +937,9 @@ impl Io {
             } else {
                 continue;
             };
-            if !shared.occupied(&rooms) {
+            // Standalone, audiences nobody here belongs to are skipped; a cluster node cannot
+            // know who is connected elsewhere.
+            if !clustered && !shared.occupied(&rooms) {
                 continue;
             }
             let entry = match &deleted {
@@ -677,7 +947,12 @@ impl Io {
                 None => sanitizer.entry(&ct.uid, &opts.data, audience),
             };
             let payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
-            shared.delivered(root.clone().to(rooms).emit(&event, &payload).await)?;
+            if let Some(e) = shared
+                .send("/", |op| op.to(rooms.clone()), &event, &payload)
+                .await?
+            {
+                cluster_error = Some(e);
+            }
             reached += 1;
         }
         shared.record(&event, "emit", reached, Vec::new(), started);
@@ -685,6 +960,7 @@ impl Io {
             event: Some(event),
             audiences: reached,
             skipped: None,
+            cluster_error,
         })
     }
 
@@ -693,65 +969,63 @@ impl Io {
     pub async fn raw(&self, opts: RawOptions) -> Result<(), IoError> {
         let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(&opts.event, &opts.data)?;
-        let root = self
-            .shared
-            .sio
-            .of("/")
-            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
         let rooms = opts.rooms.filter(|r| !r.is_empty());
-        let sent = match &rooms {
-            Some(rooms) => root.to(rooms.clone()).emit(&opts.event, &data).await,
-            None => root.emit(&opts.event, &data).await,
-        };
-        self.shared.delivered(sent)?;
+        let to = rooms.clone().unwrap_or_default();
+        self.shared
+            .send(
+                "/",
+                |op| if to.is_empty() { op } else { op.to(to.clone()) },
+                &opts.event,
+                &data,
+            )
+            .await?;
         self.shared
             .record(&opts.event, "raw", 1, rooms.unwrap_or_default(), started);
         Ok(())
     }
 
-    /// Adds a socket to a room; `false` when the socket is not connected here.
-    pub fn join_room(&self, socket_id: &str, room: &str) -> bool {
-        match self.shared.socket(socket_id) {
-            Some(s) => {
+    /// Adds a socket to a room (on whichever node it is connected); `false` when no such
+    /// socket is connected.
+    pub async fn join_room(&self, socket_id: &str, room: &str) -> Result<bool, IoError> {
+        match self.shared.locate(socket_id).await? {
+            Some(Located::Here(s)) => {
                 s.join(room.to_string());
-                true
+                Ok(true)
             }
-            None => false,
+            Some(Located::There(r)) => {
+                r.join(room.to_string())
+                    .await
+                    .map_err(|e| self.shared.cluster_error("joinRoom", e))?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
-    /// Removes a socket from a room; `false` when the socket is not connected here.
-    pub fn leave_room(&self, socket_id: &str, room: &str) -> bool {
-        match self.shared.socket(socket_id) {
-            Some(s) => {
+    /// Removes a socket from a room (on whichever node it is connected); `false` when no
+    /// such socket is connected.
+    pub async fn leave_room(&self, socket_id: &str, room: &str) -> Result<bool, IoError> {
+        match self.shared.locate(socket_id).await? {
+            Some(Located::Here(s)) => {
                 s.leave(room.to_string());
-                true
+                Ok(true)
             }
-            None => false,
+            Some(Located::There(r)) => {
+                r.leave(room.to_string())
+                    .await
+                    .map_err(|e| self.shared.cluster_error("leaveRoom", e))?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
-    /// The sockets of `/` in a room, with their user, role and rooms.
-    pub async fn sockets_in_room(&self, room: &str) -> Vec<SocketInfo> {
-        let Some(root) = self.shared.sio.of("/") else {
-            return Vec::new();
-        };
-        root.to(room.to_string())
-            .sockets()
-            .into_iter()
-            .filter_map(|s| {
-                let session = Shared::session(&s)?;
-                Some(SocketInfo {
-                    id: session.public_id.clone(),
-                    rooms: visible_rooms(&s),
-                    user: session.user.clone(),
-                    role: session.audience.role_label().to_string(),
-                })
-            })
-            .collect()
+    /// The sockets of `/` in a room, on every node, with their user, role and rooms.
+    pub async fn sockets_in_room(&self, room: &str) -> Result<Vec<SocketInfo>, IoError> {
+        self.shared.sockets_in(room).await
     }
 
-    /// Sends an event to one socket.
+    /// Sends an event to one socket, wherever it is connected (nothing when it is not).
     pub async fn send_private_message(
         &self,
         socket_id: &str,
@@ -760,15 +1034,20 @@ impl Io {
     ) -> Result<(), IoError> {
         let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(event, data)?;
-        if let Some(s) = self.shared.socket(socket_id) {
-            self.shared.sent_to_one(s.emit(event, &data));
-            self.shared
-                .record(event, "private", 1, vec![socket_id.to_string()], started);
+        match self.shared.locate(socket_id).await? {
+            Some(Located::Here(s)) => self.shared.sent_to_one(s.emit(event, &data)),
+            Some(Located::There(r)) => r
+                .emit(event, &data)
+                .await
+                .map_err(|e| self.shared.cluster_error("sendPrivateMessage", e))?,
+            None => return Ok(()),
         }
+        self.shared
+            .record(event, "private", 1, vec![socket_id.to_string()], started);
         Ok(())
     }
 
-    /// Sends an event to every socket of `/` except `socket_id`.
+    /// Sends an event to every socket of `/` (on every node) except `socket_id`.
     pub async fn broadcast(
         &self,
         socket_id: &str,
@@ -776,26 +1055,22 @@ impl Io {
         data: &Value,
     ) -> Result<(), IoError> {
         let data = self.shared.prepare_raw(event, data)?;
-        let root = self
-            .shared
-            .sio
-            .of("/")
-            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
         let started = std::time::Instant::now();
         // Every socket is in the room named by its transport id.
-        let sender = self
-            .shared
-            .socket(socket_id)
-            .map(|s| s.id.to_string())
-            .unwrap_or_else(|| socket_id.to_string());
-        let sent = root.except(sender).emit(event, &data).await;
-        self.shared.delivered(sent)?;
+        let sender = match self.shared.locate(socket_id).await? {
+            Some(Located::Here(s)) => s.id.to_string(),
+            Some(Located::There(r)) => r.data().id.to_string(),
+            None => socket_id.to_string(),
+        };
+        self.shared
+            .send("/", |op| op.except(sender.clone()), event, &data)
+            .await?;
         self.shared
             .record(event, "broadcast", 1, Vec::new(), started);
         Ok(())
     }
 
-    /// Sends an event to every socket of a namespace (`admin` or `/admin`).
+    /// Sends an event to every socket of a namespace (`admin` or `/admin`) on every node.
     pub async fn emit_to_namespace(
         &self,
         namespace: &str,
@@ -811,84 +1086,103 @@ impl Io {
         if !self.shared.namespaces.contains(&path) {
             return Err(IoError::UnknownNamespace(namespace.to_string()));
         }
-        let op = self
-            .shared
-            .sio
-            .of(path.as_str())
-            .ok_or_else(|| IoError::UnknownNamespace(path.clone()))?;
         let started = std::time::Instant::now();
-        let sent = op.emit(event, &data).await;
-        self.shared.delivered(sent)?;
+        self.shared.send(&path, |op| op, event, &data).await?;
         self.shared
             .record(event, "namespace", 1, vec![path], started);
         Ok(())
     }
 
-    /// Disconnects a socket, telling it why first (`server-disconnect { reason }`).
-    /// `false` when the socket is not connected here.
-    pub fn disconnect_socket(&self, socket_id: &str, reason: Option<&str>) -> bool {
-        match self.shared.socket(socket_id) {
-            Some(s) => {
-                let reason = reason.unwrap_or("Disconnected by server");
+    /// Disconnects a socket (on whichever node it is connected), telling it why first
+    /// (`server-disconnect { reason }`). `false` when no such socket is connected.
+    pub async fn disconnect_socket(
+        &self,
+        socket_id: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, IoError> {
+        let reason = reason.unwrap_or("Disconnected by server");
+        match self.shared.locate(socket_id).await? {
+            Some(Located::Here(s)) => {
                 disconnect_with_reason(&s, reason);
-                true
+                Ok(true)
             }
-            None => false,
+            Some(Located::There(r)) => {
+                r.emit(
+                    DISCONNECT_REASON_EVENT,
+                    &serde_json::json!({ "reason": reason }),
+                )
+                .await
+                .map_err(|e| self.shared.cluster_error("disconnectSocket", e))?;
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(DISCONNECT_GRACE).await;
+                    if let Err(e) = r.disconnect().await {
+                        shared.cluster_error("disconnectSocket", e);
+                    }
+                });
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
-    /// Subscribes a socket to an entity, with the same checks as the client's `subscribe-entity`.
+    /// The socket's audience and rooms, or the result to answer instead.
+    async fn member_of(&self, socket_id: &str) -> Result<Member, String> {
+        match self.shared.locate(socket_id).await {
+            Ok(Some(at)) => self.shared.member(at).await.map_err(|e| e.to_string()),
+            Ok(None) => Err("Socket not found".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Subscribes a socket (on whichever node it is connected) to an entity, with the same
+    /// checks as the client's `subscribe-entity`.
     pub async fn subscribe_to_entity(
         &self,
         socket_id: &str,
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
-        let Some((socket, session)) = self.shared.socket_session(socket_id) else {
-            return EntitySubscriptionResult::err("Socket not found");
+        let member = match self.member_of(socket_id).await {
+            Ok(m) => m,
+            Err(e) => return EntitySubscriptionResult::err(e),
         };
         let uid = Value::String(uid.to_string());
-        self.shared
-            .subscribe(&socket, &session, Some(&uid), Some(id))
-            .await
+        self.shared.subscribe(&member, Some(&uid), Some(id)).await
     }
 
-    /// Unsubscribes a socket from an entity.
-    pub fn unsubscribe_from_entity(
+    /// Unsubscribes a socket (on whichever node it is connected) from an entity.
+    pub async fn unsubscribe_from_entity(
         &self,
         socket_id: &str,
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
-        let Some((socket, session)) = self.shared.socket_session(socket_id) else {
-            return EntitySubscriptionResult::err("Socket not found");
+        let member = match self.member_of(socket_id).await {
+            Ok(m) => m,
+            Err(e) => return EntitySubscriptionResult::err(e),
         };
         let uid = Value::String(uid.to_string());
-        self.shared
-            .unsubscribe(&socket, &session, Some(&uid), Some(id))
+        self.shared.unsubscribe(&member, Some(&uid), Some(id)).await
     }
 
-    /// A socket's entity subscriptions.
-    pub fn entity_subscriptions(&self, socket_id: &str) -> EntitySubscriptions {
-        match self
-            .shared
-            .socket(socket_id)
-            .and_then(|s| Shared::session(&s))
-        {
-            Some(session) => EntitySubscriptions {
+    /// A socket's entity subscriptions (on whichever node it is connected).
+    pub async fn entity_subscriptions(&self, socket_id: &str) -> EntitySubscriptions {
+        match self.member_of(socket_id).await {
+            Ok(member) => EntitySubscriptions {
                 success: true,
-                subscriptions: Some(Shared::subscriptions_of(&session)),
+                subscriptions: Some(subscriptions_in(member.rooms.iter().map(String::as_str))),
                 error: None,
             },
-            None => EntitySubscriptions {
+            Err(e) => EntitySubscriptions {
                 success: false,
                 subscriptions: None,
-                error: Some("Socket not found".into()),
+                error: Some(e),
             },
         }
     }
 
-    /// Sends an event to an entity's subscribers (sensitive keys stripped).
+    /// Sends an event to an entity's subscribers on every node (sensitive keys stripped).
     pub async fn emit_to_entity(
         &self,
         uid: &str,
@@ -898,32 +1192,33 @@ impl Io {
     ) -> Result<(), IoError> {
         let data = self.shared.prepare_raw(event, data)?;
         let id = entity_id(id).ok_or_else(|| IoError::InvalidEvent(format!("entity id {id}")))?;
-        let root = self
-            .shared
-            .sio
-            .of("/")
-            .ok_or_else(|| IoError::UnknownNamespace("/".into()))?;
         let started = std::time::Instant::now();
         let room = entity_room(uid, &id);
-        let sent = root.to(room.clone()).emit(event, &data).await;
-        self.shared.delivered(sent)?;
+        self.shared
+            .send("/", |op| op.to(room.clone()), event, &data)
+            .await?;
         self.shared.record(event, "entity", 1, vec![room], started);
         Ok(())
     }
 
-    /// The sockets subscribed to an entity, with their user.
-    pub async fn entity_room_sockets(&self, uid: &str, id: &Value) -> Vec<EntitySocket> {
+    /// The sockets subscribed to an entity on every node, with their user.
+    pub async fn entity_room_sockets(
+        &self,
+        uid: &str,
+        id: &Value,
+    ) -> Result<Vec<EntitySocket>, IoError> {
         let Some(id) = entity_id(id) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        self.sockets_in_room(&entity_room(uid, &id))
-            .await
+        Ok(self
+            .sockets_in_room(&entity_room(uid, &id))
+            .await?
             .into_iter()
             .map(|s| EntitySocket {
                 id: s.id,
                 user: s.user,
             })
-            .collect()
+            .collect())
     }
 
     /// The socketioxide server, for everything the `$io` API does not cover.
@@ -1010,6 +1305,7 @@ impl Io {
             &c.refused_handshakes,
             &c.stalled_writes,
             &c.foreign_session_requests,
+            &c.cluster_errors,
         ] {
             a.store(0, Ordering::Relaxed);
         }
@@ -1054,13 +1350,13 @@ impl Io {
                     .by_audience
                     .entry(session.audience.room.clone())
                     .or_default() += 1;
-                for (uid, _) in session
-                    .subscriptions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .values()
-                {
-                    *report.entity_subscriptions.entry(uid.clone()).or_default() += 1;
+                for room in s.rooms() {
+                    if let Some((uid, _)) = parse_entity_room(&room) {
+                        *report
+                            .entity_subscriptions
+                            .entry(uid.to_string())
+                            .or_default() += 1;
+                    }
                 }
                 if report.sockets.len() < limit {
                     report.sockets.push(SocketInfo {
@@ -1088,7 +1384,129 @@ impl Io {
             refused_handshakes: get(&c.refused_handshakes),
             slow_consumer_disconnects: get(&c.stalled_writes),
             foreign_session_requests: get(&c.foreign_session_requests),
+            cluster_errors: get(&c.cluster_errors),
         }
+    }
+
+    /// The state of the Redis link (cluster mode off when `redis.enabled` is false).
+    pub fn cluster_status(&self) -> crate::cluster::ClusterStatus {
+        self.shared.link.status()
+    }
+
+    /// The cluster as this node sees it: the live nodes with their connections (from each
+    /// node's heartbeat, every 2 s) and the total. Standalone, this node alone.
+    pub async fn cluster(&self) -> crate::cluster::ClusterReport {
+        let this = self.shared.sio.config().server_id.to_string();
+        let mut nodes = vec![crate::cluster::NodeStats {
+            id: this.clone(),
+            connections: self.connection_count(),
+            updated_at: crate::directory::unix_millis(),
+            this: true,
+        }];
+        if self.shared.clustered()
+            && let Ok(lines) = self.shared.link.hgetall(crate::cluster::NODES_KEY).await
+        {
+            let now = crate::directory::unix_millis();
+            let stale = crate::cluster::NODE_STALE_AFTER.as_millis() as i64;
+            let mut gone = Vec::new();
+            for (id, line) in lines {
+                match serde_json::from_str::<crate::cluster::NodeStats>(&line) {
+                    Ok(n) if id != this && now.saturating_sub(n.updated_at) <= stale => {
+                        nodes.push(n)
+                    }
+                    Ok(_) if id == this => {}
+                    _ => gone.push(id),
+                }
+            }
+            // Nodes that stopped without saying so: their lines are dropped.
+            let _ = self
+                .shared
+                .link
+                .hdel(crate::cluster::NODES_KEY, &gone)
+                .await;
+        }
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        crate::cluster::ClusterReport {
+            status: self.shared.link.status(),
+            connections: nodes.iter().map(|n| n.connections).sum(),
+            nodes,
+        }
+    }
+
+    /// Publishes `settings` to the other nodes of the cluster and stores them as the
+    /// cluster's current settings (no-op standalone).
+    pub async fn share_settings(&self, settings: &Settings) -> Result<(), IoError> {
+        if !self.shared.clustered() {
+            return Ok(());
+        }
+        let doc = serde_json::to_value(settings).unwrap_or(Value::Null);
+        let text = doc.to_string();
+        let message = serde_json::to_vec(&crate::cluster::SharedSettings {
+            origin: self.shared.sio.config().server_id.to_string(),
+            settings: doc,
+        })
+        .unwrap_or_default();
+        let link = &self.shared.link;
+        link.set(crate::cluster::SETTINGS_KEY, &text)
+            .await
+            .map_err(|e| self.shared.cluster_error("sharing settings", e))?;
+        link.publish_on(crate::cluster::SETTINGS_KEY, message)
+            .await
+            .map_err(|e| self.shared.cluster_error("sharing settings", e))
+    }
+
+    /// The cluster's current settings, as the last node that changed them stored them;
+    /// `None` standalone, when none were shared yet, or when Redis cannot be reached.
+    pub async fn cluster_settings(&self) -> Option<Settings> {
+        if !self.shared.clustered() {
+            return None;
+        }
+        let text = self
+            .shared
+            .link
+            .get(crate::cluster::SETTINGS_KEY)
+            .await
+            .ok()??;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Settings other nodes share from now on (see [`Io::share_settings`]), each already
+    /// validated; standalone, a stream that never yields. The caller applies and stores them.
+    pub async fn shared_settings(&self) -> tokio::sync::mpsc::Receiver<Settings> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        if !self.shared.clustered() {
+            std::mem::forget(tx);
+            return rx;
+        }
+        let mut stream = self
+            .shared
+            .link
+            .subscribe_to(crate::cluster::SETTINGS_KEY)
+            .await;
+        let this = self.shared.sio.config().server_id.to_string();
+        tokio::spawn(async move {
+            while let Some((_, bytes)) = stream.next().await {
+                let Ok(msg) = serde_json::from_slice::<crate::cluster::SharedSettings>(&bytes)
+                else {
+                    tracing::warn!("unreadable settings from another node, ignored");
+                    continue;
+                };
+                if msg.origin == this {
+                    continue;
+                }
+                match serde_json::from_value::<Settings>(msg.settings) {
+                    Ok(s) if s.check().is_ok() => {
+                        if tx.send(s).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => {
+                        tracing::warn!(origin = %msg.origin, "invalid settings from another node, ignored")
+                    }
+                }
+            }
+        });
+        rx
     }
 
     /// The loaded schemas.
@@ -1110,7 +1528,7 @@ impl Io {
         let body = serde_json::json!({ "reason": reason });
         for ns in &self.shared.namespaces {
             if let Some(op) = self.shared.sio.of(ns.as_str()) {
-                let sent = op.emit(DISCONNECT_REASON_EVENT, &body).await;
+                let sent = op.local().emit(DISCONNECT_REASON_EVENT, &body).await;
                 let _ = self.shared.delivered(sent);
             }
         }

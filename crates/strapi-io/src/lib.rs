@@ -11,6 +11,7 @@
 //! as [`core`].
 
 mod builder;
+pub mod cluster;
 mod connection;
 pub mod directory;
 mod errors;
@@ -25,6 +26,7 @@ pub mod strapi_directory;
 mod types;
 
 pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
+pub use cluster::{ClusterStatus, SocketIo};
 pub use directory::{Directory, Identity, StaticDirectory, StaticDirectoryConfig, UserInfo};
 pub use errors::{BuildError, IoError};
 pub use guard::{ClientAddr, GuardedListener, GuardedStream, SessionGuard};

@@ -51,6 +51,10 @@ pub struct EmitReport {
     pub audiences: usize,
     /// Why nothing was sent, when nothing was.
     pub skipped: Option<&'static str>,
+    /// Set when the other nodes of the cluster could not be reached: only this node's
+    /// clients got the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_error: Option<String>,
 }
 
 /// One socket as `getSocketsInRoom` reports it.

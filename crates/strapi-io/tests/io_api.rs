@@ -171,7 +171,8 @@ async fn entity_subscribers_get_one_copy_and_unrouted_readers_only_theirs() {
     let subs = server
         .io
         .entity_room_sockets(ARTICLE, &json!("article-1"))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(subs.len(), 1);
     let public_id = subscribed.call("whoami", None).await["id"].clone();
     assert_eq!(json!(subs[0].id), public_id);
@@ -253,17 +254,25 @@ async fn every_io_method_returns_and_acts() {
     let mut b = Client::public(&server.addr).await;
 
     // join_room / sockets_in_room / leave_room
-    assert!(io.join_room(&a.sid, "premium"));
-    assert!(!io.join_room("nope", "premium"));
-    let inside = io.sockets_in_room("premium").await;
+    assert!(io.join_room(&a.sid, "premium").await.unwrap());
+    assert!(!io.join_room("nope", "premium").await.unwrap());
+    let inside = io.sockets_in_room("premium").await.unwrap();
     assert_eq!(inside.len(), 1);
     let whoami = a.call("whoami", None).await;
     assert_eq!(whoami["role"], "authenticated");
     assert_eq!(whoami["user"]["username"], "reader");
     assert_eq!(json!(inside[0].id), whoami["id"]);
     // Both ids address the socket.
-    assert!(io.join_room(whoami["id"].as_str().unwrap(), "vip"));
-    assert!(io.leave_room(whoami["id"].as_str().unwrap(), "vip"));
+    assert!(
+        io.join_room(whoami["id"].as_str().unwrap(), "vip")
+            .await
+            .unwrap()
+    );
+    assert!(
+        io.leave_room(whoami["id"].as_str().unwrap(), "vip")
+            .await
+            .unwrap()
+    );
     assert_eq!(inside[0].role, "authenticated");
     assert_eq!(inside[0].user.as_ref().unwrap().email, "reader@example.com");
     assert!(inside[0].rooms.contains(&"premium".to_string()));
@@ -281,9 +290,9 @@ async fn every_io_method_returns_and_acts() {
     .await
     .unwrap();
     assert_eq!(a.recv("offer").await, json!({"discount": 50}));
-    assert!(io.leave_room(&a.sid, "premium"));
-    assert!(!io.leave_room("nope", "premium"));
-    assert!(io.sockets_in_room("premium").await.is_empty());
+    assert!(io.leave_room(&a.sid, "premium").await.unwrap());
+    assert!(!io.leave_room("nope", "premium").await.unwrap());
+    assert!(io.sockets_in_room("premium").await.unwrap().is_empty());
 
     // send_private_message reaches only the target
     io.send_private_message(&b.sid, "note", &json!({"n": 1}))
@@ -328,20 +337,35 @@ async fn every_io_method_returns_and_acts() {
     );
     let no_socket = io.subscribe_to_entity("nope", ARTICLE, &json!(1)).await;
     assert_eq!(no_socket.error.as_deref(), Some("Socket not found"));
-    let subs = io.entity_subscriptions(&a.sid);
+    let subs = io.entity_subscriptions(&a.sid).await;
     assert!(subs.success);
     assert_eq!(subs.subscriptions.unwrap().len(), 1);
-    assert!(!io.entity_subscriptions("nope").success);
+    assert!(!io.entity_subscriptions("nope").await.success);
     io.emit_to_entity(ARTICLE, &json!(1), "article:commented", &json!({"c": 1}))
         .await
         .unwrap();
     assert_eq!(a.recv("article:commented").await, json!({"c": 1}));
-    assert_eq!(io.entity_room_sockets(ARTICLE, &json!(1)).await.len(), 1);
-    let r = io.unsubscribe_from_entity(&a.sid, ARTICLE, &json!(1));
-    assert!(r.success);
-    assert!(io.entity_room_sockets(ARTICLE, &json!(1)).await.is_empty());
     assert_eq!(
-        io.entity_subscriptions(&a.sid).subscriptions.unwrap().len(),
+        io.entity_room_sockets(ARTICLE, &json!(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = io.unsubscribe_from_entity(&a.sid, ARTICLE, &json!(1)).await;
+    assert!(r.success);
+    assert!(
+        io.entity_room_sockets(ARTICLE, &json!(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        io.entity_subscriptions(&a.sid)
+            .await
+            .subscriptions
+            .unwrap()
+            .len(),
         0
     );
 
@@ -349,13 +373,17 @@ async fn every_io_method_returns_and_acts() {
     assert_eq!(io.server().of("/").unwrap().sockets().len(), 2);
 
     // disconnect_socket tells why, then closes
-    assert!(io.disconnect_socket(&b.sid, Some("Account deleted")));
+    assert!(
+        io.disconnect_socket(&b.sid, Some("Account deleted"))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         b.recv(strapi_io::DISCONNECT_REASON_EVENT).await,
         json!({"reason": "Account deleted"})
     );
     b.closed().await;
-    assert!(!io.disconnect_socket("nope", None));
+    assert!(!io.disconnect_socket("nope", None).await.unwrap());
 }
 
 #[tokio::test]

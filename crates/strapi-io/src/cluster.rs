@@ -1,0 +1,557 @@
+//! Cluster mode: the Redis link under socketioxide-redis's adapter, and the adapter types the
+//! runtime is built on.
+//!
+//! The runtime always runs on [`ClusterAdapter`] (socketioxide-redis's adapter over our
+//! [`Link`] driver). Standalone, the link is off: it publishes nowhere and the runtime marks
+//! every broadcast local, so the adapter behaves as socketioxide's local one. In cluster
+//! mode the link keeps one Redis connection (redis-rs's `ConnectionManager`, RESP3) and adds
+//! what a gateway needs that the stock driver does not do:
+//! - it starts without Redis and keeps retrying: subscriptions asked for while Redis is down
+//!   are remembered and made as soon as it answers;
+//! - it notices a lost connection (the client's disconnection notice, and a ping every
+//!   second) and then fails every operation at once instead of waiting, so local delivery
+//!   goes on and cross-node operations answer an error;
+//! - every command is bounded by a timeout;
+//! - when Redis is back it subscribes to every channel again by itself.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
+use tokio::sync::{Notify, mpsc};
+
+/// The adapter every namespace runs on.
+pub type ClusterAdapter =
+    socketioxide_redis::CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
+/// The Socket.IO server type of the runtime.
+pub type SocketIo = socketioxide::SocketIo<ClusterAdapter>;
+/// A connected socket, as handlers see it.
+pub(crate) type SocketRef = socketioxide::extract::SocketRef<ClusterAdapter>;
+/// An event's acknowledgement callback.
+pub(crate) type AckSender = socketioxide::extract::AckSender<ClusterAdapter>;
+
+/// How long one Redis command may take.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the link checks that Redis answers.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// How long a cross-node request (listing sockets, rooms) waits for the other nodes.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// The prefix of our own keys and channels.
+const CHANNEL_PREFIX: &str = "strapi-io";
+
+/// How often a node writes its line in the cluster's node table.
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A node whose line is older than this is gone.
+pub(crate) const NODE_STALE_AFTER: Duration = Duration::from_secs(10);
+/// The hash holding one line per node.
+pub(crate) const NODES_KEY: &str = "nodes";
+/// The key and the channel of the cluster's live settings.
+pub(crate) const SETTINGS_KEY: &str = "settings";
+
+/// One node of the cluster, as its last heartbeat described it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStats {
+    /// The node's id (socketioxide's server id).
+    pub id: String,
+    /// Sockets connected to it (all namespaces).
+    pub connections: usize,
+    /// When it wrote this, in Unix milliseconds.
+    pub updated_at: i64,
+    /// Whether it is the node answering.
+    #[serde(default)]
+    pub this: bool,
+}
+
+/// The cluster as one node sees it: see [`crate::Io::cluster`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterReport {
+    /// The link's state.
+    pub status: ClusterStatus,
+    /// The live nodes, this one included.
+    pub nodes: Vec<NodeStats>,
+    /// Sockets connected to the whole cluster.
+    pub connections: usize,
+}
+
+/// A settings document published by a node, with its origin so that it ignores its own.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SharedSettings {
+    pub(crate) origin: String,
+    pub(crate) settings: serde_json::Value,
+}
+
+/// Why the cluster link could not do something.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LinkError(String);
+
+/// The state of the cluster link, for `/health` and the stats.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterStatus {
+    /// Cluster mode is on (`redis.enabled`).
+    pub enabled: bool,
+    /// Redis answers and every channel is subscribed.
+    pub connected: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
+
+struct Inner {
+    conn: ConnectionManager,
+    /// Where the messages of each subscribed channel go.
+    handlers: Arc<RwLock<Handlers>>,
+    /// Every channel the adapter asked for, made again after a reconnection.
+    wanted: Mutex<BTreeSet<String>>,
+    /// Redis answered the last check and every wanted channel is subscribed.
+    up: AtomicBool,
+    /// The connection was lost since the channels were last subscribed.
+    resubscribe: Arc<AtomicBool>,
+    /// Why the link is down.
+    reason: Mutex<Option<String>>,
+    /// Wakes the supervisor early (a lost connection, a subscription to make).
+    wake: Arc<Notify>,
+    /// The URL without its password, for messages.
+    shown: String,
+}
+
+/// socketioxide-redis's [`Driver`] over one Redis connection; off when standalone.
+#[derive(Clone, Default)]
+pub struct Link {
+    inner: Option<Arc<Inner>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            None => f.write_str("Link(off)"),
+            Some(i) => write!(f, "Link({})", i.shown),
+        }
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            if creds.contains(':') {
+                format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+            } else {
+                format!("{}***{}", &url[..scheme + 3], &url[at..])
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn route(msg: PushInfo, handlers: &RwLock<Handlers>, resubscribe: &AtomicBool, wake: &Notify) {
+    match msg.kind {
+        PushKind::Message | PushKind::SMessage => {
+            let mut data = msg.data.into_iter();
+            let (Some(chan), Some(payload)) = (data.next(), data.next()) else {
+                return;
+            };
+            let (Ok(chan), Ok(payload)) = (
+                redis::from_redis_value::<String>(chan),
+                redis::from_redis_value::<Vec<u8>>(payload),
+            ) else {
+                tracing::warn!("unreadable message from Redis");
+                return;
+            };
+            let handlers = handlers.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = handlers.get(&chan)
+                && tx.try_send((chan, payload)).is_err()
+            {
+                tracing::warn!("cluster message dropped: the adapter is not keeping up");
+            }
+        }
+        PushKind::Disconnection => {
+            resubscribe.store(true, Ordering::Release);
+            wake.notify_one();
+        }
+        _ => {}
+    }
+}
+
+impl Link {
+    /// The link of a standalone node: publishes nowhere.
+    pub fn off() -> Self {
+        Link { inner: None }
+    }
+
+    /// A link to the Redis at `url` (`redis://…`; RESP3 is asked for). It does not connect
+    /// here: a supervisor task (spawned on the current tokio runtime) connects, watches and
+    /// reconnects.
+    pub fn connect(url: &str) -> Result<Self, LinkError> {
+        let shown = redact_url(url);
+        let info = url
+            .into_connection_info()
+            .map_err(|e| LinkError(format!("invalid Redis URL {shown}: {e}")))?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client = redis::Client::open(info)
+            .map_err(|e| LinkError(format!("invalid Redis URL {shown}: {e}")))?;
+        let handlers: Arc<RwLock<Handlers>> = Arc::default();
+        let resubscribe = Arc::new(AtomicBool::new(true));
+        let wake = Arc::new(Notify::new());
+        let (h, r, w) = (handlers.clone(), resubscribe.clone(), wake.clone());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500))
+            .set_push_sender(move |msg: PushInfo| {
+                route(msg, &h, &r, &w);
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| LinkError(format!("Redis {shown}: {e}")))?;
+        let inner = Arc::new(Inner {
+            conn,
+            handlers,
+            wanted: Mutex::default(),
+            up: AtomicBool::new(false),
+            resubscribe,
+            reason: Mutex::new(Some("connecting".into())),
+            wake,
+            shown,
+        });
+        tokio::spawn(supervise(Arc::downgrade(&inner)));
+        Ok(Link { inner: Some(inner) })
+    }
+
+    /// Whether this node is part of a cluster.
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Whether Redis answers and every channel is subscribed.
+    pub fn connected(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.up.load(Ordering::Acquire))
+    }
+
+    /// The link's state.
+    pub fn status(&self) -> ClusterStatus {
+        match &self.inner {
+            None => ClusterStatus {
+                enabled: false,
+                connected: false,
+                reason: None,
+            },
+            Some(i) => {
+                let connected = i.up.load(Ordering::Acquire);
+                ClusterStatus {
+                    enabled: true,
+                    connected,
+                    reason: if connected {
+                        None
+                    } else {
+                        i.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+                    },
+                }
+            }
+        }
+    }
+
+    /// The error for an operation attempted while Redis is unreachable.
+    fn down(inner: &Inner) -> LinkError {
+        let why = inner
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "not connected".into());
+        LinkError(format!("Redis {} unavailable: {why}", inner.shown))
+    }
+
+    /// Runs one command on the shared connection, bounded by [`OP_TIMEOUT`]; fails at once
+    /// while the link is down.
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, LinkError> {
+        let Some(inner) = &self.inner else {
+            return Err(LinkError("cluster mode is off".into()));
+        };
+        if !inner.up.load(Ordering::Acquire) {
+            return Err(Self::down(inner));
+        }
+        let mut conn = inner.conn.clone();
+        match tokio::time::timeout(OP_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                inner.mark_down(format!("{e}"));
+                Err(Self::down(inner))
+            }
+            Err(_) => {
+                inner.mark_down(format!("no answer within {OP_TIMEOUT:?}"));
+                Err(Self::down(inner))
+            }
+        }
+    }
+
+    /// `SET key value` (cluster-wide state such as the live settings).
+    pub async fn set(&self, key: &str, value: &str) -> Result<(), LinkError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(prefixed(key)).arg(value);
+        self.run::<()>(cmd).await
+    }
+
+    /// `GET key`.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, LinkError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(prefixed(key));
+        self.run(cmd).await
+    }
+
+    /// `HSET hash field value`.
+    pub async fn hset(&self, hash: &str, field: &str, value: &str) -> Result<(), LinkError> {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(prefixed(hash)).arg(field).arg(value);
+        self.run::<()>(cmd).await
+    }
+
+    /// `HDEL hash field…`.
+    pub async fn hdel(&self, hash: &str, fields: &[String]) -> Result<(), LinkError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(prefixed(hash)).arg(fields);
+        self.run::<()>(cmd).await
+    }
+
+    /// `HGETALL hash`.
+    pub async fn hgetall(&self, hash: &str) -> Result<HashMap<String, String>, LinkError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(prefixed(hash));
+        self.run(cmd).await
+    }
+
+    /// Publishes `payload` on our own channel `name` (not the adapter's).
+    pub async fn publish_on(&self, name: &str, payload: Vec<u8>) -> Result<(), LinkError> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(prefixed(name)).arg(payload);
+        self.run::<()>(cmd).await
+    }
+
+    /// Subscribes to our own channel `name`; messages arrive on the returned stream, also
+    /// after reconnections.
+    pub async fn subscribe_to(&self, name: &str) -> MessageStream<ChanItem> {
+        match Driver::subscribe(self, prefixed(name), 64).await {
+            Ok(s) => s,
+            Err(_) => MessageStream::new_empty(),
+        }
+    }
+}
+
+fn prefixed(key: &str) -> String {
+    format!("{CHANNEL_PREFIX}:{key}")
+}
+
+impl Inner {
+    fn mark_down(&self, reason: String) {
+        let was_up = self.up.swap(false, Ordering::AcqRel);
+        self.resubscribe.store(true, Ordering::Release);
+        if was_up {
+            tracing::warn!(redis = %self.shown, %reason, "cluster link lost: this node serves its own clients only until Redis is back");
+        }
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        self.wake.notify_one();
+    }
+}
+
+/// Checks Redis every second (or when woken), subscribes to every wanted channel after a
+/// (re)connection, and keeps `up` and `reason` current. Ends with the link.
+async fn supervise(link: Weak<Inner>) {
+    let mut logged_down = false;
+    loop {
+        let Some(inner) = link.upgrade() else { return };
+        let mut conn = inner.conn.clone();
+        let ping = tokio::time::timeout(
+            OP_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
+        let result = match ping {
+            Ok(Ok(_)) => {
+                if inner.resubscribe.swap(false, Ordering::AcqRel) {
+                    let channels: Vec<String> = inner
+                        .wanted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                        .cloned()
+                        .collect();
+                    if channels.is_empty() {
+                        Ok(())
+                    } else {
+                        match tokio::time::timeout(OP_TIMEOUT, conn.subscribe(&channels)).await {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(e)) => Err(format!("subscribing: {e}")),
+                            Err(_) => Err(format!("subscribing: no answer within {OP_TIMEOUT:?}")),
+                        }
+                    }
+                } else {
+                    Ok(())
+                }
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
+        };
+        match result {
+            Ok(()) => {
+                if !inner.up.swap(true, Ordering::AcqRel) {
+                    tracing::info!(redis = %inner.shown, "cluster link up");
+                }
+                *inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                logged_down = false;
+            }
+            Err(reason) => {
+                inner.up.store(false, Ordering::Release);
+                inner.resubscribe.store(true, Ordering::Release);
+                if !logged_down {
+                    tracing::warn!(redis = %inner.shown, %reason, "cluster link down; retrying every second");
+                    logged_down = true;
+                }
+                *inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+            }
+        }
+        let wake = inner.wake.clone();
+        drop(inner);
+        drop(conn);
+        tokio::select! {
+            _ = tokio::time::sleep(PING_EVERY) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+impl Driver for Link {
+    type Error = LinkError;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        if self.inner.is_none() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(chan).arg(val);
+        self.run::<()>(cmd).await
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        let Some(inner) = &self.inner else {
+            return Ok(MessageStream::new_empty());
+        };
+        let (tx, rx) = mpsc::channel(size);
+        inner
+            .handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chan.clone(), tx);
+        inner
+            .wanted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(chan);
+        // The supervisor subscribes (now, or once Redis answers).
+        inner.resubscribe.store(true, Ordering::Release);
+        inner.wake.notify_one();
+        Ok(MessageStream::new(rx))
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        inner
+            .handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&chan);
+        inner
+            .wanted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&chan);
+        let mut cmd = redis::cmd("UNSUBSCRIBE");
+        cmd.arg(chan);
+        self.run::<()>(cmd).await
+    }
+
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        if self.inner.is_none() {
+            return Ok(1);
+        }
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("NUMSUB").arg(chan);
+        let (_, count): (String, u16) = self.run(cmd).await?;
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact_url("redis://app:s3cret@redis.internal:6379/0"),
+            "redis://app:***@redis.internal:6379/0"
+        );
+        assert_eq!(redact_url("redis://:s3cret@h/0"), "redis://:***@h/0");
+        assert_eq!(redact_url("redis://token@h"), "redis://***@h");
+    }
+
+    #[tokio::test]
+    async fn a_link_that_is_off_publishes_nowhere_and_counts_one_node() {
+        let link = Link::off();
+        assert!(!link.enabled());
+        assert!(Driver::publish(&link, "c".into(), vec![1]).await.is_ok());
+        assert_eq!(Driver::num_serv(&link, "c").await.unwrap(), 1);
+        assert!(link.get("k").await.is_err());
+        assert!(!link.status().enabled);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_fails_fast_and_says_why() {
+        // Nothing listens on port 9 of 127.0.0.1 (discard); the link starts anyway.
+        let link = Link::connect("redis://:pw@127.0.0.1:9").unwrap();
+        assert!(link.enabled());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let err = Driver::publish(&link, "c".into(), vec![1])
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < OP_TIMEOUT, "fails at once while down");
+        assert!(err.to_string().contains("unavailable"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let status = link.status();
+        assert!(status.enabled && !status.connected);
+        assert!(status.reason.is_some());
+        // A subscription asked for while down is kept, not failed.
+        assert!(Driver::subscribe(&link, "c".into(), 4).await.is_ok());
+        assert!(Link::connect("not a url").is_err());
+    }
+}
