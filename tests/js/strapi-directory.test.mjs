@@ -6,8 +6,8 @@ import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { execFileSync } from "node:child_process";
-import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer } from "./helpers.mjs";
+import { execFileSync, spawn } from "node:child_process";
+import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer, waitUntil } from "./helpers.mjs";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const FIXTURE_DB = join(REPO, "crates/strapi-io/tests/fixtures/strapi5.db");
@@ -32,6 +32,27 @@ const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url")
 
 /** A real token's claims re-signed with the fixture secret, valid from now for `ttl` s. */
 const resigned = (jwt, ttl = 600) => signJwt({ ...claimsOf(jwt), iat: now(), exp: now() + ttl }, SECRET);
+
+/**
+ * Holds an exclusive lock on a Strapi database (as a long write by Strapi would) until the
+ * returned function is called; resolves once the lock is taken.
+ */
+async function lockDatabase(db) {
+  const child = spawn("python3", [
+    "-c",
+    "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()",
+    db,
+  ]);
+  await new Promise((resolve, reject) => {
+    child.stdout.once("data", resolve);
+    child.once("exit", (code) => reject(new Error(`lock holder exited with ${code}`)));
+  });
+  return () =>
+    new Promise((resolve) => {
+      child.once("exit", resolve);
+      child.stdin.end();
+    });
+}
 
 /** Runs SQL on a copy of Strapi's database, as Strapi's admin would change it. */
 const sql = (db, statements) =>
@@ -240,6 +261,30 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
 
   const emitArticle = (title) =>
     rpc(url, "emit", { event: "create", schema: "api::article.article", data: { id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title } }, { token: ADMIN });
+
+  test("Strapi's database locked: new handshakes that need it get Service unavailable, /health says why, connected sockets go on, and it recovers by itself", async () => {
+    const connected = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const unlock = await lockDatabase(db);
+    try {
+      // The editor was never looked up on this server: its handshake needs the database.
+      const started = Date.now();
+      assert.equal(await connectError(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }), "Service unavailable");
+      assert.ok(Date.now() - started < 10_000, "answered within a bounded time, not hung");
+      const health = await request(url, "/health", { token: null });
+      assert.equal(health.status, 503, health.text);
+      assert.equal(health.body.status, "degraded");
+      assert.equal(health.body.directory.ready, false);
+      assert.match(health.body.directory.reason, /./);
+      assert.equal((await emitArticle("while locked")).status, 200, "an emit never needs the database");
+      await connected.rec.waitFor("article:create", (p) => p.data.title === "while locked");
+      assert.equal(connected.connected, true);
+    } finally {
+      await unlock();
+    }
+    await waitUntil(async () => (await request(url, "/health", { token: null })).status === 200, { ms: 10_000, what: "/health ready again" });
+    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    assert.equal((await ack(editor, "whoami")).role, "editor");
+  });
 
   test("a permission removed from a role stops that role's events after invalidation, not before", async () => {
     const pub = await connect(url);

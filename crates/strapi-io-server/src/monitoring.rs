@@ -255,9 +255,11 @@ pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
 }
 
 /// `GET /health`: `{status, ready, connections, uptimeSeconds}`, plus `directory {ready,
-/// reason}` with the Strapi directory. 503 with `status: "degraded"` while not ready: the
-/// Strapi database is unavailable, so handshakes that need it are refused (connected
-/// sockets keep working). The reason names neither the database's address nor credentials.
+/// reason}` with the Strapi directory and `cluster {ready, reason}` in cluster mode. 503 with
+/// `status: "degraded"` while the directory is not ready: the Strapi database is
+/// unavailable, so handshakes that need it are refused (connected sockets keep working).
+/// A node cut off from Redis answers 200 with `status: "degraded"` and `cluster.ready:
+/// false`: it serves its own clients. Reasons name no address with credentials.
 pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
     let directory = state.strapi_directory.as_ref().map(|d| d.health());
     let ready = directory.as_ref().is_none_or(|d| d.ready);
@@ -269,6 +271,17 @@ pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
     });
     if let (Some(directory), Value::Object(map)) = (directory, &mut body) {
         map.insert("directory".into(), json!(directory));
+    }
+    // A node that lost Redis still serves its own clients (200), but says it is cut off.
+    let cluster = state.io.cluster_status();
+    if cluster.enabled {
+        if !cluster.connected {
+            body["status"] = json!("degraded");
+        }
+        body["cluster"] = json!({
+            "ready": cluster.connected,
+            "reason": cluster.reason,
+        });
     }
     let status = if ready {
         StatusCode::OK
