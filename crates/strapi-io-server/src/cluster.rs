@@ -12,7 +12,7 @@ use crate::store::SettingsStore;
 /// How long a starting node waits for Redis before going on without the cluster's settings.
 const JOIN_WAIT: Duration = Duration::from_secs(3);
 
-/// Adopts the cluster's current settings (when Redis answers within [`JOIN_WAIT`] and has
+/// Adopts the cluster's current settings (when Redis answers within 3 s and has
 /// some), then applies and stores whatever other nodes share from now on. Standalone, does
 /// nothing.
 pub async fn join(io: &Io, store: SettingsStore) {

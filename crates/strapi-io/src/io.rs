@@ -267,24 +267,24 @@ impl Shared {
         if !self.clustered() {
             return Ok(None);
         }
-        let room = if Sid::from_str(id).is_ok() {
-            id.to_string()
-        } else if !id.is_empty()
-            && id.len() <= 64
-            && id
+        // A public id, or a transport id (every socket is in the room of its own).
+        let mut rooms = vec![socket_room(id)];
+        if Sid::from_str(id).is_ok() {
+            rooms.push(id.to_string());
+        } else if id.is_empty()
+            || id.len() > 64
+            || !id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            socket_room(id)
-        } else {
             return Ok(None);
-        };
+        }
         for ns in &self.namespaces {
             let Some(op) = self.sio.of(ns.as_str()) else {
                 continue;
             };
             let mut found = op
-                .within(room.clone())
+                .within(rooms.clone())
                 .fetch_sockets()
                 .await
                 .map_err(|e| self.cluster_error("finding a socket", e))?;
