@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
   ARTICLE,
+  freePort,
   COMMENTS_ONLY_TOKEN,
   FIXTURE_WEBHOOK_TOKEN,
   ack,
@@ -325,3 +326,43 @@ describe("cluster faults: Redis lost and back, a node killed", () => {
     assert.equal((await connectError(c.url)).length > 0, true, "C is gone");
   });
 });
+
+describe("cluster: Redis down when a node starts", () => {
+  let redis;
+  let a;
+  let b;
+  after(async () => {
+    closeAll();
+    await a?.stop();
+    await b?.stop();
+    await redis?.stop();
+  });
+
+  test("the node starts, serves its own clients, says it is not in the cluster, and joins once Redis is up", async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    a = await startNode(url);
+    const health = await request(a.url, "/health", { token: null });
+    assert.equal(health.status, 200, "it serves");
+    assert.equal(health.body.status, "degraded");
+    assert.equal(health.body.cluster.ready, false);
+    const s = await connect(a.url);
+    assert.equal((await rpc(a.url, "raw", { event: "solo", data: {} })).status, 200);
+    await s.rec.waitFor("solo");
+    const cross = await rpc(a.url, "getSocketsInRoom", { roomName: "lobby" });
+    assert.equal(cross.status, 503, "a cluster-wide listing cannot be answered yet");
+
+    redis = await startRedis({ port });
+    await waitUntil(async () => (await request(a.url, "/health", { token: null })).body.cluster?.ready === true, {
+      ms: 15_000,
+      what: "the node to join once Redis is up",
+    });
+    b = await startNode(url);
+    const onB = await connect(b.url);
+    await ok(a.url, "raw", { event: "joined", data: {} });
+    await onB.rec.waitFor("joined");
+    assert.equal(await ok(a.url, "joinRoom", { socketId: await idOf(onB), roomName: "lobby" }), true);
+    assert.equal((await ok(a.url, "getSocketsInRoom", { roomName: "lobby" })).length, 1);
+  });
+});
+
