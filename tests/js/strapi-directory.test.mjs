@@ -27,6 +27,35 @@ const REAL_LEGACY =
 const READ_ONLY_KEY =
   "d7a918dd77575ebd327dfedbf0efe41a59c3133e210c5ecdb910c052ea19d837bf177383e45a941de563d8afefe643413f053304f15950fa101451704d45ccd2cf214cd5885ca06bffcb0ed7b7e3b554cac4bc4bbe70775b5066db5e9776aa3a615842dadbee76c72c86f5d28a46a9c9b721a50e1a54dae2dc80e7d0537078eb";
 
+/**
+ * A gateway next to "Strapi" from environment variables only, on a fresh copy of the fixture
+ * database (`db`, removed at stop).
+ */
+async function startOnFixtureCopy() {
+  const dir = mkdtempSync(join(tmpdir(), "strapi-io-strapi-db-"));
+  const db = join(dir, "data.db");
+  copyFileSync(FIXTURE_DB, db);
+  const server = await startServer({
+    env: {
+      STRAPI_IO_DIRECTORY: "strapi",
+      STRAPI_IO_DATABASE_URL: `sqlite://${db}`,
+      STRAPI_IO_STRAPI_PROJECT_DIR: join(REPO, "examples/blog"),
+      STRAPI_IO_JWT_SECRET: SECRET,
+      STRAPI_IO_API_TOKEN_SALT: "fixture-api-token-salt",
+      STRAPI_IO_ADMIN_TOKEN: ADMIN,
+    },
+  });
+  const stop = server.stop;
+  return {
+    ...server,
+    db,
+    stop: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** The claims of a JWT, unverified. */
 const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 
@@ -61,28 +90,15 @@ const sql = (db, statements) =>
 describe("directory = strapi from environment variables only", () => {
   let server;
   let url;
-  let dir;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "strapi-io-strapi-db-"));
-    copyFileSync(FIXTURE_DB, join(dir, "data.db"));
-    server = await startServer({
-      env: {
-        STRAPI_IO_DIRECTORY: "strapi",
-        STRAPI_IO_DATABASE_URL: `sqlite://${join(dir, "data.db")}`,
-        STRAPI_IO_STRAPI_PROJECT_DIR: join(REPO, "examples/blog"),
-        STRAPI_IO_JWT_SECRET: SECRET,
-        STRAPI_IO_API_TOKEN_SALT: "fixture-api-token-salt",
-        STRAPI_IO_ADMIN_TOKEN: ADMIN,
-      },
-    });
+    server = await startOnFixtureCopy();
     url = server.url;
   });
 
   after(async () => {
     closeAll();
     await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test("users, roles and tokens come from Strapi's database", async () => {
@@ -233,30 +249,17 @@ describe("directory = strapi from environment variables only", () => {
 describe("directory = strapi: Strapi's database changing under the gateway", () => {
   let server;
   let url;
-  let dir;
   let db;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "strapi-io-strapi-db-"));
-    db = join(dir, "data.db");
-    copyFileSync(FIXTURE_DB, db);
-    server = await startServer({
-      env: {
-        STRAPI_IO_DIRECTORY: "strapi",
-        STRAPI_IO_DATABASE_URL: `sqlite://${db}`,
-        STRAPI_IO_STRAPI_PROJECT_DIR: join(REPO, "examples/blog"),
-        STRAPI_IO_JWT_SECRET: SECRET,
-        STRAPI_IO_API_TOKEN_SALT: "fixture-api-token-salt",
-        STRAPI_IO_ADMIN_TOKEN: ADMIN,
-      },
-    });
+    server = await startOnFixtureCopy();
     url = server.url;
+    db = server.db;
   });
 
   after(async () => {
     closeAll();
     await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const emitArticle = (title) =>

@@ -575,15 +575,9 @@ impl Shared {
         if !subs.enabled {
             return EntitySubscriptionResult::err("Entity subscriptions are disabled");
         }
-        let (Some(uid), Some(id)) = (uid.filter(|v| !v.is_null()), id.filter(|v| !v.is_null()))
-        else {
-            return EntitySubscriptionResult::err("Invalid parameters: uid and id are required");
-        };
-        let Some(uid) = uid.as_str().filter(|u| is_valid_uid(u)) else {
-            return EntitySubscriptionResult::err("Invalid content type uid format");
-        };
-        let Some(id_str) = entity_id(id) else {
-            return EntitySubscriptionResult::err("Invalid entity id");
+        let (uid, id, id_str) = match entity_args(uid, id) {
+            Ok(args) => args,
+            Err(refusal) => return refusal,
         };
         if !subs.allowed_content_types.is_empty()
             && !subs.allowed_content_types.iter().any(|a| a == uid)
@@ -660,15 +654,9 @@ impl Shared {
         uid: Option<&Value>,
         id: Option<&Value>,
     ) -> EntitySubscriptionResult {
-        let (Some(uid), Some(id)) = (uid.filter(|v| !v.is_null()), id.filter(|v| !v.is_null()))
-        else {
-            return EntitySubscriptionResult::err("Invalid parameters: uid and id are required");
-        };
-        let Some(uid) = uid.as_str().filter(|u| is_valid_uid(u)) else {
-            return EntitySubscriptionResult::err("Invalid content type uid format");
-        };
-        let Some(id_str) = entity_id(id) else {
-            return EntitySubscriptionResult::err("Invalid entity id");
+        let (uid, id, id_str) = match entity_args(uid, id) {
+            Ok(args) => args,
+            Err(refusal) => return refusal,
         };
         let room = entity_room(uid, &id_str);
         let scoped = scoped_entity_room(&member.audience.room, &room);
@@ -692,6 +680,28 @@ impl Shared {
         }
         EntitySubscriptionResult::ok(room, uid, id)
     }
+}
+
+/// The `uid` and `id` of a (un)subscription, checked: the uid, the id as given, the id as a
+/// room suffix; or the refusal to answer.
+fn entity_args<'a>(
+    uid: Option<&'a Value>,
+    id: Option<&'a Value>,
+) -> Result<(&'a str, &'a Value, String), EntitySubscriptionResult> {
+    let (Some(uid), Some(id)) = (uid.filter(|v| !v.is_null()), id.filter(|v| !v.is_null())) else {
+        return Err(EntitySubscriptionResult::err(
+            "Invalid parameters: uid and id are required",
+        ));
+    };
+    let Some(uid) = uid.as_str().filter(|u| is_valid_uid(u)) else {
+        return Err(EntitySubscriptionResult::err(
+            "Invalid content type uid format",
+        ));
+    };
+    let Some(id_str) = entity_id(id) else {
+        return Err(EntitySubscriptionResult::err("Invalid entity id"));
+    };
+    Ok((uid, id, id_str))
 }
 
 /// Where a socket is connected.
