@@ -1,7 +1,8 @@
 /**
  * `@strapi-io/client`: `createRemoteIo`, the reference's `strapi.$io` served by the strapi-io
  * gateway; its error classes; the reference's types; and the client protocol's types
- * (also at `@strapi-io/client/protocol`). The Strapi 5 plugin entry is
+ * (also at `@strapi-io/client/protocol`); the Document Service middleware that forwards
+ * lifecycles, for apps that register it themselves. The Strapi 5 plugin entry is
  * `@strapi-io/client/strapi-server`.
  */
 
@@ -28,3 +29,14 @@ export type {
   SocketUser,
 } from "./types.js";
 export * from "./protocol.js";
+export { createLifecycleMiddleware, resolveLifecycles, LIFECYCLE_ACTIONS } from "./lifecycles.js";
+export type {
+  DocumentMiddleware,
+  DocumentMiddlewareContext,
+  LifecycleAction,
+  LifecycleHost,
+  LifecyclesConfig,
+  ResolvedLifecycles,
+} from "./lifecycles.js";
+export { PLUGIN_NAME, resolvePluginConfig } from "./strapi-server.js";
+export type { PluginConfig, ResolvedPluginConfig, StrapiIoPlugin, StrapiLike } from "./strapi-server.js";

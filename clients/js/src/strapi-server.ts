@@ -26,16 +26,6 @@ import type { DocumentMiddleware, LifecyclesConfig, ResolvedLifecycles } from ".
 import { createRemoteIo } from "./remote-io.js";
 import type { RemoteIo } from "./types.js";
 
-export { createLifecycleMiddleware, resolveLifecycles, LIFECYCLE_ACTIONS } from "./lifecycles.js";
-export type {
-  DocumentMiddleware,
-  DocumentMiddlewareContext,
-  LifecycleAction,
-  LifecycleHost,
-  LifecyclesConfig,
-  ResolvedLifecycles,
-} from "./lifecycles.js";
-
 /** The plugin's name: its key in `config/plugins.js`. */
 export const PLUGIN_NAME = "strapi-io";
 
@@ -201,5 +191,8 @@ function lifecyclesOption(l: ResolvedLifecycles): LifecyclesConfig {
     ...(l.contentTypes ? { contentTypes: l.contentTypes } : {}),
   };
 }
+
+/** The plugin object's type. */
+export type StrapiIoPlugin = typeof plugin;
 
 export default plugin;

@@ -5,7 +5,7 @@
 
 import { spawn } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, resolve } from "node:path";
@@ -40,17 +40,33 @@ export function withTimeout(promise, ms = WAIT_MS, what = "operation") {
 }
 
 /**
- * Starts `strapi-io serve` (the embedded demo) with STRAPI_IO_PORT (default 0: a free port)
- * and a fresh STRAPI_IO_DATA_DIR, and waits for "strapi-io listening on http://…".
- * Resolves { url, port, stop() }.
+ * Writes the demo's config (examples/blog/strapi-io.toml, `projectDir` made absolute) passed
+ * through `edit(text) => text` to a temp dir; returns its path.
  */
-export async function startGateway({ port = 0, env = {} } = {}) {
+export function demoConfig(edit) {
+  const demoDir = resolve(HERE, "../../../examples/blog");
+  const original = readFileSync(resolve(demoDir, "strapi-io.toml"), "utf8");
+  let text = original.replace(/^projectDir\s*=\s*".*"$/m, `projectDir = ${JSON.stringify(demoDir)}`);
+  if (text === original) throw new Error("the demo config has no projectDir line to rewrite");
+  const edited = edit(text);
+  if (edited === text) throw new Error("the config edit changed nothing");
+  const path = resolve(mkdtempSync(resolve(tmpdir(), "strapi-io-client-config-")), "strapi-io.toml");
+  writeFileSync(path, edited);
+  return path;
+}
+
+/**
+ * Starts `strapi-io serve` (the embedded demo, or `config`) with STRAPI_IO_PORT (default 0:
+ * a free port) and a fresh STRAPI_IO_DATA_DIR, and waits for "strapi-io listening on
+ * http://…". Resolves { url, port, stop() }.
+ */
+export async function startGateway({ port = 0, env = {}, config } = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) {
     throw new Error(`strapi-io binary not found at ${bin}: build it (cargo build --release -p strapi-io-server) or set STRAPI_IO_BIN`);
   }
   const dataDir = mkdtempSync(resolve(tmpdir(), "strapi-io-client-test-"));
-  const child = spawn(bin, ["serve"], {
+  const child = spawn(bin, config ? ["serve", "--config", config] : ["serve"], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env, STRAPI_IO_PORT: String(port), STRAPI_IO_DATA_DIR: dataDir },
     stdio: ["ignore", "pipe", "pipe"],
   });
