@@ -211,7 +211,6 @@ async function run(config: Config, method: string, build: () => Record<string, u
   const url = `${config.base}/api/io/${method}`;
   const signal = AbortSignal.timeout(config.timeoutMs);
   let attempts = 0;
-  let maybeSent = false;
   for (;;) {
     attempts += 1;
     let res: Response;
@@ -246,11 +245,11 @@ async function run(config: Config, method: string, build: () => Record<string, u
         );
       }
       const notSent = codes.length > 0 && codes.every((c) => NOT_SENT_CODES.has(c));
-      if (!notSent) maybeSent = true;
       if (notSent && attempts <= config.retries) {
+        // Every attempt so far was refused before sending: a timeout now means nothing was sent.
         const delay = Math.min(config.retryDelayMs * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS);
         if (!(await sleep(delay, signal))) {
-          throw timeoutError(config, method, url, attempts, maybeSent, error);
+          throw timeoutError(config, method, url, attempts, false, error);
         }
         continue;
       }
@@ -262,7 +261,16 @@ async function run(config: Config, method: string, build: () => Record<string, u
       text = await res.text();
     } catch (error) {
       if (signal.aborted) throw timeoutError(config, method, url, attempts, true, error);
-      throw networkError(method, url, attempts, false, errorCodes(error)[0], error);
+      throw new RemoteIoNetworkError(
+        {
+          message: `${method}: the connection to ${url} broke while the answer was read: ${describe(error)} (not retried: the gateway has received the request)`,
+          method,
+          code: errorCodes(error)[0],
+          attempts,
+          maybeSent: true,
+        },
+        { cause: error },
+      );
     }
     return readAnswer(method, url, res, text);
   }

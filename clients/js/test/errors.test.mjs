@@ -279,6 +279,39 @@ describe("the network fails", () => {
     }
   });
 
+  test("the connection breaks in the middle of the answer: a NetworkError, not retried", async () => {
+    const front = await relay(gateway.port, "truncate");
+    try {
+      const client = createRemoteIo({ url: front.url, adminToken: ADMIN_TOKEN, retries: 5, retryDelayMs: 1 });
+      const e = await rejection(() => client.joinRoom("no-such-socket", "r"));
+      assertStrapiError(e, RemoteIoNetworkError, { status: 503, name: "NetworkError", method: "joinRoom", maybeSent: true });
+      assert.match(e.message, /broke while the answer was read/);
+      assert.equal(e.attempts, 1);
+      assert.equal(front.requests(), 1);
+    } finally {
+      await front.close();
+    }
+  });
+
+  test("the answer's body never comes: a TimeoutError after the headers", async () => {
+    const front = await relay(gateway.port, "stall-body");
+    try {
+      const client = createRemoteIo({ url: front.url, adminToken: ADMIN_TOKEN, timeoutMs: 300 });
+      const e = await rejection(() => client.leaveRoom("no-such-socket", "r"));
+      assertStrapiError(e, RemoteIoTimeoutError, { status: 504, name: "TimeoutError", method: "leaveRoom", maybeSent: true });
+      assert.equal(front.requests(), 1);
+    } finally {
+      await front.close();
+    }
+  });
+
+  test("a fetch implementation that answers nonsense: a NetworkError, not a crash", async () => {
+    const client = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN, fetch: async () => ({ status: 500, statusText: "", text: async () => "", headers: null }) });
+    const e = await rejection(() => client.raw({ event: "x", data: {} }));
+    assertStrapiError(e, RemoteIoNetworkError, { status: 503, name: "NetworkError", method: "raw", maybeSent: true });
+    assert.match(e.message, /^raw: /);
+  });
+
   test("the timeout also bounds the retries of an unreachable gateway", async () => {
     const port = await freePort();
     const client = createRemoteIo({ url: `http://127.0.0.1:${port}`, adminToken: ADMIN_TOKEN, timeoutMs: 300, retries: 100, retryDelayMs: 50 });

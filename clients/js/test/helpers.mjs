@@ -253,7 +253,8 @@ export const uniq = (prefix) => `${prefix}-${randomUUID().slice(0, 8)}`;
  * A TCP relay to `target` (a port on 127.0.0.1). `mode` decides what happens to the
  * gateway's answer: "pass" relays it, "hold" never relays it (the client times out),
  * "cut" closes the client's connection as soon as the answer starts (the request did reach
- * the gateway). Counts the requests it relayed. Listens on `port` (default: a free one).
+ * the gateway); "truncate" relays the answer's headers, then closes; "stall-body" relays the
+ * headers and nothing more. Counts the requests it relayed. Listens on `port` (default: a free one).
  * Resolves { url, requests(), setMode(), close() }.
  */
 export async function relay(target, mode = "pass", { port = 0 } = {}) {
@@ -267,11 +268,21 @@ export async function relay(target, mode = "pass", { port = 0 } = {}) {
       if (d.includes("POST ") || d.includes("GET ")) requests += 1;
       upstream.write(d);
     });
+    let answer = Buffer.alloc(0);
     upstream.on("data", (d) => {
       if (current === "pass") client.write(d);
       else if (current === "cut") {
         client.destroy();
         upstream.destroy();
+      } else if (current === "truncate" || current === "stall-body") {
+        // Relay the status line and headers only; then close ("truncate") or go silent.
+        answer = Buffer.concat([answer, d]);
+        const end = answer.indexOf("\r\n\r\n");
+        if (end >= 0 && !client.headersSent) {
+          client.headersSent = true;
+          client.write(answer.subarray(0, end + 4));
+          if (current === "truncate") setTimeout(() => client.destroy(), 20);
+        }
       }
       // "hold": dropped
     });

@@ -1,0 +1,22 @@
+// Type test of the plugin entry and the lifecycle middleware's options.
+
+import plugin from "@strapi-io/client/strapi-server";
+import { createLifecycleMiddleware, createRemoteIo, type PluginConfig } from "@strapi-io/client";
+
+export const config: PluginConfig = { url: "http://127.0.0.1:1338", adminToken: "t", lifecycles: { publishEvent: "publish" } };
+plugin.config.validator(config);
+export const register: (args: { strapi: Parameters<typeof plugin.register>[0]["strapi"] }) => void = plugin.register;
+
+// @ts-expect-error url is required
+export const noUrl: PluginConfig = { adminToken: "t" };
+// @ts-expect-error publish maps to "update" or "publish" only
+export const badEvent: PluginConfig = { url: "u", adminToken: "t", lifecycles: { publishEvent: "published" } };
+
+const io = createRemoteIo({ url: "http://127.0.0.1:1338", adminToken: "t" });
+export const middleware = createLifecycleMiddleware({
+  strapi: { log: { error: (m: string) => console.error(m) } },
+  io,
+  lifecycles: { contentTypes: ["api::article.article"], actions: ["create", "delete"] },
+});
+// @ts-expect-error findMany is not a forwarded action
+createLifecycleMiddleware({ strapi: { log: console }, io, lifecycles: { actions: ["findMany"] } });
