@@ -1,5 +1,5 @@
-//! One simulated client: one lightweight task per socket that connects (from its source
-//! address), upgrades to WebSocket, does the Socket.IO handshake with its audience's `auth`,
+//! One simulated client: one lightweight task per socket that connects to its server (from
+//! its source address), upgrades to WebSocket, does the Socket.IO handshake with its audience's `auth`,
 //! subscribes to its entities, then answers pings and accounts every delivery until told to
 //! stop. Owns the per-client hot path: a received event costs a prefix check, two number
 //! scans, a bit in the tracker and a slot in a small latency batch — no JSON parsing.
@@ -66,13 +66,20 @@ impl ShardedCounter {
     }
 }
 
-/// What every client of a process shares.
-#[derive(Debug)]
-pub struct Shared {
+/// Where the clients of one server (node) connect.
+#[derive(Debug, Clone)]
+pub struct NodeAddr {
     /// Server address.
     pub addr: SocketAddr,
     /// `ws://…/socket.io/?EIO=4&transport=websocket`.
     pub url: String,
+}
+
+/// What every client of a process shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The servers, indexed like the run's targets.
+    pub nodes: Vec<NodeAddr>,
     /// Per-client cap of connect + upgrade + handshake + subscriptions.
     pub connect_timeout: Duration,
     /// Connects in flight.
@@ -85,8 +92,8 @@ pub struct Shared {
     pub modulus: u64,
     /// Content type of `subscribe-entity`.
     pub subscribe_uid: String,
-    /// End-to-end latency, µs.
-    pub latency: Sharded,
+    /// End-to-end latency, µs, per server (the node the receiving client is on).
+    pub latency: Vec<Sharded>,
     /// Distinct deliveries so far (drain detection).
     pub unique: ShardedCounter,
     /// Deliveries so far, duplicates included (settling after the drain).
@@ -119,6 +126,8 @@ pub fn ws_config(payload_bytes: usize) -> WebSocketConfig {
 pub struct ClientSpec {
     /// Global client index.
     pub index: usize,
+    /// The server it connects to (index into the run's targets).
+    pub node: usize,
     /// Its audience.
     pub audience: Audience,
     /// The CONNECT frame (`40…`) with its audience's auth.
@@ -300,7 +309,7 @@ pub async fn run_client(
                             batch[n] = now.saturating_sub(sent);
                             n += 1;
                             if n == BATCH {
-                                shared.latency.record_batch(spec.index, &batch);
+                                shared.latency[spec.node].record_batch(spec.index, &batch);
                                 n = 0;
                             }
                         }
@@ -324,18 +333,19 @@ pub async fn run_client(
             }
         }
     }
-    shared.latency.record_batch(spec.index, &batch[..n]);
+    shared.latency[spec.node].record_batch(spec.index, &batch[..n]);
     out
 }
 
 /// TCP connect (from the client's source address), WebSocket upgrade, Engine.IO OPEN,
 /// Socket.IO CONNECT.
 async fn open(spec: &ClientSpec, shared: &Shared, phase: &mut &'static str) -> Result<Ws, String> {
-    let stream = connect_tcp(spec.source, shared.addr).await?;
+    let node = &shared.nodes[spec.node];
+    let stream = connect_tcp(spec.source, node.addr).await?;
     let _ = stream.set_nodelay(true);
     *phase = "websocket upgrade";
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(
-        shared.url.as_str(),
+        node.url.as_str(),
         stream,
         Some(shared.ws_config),
     )

@@ -1,6 +1,8 @@
-//! What one run is asked to do: the scenario, the target and every knob, as one serializable
-//! [`RunConfig`] (the parent hands it to its workers as JSON), with its validation — loopback
-//! targets only, bounded times, at most [`MAX_CLIENTS_PER_PROCESS`] sockets per process.
+//! What one run is asked to do: the scenario, the server(s) and every knob, as one
+//! serializable [`RunConfig`] (the parent hands it to its workers as JSON), with its
+//! validation — loopback targets only, bounded times, at most [`MAX_CLIENTS_PER_PROCESS`]
+//! sockets per process — and how clients are spread over several servers (contiguous blocks
+//! of client indices, [`RunConfig::node_of`]).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -13,6 +15,9 @@ use crate::audience::{Credentials, Mix};
 /// The most client sockets one process opens: the open-files limit here is 20,000 (soft =
 /// hard), and the process needs a few hundred descriptors of its own.
 pub const MAX_CLIENTS_PER_PROCESS: usize = 19_500;
+
+/// The most servers one run spreads its clients over.
+pub const MAX_TARGETS: usize = 64;
 
 /// The benchmark scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,14 +119,20 @@ impl Target {
 pub struct RunConfig {
     /// The scenario.
     pub scenario: Scenario,
-    /// The server.
-    pub target: Target,
+    /// The servers (nodes): one, or several of a cluster. Client `i` connects to
+    /// `targets[node_of(i)]`, contiguous blocks of the client indices per node.
+    pub targets: Vec<Target>,
+    /// Which of `targets` the emit requests go to (0-based).
+    pub emit_target: usize,
     /// Socket.IO path (default `/socket.io`).
     pub path: String,
     /// Bearer token of `POST /api/io/emit`.
     pub admin_token: String,
-    /// The server's pid, for its resident memory.
-    pub server_pid: Option<u32>,
+    /// The servers' pids, for their resident memory and CPU time: empty, or one per target in
+    /// the same order.
+    pub server_pids: Vec<u32>,
+    /// The pid of the Redis server of a cluster, for its CPU time and memory.
+    pub redis_pid: Option<u32>,
     /// Clients in total (all processes).
     pub clients: usize,
     /// Audience mix.
@@ -142,7 +153,8 @@ pub struct RunConfig {
     pub entities: u32,
     /// Entity subscriptions per client (scenario `entity`).
     pub subs_per_client: u32,
-    /// How long `idle` holds the connections.
+    /// How long the connections are held once all connected: the whole of `idle`; before the
+    /// first emit of `fanout` and `entity` (0 by default there).
     pub hold: Duration,
     /// Cap of the emit phase.
     pub duration: Duration,
@@ -173,10 +185,12 @@ impl RunConfig {
     pub fn new(scenario: Scenario, target: Target) -> RunConfig {
         RunConfig {
             scenario,
-            target,
+            targets: vec![target],
+            emit_target: 0,
             path: "/socket.io".to_string(),
             admin_token: "demo-admin-token".to_string(),
-            server_pid: None,
+            server_pids: Vec::new(),
+            redis_pid: None,
             clients: 100,
             mix: Mix::default_for(scenario),
             credentials: Credentials::default(),
@@ -201,13 +215,58 @@ impl RunConfig {
         }
     }
 
+    /// The server the emit requests go to.
+    pub fn emit_target(&self) -> &Target {
+        &self.targets[self.emit_target.min(self.targets.len().saturating_sub(1))]
+    }
+
+    /// The server (index into `targets`) client `index` connects to: contiguous blocks,
+    /// `partition(clients, nodes, n)` for node `n`, so every node gets the same share of
+    /// the audience mix (the mix repeats every few indices) and the worker processes, which
+    /// also hold contiguous shares, each talk to as few nodes as possible.
+    pub fn node_of(&self, index: usize) -> usize {
+        node_of(self.clients, self.targets.len(), index)
+    }
+
     /// Checks the bounds; the error says what to change.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !self.target.ip.is_loopback() {
-            bail!("refusing a target outside 127.0.0.0/8");
+        if self.targets.is_empty() {
+            bail!("give at least one --target");
+        }
+        if self.targets.len() > MAX_TARGETS {
+            bail!("at most {MAX_TARGETS} targets");
+        }
+        for (i, t) in self.targets.iter().enumerate() {
+            if !t.ip.is_loopback() {
+                bail!("refusing a target outside 127.0.0.0/8");
+            }
+            if self.targets[..i].contains(t) {
+                bail!("target {} is given twice", t.base_url());
+            }
+        }
+        if self.emit_target >= self.targets.len() {
+            bail!(
+                "--emit-target {} is not one of the {} target(s)",
+                self.emit_target + 1,
+                self.targets.len()
+            );
+        }
+        if !self.server_pids.is_empty() && self.server_pids.len() != self.targets.len() {
+            bail!(
+                "{} --server-pid for {} --target: give one pid per target, in the same order",
+                self.server_pids.len(),
+                self.targets.len()
+            );
         }
         if self.clients == 0 {
             bail!("--clients must be at least 1");
+        }
+        if self.clients < self.targets.len() {
+            bail!(
+                "--clients {} is fewer than the {} targets",
+                self.clients,
+                self.targets.len()
+            );
         }
         if self.processes == 0 {
             bail!("--processes must be at least 1");
@@ -320,6 +379,33 @@ pub fn partition(n: usize, parts: usize, index: usize) -> std::ops::Range<usize>
     start..end
 }
 
+/// The share of [`partition`]`(n, parts, ·)` that holds client `index` (`index < n`).
+pub fn node_of(n: usize, parts: usize, index: usize) -> usize {
+    if parts <= 1 || n == 0 {
+        return 0;
+    }
+    // partition(n, parts, k) starts at ⌊n·k/parts⌋ ≤ index  ⇔  k < (index+1)·parts/n.
+    (((index as u128 + 1) * parts as u128 - 1) / n as u128).min(parts as u128 - 1) as usize
+}
+
+/// Which target `spec` names: a 1-based node number (`2`) or one of the targets' URLs.
+pub fn parse_emit_target(spec: &str, targets: &[Target]) -> anyhow::Result<usize> {
+    if let Ok(n) = spec.trim().parse::<usize>() {
+        if n == 0 || n > targets.len() {
+            bail!(
+                "--emit-target {n}: give a node number from 1 to {} (or one of the --target URLs)",
+                targets.len()
+            );
+        }
+        return Ok(n - 1);
+    }
+    let t = Target::parse(spec.trim())?;
+    targets
+        .iter()
+        .position(|x| *x == t)
+        .ok_or_else(|| anyhow!("--emit-target {spec} is not one of the --target URLs"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +439,56 @@ mod tests {
         }
         assert_eq!(partition(10, 3, 0), 0..3);
         assert_eq!(partition(10, 3, 2), 6..10);
+    }
+
+    #[test]
+    fn node_of_inverts_partition() {
+        for (n, parts) in [(10, 3), (10_000, 2), (100_000, 6), (7, 7), (100, 1), (5, 4)] {
+            for k in 0..parts {
+                for i in partition(n, parts, k) {
+                    assert_eq!(node_of(n, parts, i), k, "n={n} parts={parts} i={i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn several_targets() {
+        let t = |p: u16| Target::parse(&format!("http://127.0.0.1:{p}")).unwrap();
+        let mut c = RunConfig::new(Scenario::Fanout, t(1));
+        c.targets = vec![t(1), t(2), t(3)];
+        c.clients = 10;
+        c.validate().unwrap();
+        let nodes: Vec<usize> = (0..10).map(|i| c.node_of(i)).collect();
+        assert_eq!(nodes, vec![0, 0, 0, 1, 1, 1, 2, 2, 2, 2]);
+        assert_eq!(c.emit_target().port, 1);
+        c.emit_target = parse_emit_target("3", &c.targets).unwrap();
+        assert_eq!(c.emit_target().port, 3);
+        assert_eq!(
+            parse_emit_target("http://127.0.0.1:2", &c.targets).unwrap(),
+            1
+        );
+        assert!(parse_emit_target("0", &c.targets).is_err());
+        assert!(parse_emit_target("4", &c.targets).is_err());
+        assert!(parse_emit_target("http://127.0.0.1:9", &c.targets).is_err());
+        c.server_pids = vec![1, 2];
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("one pid per target")
+        );
+        c.server_pids = vec![1, 2, 3];
+        c.validate().unwrap();
+        c.targets.push(t(2));
+        assert!(c.validate().unwrap_err().to_string().contains("twice"));
+        c.targets = vec![t(1), t(2)];
+        c.server_pids.clear();
+        c.emit_target = 2;
+        assert!(c.validate().is_err());
+        c.emit_target = 0;
+        c.clients = 1;
+        assert!(c.validate().is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The event source: `POST <target>/api/io/emit` with the admin token, at a fixed rate or as
+//! The event source: `POST <emit target>/api/io/emit` with the admin token (one node of a
+//! cluster: the others get the events through Redis), at a fixed rate or as
 //! fast as `--concurrency` requests in flight allow, each event stamped with its `benchSeq`
 //! and `benchSentAt` (µs since epoch, just before the request is sent). Owns the request
 //! bodies, the pacing, the duplicate-send testing aid, and the rule that keeps emit order
@@ -98,7 +99,7 @@ pub async fn emit(cfg: &RunConfig) -> anyhow::Result<EmitResult> {
         .timeout(REQUEST_TIMEOUT)
         .build()
         .context("HTTP client")?;
-    let url = format!("{}/api/io/emit", cfg.target.base_url());
+    let url = format!("{}/api/io/emit", cfg.emit_target().base_url());
     let auth = format!("Bearer {}", cfg.admin_token);
     let text: Arc<str> = Arc::from(payload_text(cfg.payload_bytes));
     let state = Arc::new(State {

@@ -1,7 +1,8 @@
 //! The clients one process holds: spawning their tasks (connects bounded by a semaphore),
 //! waiting until each has connected or failed, waiting for the expected deliveries to arrive
 //! (drain), stopping them, and folding their outcomes into one mergeable [`FleetReport`] —
-//! the unit a worker process sends its parent as one JSON line.
+//! the unit a worker process sends its parent as one JSON line — with the same counts per
+//! server ([`NodeCounts`]) when the clients are spread over several.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::client::{self, ClientOutcome, ClientSpec, ShardedCounter, Shared};
+use crate::client::{self, ClientOutcome, ClientSpec, NodeAddr, ShardedCounter, Shared};
 use crate::config::{RunConfig, Scenario};
 use crate::hist::{self, Sharded};
 use crate::proto;
@@ -55,6 +56,80 @@ pub fn note_error(list: &mut Vec<ErrorCount>, message: &str, n: u64) {
                 count: n,
             });
         }
+    }
+}
+
+/// The counts of the clients of one server (node), within a [`FleetReport`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeCounts {
+    /// Clients attempted.
+    pub clients: u64,
+    /// Clients whose Socket.IO handshake succeeded.
+    pub established: u64,
+    /// Clients that could not connect.
+    pub failed: u64,
+    /// Clients that lost their connection before the end.
+    pub lost: u64,
+    /// Engine.IO pings answered.
+    pub pings: u64,
+    /// Deliveries the clients had to receive.
+    pub expected: u64,
+    /// Deliveries received (duplicates included).
+    pub received: u64,
+    /// Distinct deliveries received.
+    pub unique: u64,
+    /// Expected deliveries that never came.
+    pub missing: u64,
+    /// Deliveries of an event a client had already received.
+    pub duplicates: u64,
+    /// Deliveries after a later event of the same entity.
+    pub out_of_order: u64,
+    /// Distinct deliveries a client was not due.
+    pub unexpected: u64,
+    /// End-to-end latency (µs), base64 V2 (wire form; empty in-process).
+    #[serde(default)]
+    pub latency_b64: String,
+    /// End-to-end latency of these clients' deliveries, µs.
+    #[serde(skip, default = "hist::new_histogram")]
+    pub latency: Histogram<u64>,
+}
+
+impl NodeCounts {
+    /// Zero counts.
+    pub fn empty() -> NodeCounts {
+        NodeCounts {
+            clients: 0,
+            established: 0,
+            failed: 0,
+            lost: 0,
+            pings: 0,
+            expected: 0,
+            received: 0,
+            unique: 0,
+            missing: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            unexpected: 0,
+            latency_b64: String::new(),
+            latency: hist::new_histogram(),
+        }
+    }
+
+    /// Adds another process's counts of the same node.
+    pub fn merge(&mut self, o: &NodeCounts) {
+        self.clients += o.clients;
+        self.established += o.established;
+        self.failed += o.failed;
+        self.lost += o.lost;
+        self.pings += o.pings;
+        self.expected += o.expected;
+        self.received += o.received;
+        self.unique += o.unique;
+        self.missing += o.missing;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+        self.unexpected += o.unexpected;
+        hist::merge(&mut self.latency, &o.latency);
     }
 }
 
@@ -137,6 +212,9 @@ pub struct FleetReport {
     /// Handshake time, µs.
     #[serde(skip, default = "hist::new_histogram")]
     pub handshake: Histogram<u64>,
+    /// The same counts per server, indexed like the run's targets.
+    #[serde(default)]
+    pub nodes: Vec<NodeCounts>,
 }
 
 impl FleetReport {
@@ -178,6 +256,7 @@ impl FleetReport {
             handshake_b64: String::new(),
             latency: hist::new_histogram(),
             handshake: hist::new_histogram(),
+            nodes: Vec::new(),
         }
     }
 
@@ -185,6 +264,9 @@ impl FleetReport {
     pub fn encode_histograms(&mut self) {
         self.latency_b64 = hist::encode(&self.latency);
         self.handshake_b64 = hist::encode(&self.handshake);
+        for n in &mut self.nodes {
+            n.latency_b64 = hist::encode(&n.latency);
+        }
     }
 
     /// Restores the histograms from the base64 fields.
@@ -193,6 +275,10 @@ impl FleetReport {
         self.handshake = hist::decode(&self.handshake_b64)?;
         self.latency_b64.clear();
         self.handshake_b64.clear();
+        for n in &mut self.nodes {
+            n.latency = hist::decode(&n.latency_b64)?;
+            n.latency_b64.clear();
+        }
         Ok(())
     }
 
@@ -237,6 +323,12 @@ impl FleetReport {
         self.cpu_s += o.cpu_s;
         hist::merge(&mut self.latency, &o.latency);
         hist::merge(&mut self.handshake, &o.handshake);
+        if self.nodes.len() < o.nodes.len() {
+            self.nodes.resize_with(o.nodes.len(), NodeCounts::empty);
+        }
+        for (mine, theirs) in self.nodes.iter_mut().zip(&o.nodes) {
+            mine.merge(theirs);
+        }
     }
 }
 
@@ -248,6 +340,7 @@ fn min_nonzero(a: u64, b: u64) -> u64 {
 }
 
 struct Member {
+    node: usize,
     routed: bool,
     subscribed: Vec<u32>,
 }
@@ -272,18 +365,31 @@ impl Fleet {
         indices: Range<usize>,
         concurrency: usize,
     ) -> anyhow::Result<Fleet> {
-        let addr = SocketAddr::new(cfg.target.ip.into(), cfg.target.port);
         let shards = client::shard_count();
+        let nodes: Vec<NodeAddr> = cfg
+            .targets
+            .iter()
+            .map(|t| NodeAddr {
+                addr: SocketAddr::new(t.ip.into(), t.port),
+                url: proto::ws_url(&t.ip.to_string(), t.port, &cfg.path),
+            })
+            .collect();
+        // Latency histograms only for the nodes this process has clients on.
+        let held: Vec<bool> = (0..nodes.len())
+            .map(|n| indices.clone().any(|i| cfg.node_of(i) == n))
+            .collect();
         let shared = Arc::new(Shared {
-            addr,
-            url: proto::ws_url(&cfg.target.ip.to_string(), cfg.target.port, &cfg.path),
+            latency: held
+                .iter()
+                .map(|&h| Sharded::new(if h { shards } else { 1 }))
+                .collect(),
+            nodes,
             connect_timeout: cfg.connect_timeout,
             connect_slots: Semaphore::new(concurrency),
             event_prefix: format!("[\"{}\",", cfg.scenario.event_name()),
             seq_limit: if cfg.scenario.emits() { cfg.events } else { 0 },
             modulus: cfg.entities as u64,
             subscribe_uid: cfg.scenario.schema().to_string(),
-            latency: Sharded::new(shards),
             unique: ShardedCounter::new(shards),
             received: ShardedCounter::new(shards),
             ws_config: client::ws_config(cfg.payload_bytes),
@@ -300,10 +406,14 @@ impl Fleet {
         let mut tasks = Vec::with_capacity(indices.len());
         let mut members = HashMap::with_capacity(indices.len());
         let mut report = FleetReport::empty();
+        report.nodes = vec![NodeCounts::empty(); cfg.targets.len()];
         for index in indices {
             let audience = cfg.mix.audience_of(index);
+            let node = cfg.node_of(index);
+            report.nodes[node].clients += 1;
             let spec = ClientSpec {
                 index,
+                node,
                 audience,
                 connect_frame: frames[&audience].clone(),
                 subscriptions: cfg.subscriptions_of(index),
@@ -313,6 +423,7 @@ impl Fleet {
             members.insert(
                 index,
                 Member {
+                    node,
                     routed: audience.routed(cfg.scenario),
                     subscribed: Vec::new(),
                 },
@@ -328,9 +439,11 @@ impl Fleet {
         report.clients = tasks.len() as u64;
         while let Some(c) = rx.recv().await {
             report.first_attempt_us = min_nonzero(report.first_attempt_us, c.started_us);
+            let node = cfg.node_of(c.index);
             match c.result {
                 Ok(us) => {
                     report.established += 1;
+                    report.nodes[node].established += 1;
                     report.last_handshake_us = report.last_handshake_us.max(c.finished_us);
                     hist::record(&mut report.handshake, us);
                     report.subscriptions_failed += c.subscribe_failed as u64;
@@ -349,6 +462,7 @@ impl Fleet {
                 }
                 Err(e) => {
                     report.failed += 1;
+                    report.nodes[node].failed += 1;
                     note_error(&mut report.connect_errors, &e, 1);
                     members.remove(&c.index);
                 }
@@ -436,6 +550,9 @@ impl Fleet {
                 continue;
             }
             let member = self.members.get(&o.index);
+            let Some(node) = member.map(|m| m.node) else {
+                continue;
+            };
             let routed = member.is_some_and(|m| m.routed);
             if routed {
                 r.routed_clients += 1;
@@ -453,8 +570,15 @@ impl Fleet {
             r.other_events += o.other_events;
             r.pings += o.pings;
             r.last_receipt_us = r.last_receipt_us.max(o.last_receipt_us);
+            let n = &mut r.nodes[node];
+            n.received += t.received;
+            n.unique += t.unique;
+            n.duplicates += t.duplicates;
+            n.out_of_order += t.out_of_order;
+            n.pings += o.pings;
             if let Some(e) = &o.lost {
                 r.lost += 1;
+                r.nodes[node].lost += 1;
                 note_error(&mut r.lost_errors, e, 1);
             }
             if let (Some(exp), Some(m)) = (&self.expectation, member) {
@@ -462,15 +586,23 @@ impl Fleet {
                 r.expected += v.expected;
                 r.missing += v.missing;
                 r.unexpected += v.unexpected;
+                let n = &mut r.nodes[node];
+                n.expected += v.expected;
+                n.missing += v.missing;
+                n.unexpected += v.unexpected;
                 if v.missing > 0 {
                     r.clients_with_missing += 1;
                 }
             } else if self.scenario.emits() {
                 // Never drained: nothing was emitted.
                 r.unexpected += t.unique;
+                r.nodes[node].unexpected += t.unique;
             }
         }
-        r.latency = self.shared.latency.merged();
+        for (n, latency) in r.nodes.iter_mut().zip(&self.shared.latency) {
+            n.latency = latency.merged();
+            hist::merge(&mut r.latency, &n.latency);
+        }
         r
     }
 }

@@ -33,6 +33,8 @@
 //!   entity. The server needs `bench/configs/bench.toml` (no entity verification, 1000
 //!   subscriptions per socket, no rate limit).
 //! - `storm`: N connects, `--concurrency` in flight: handshake rate and time.
+//! - `--hold S` with `fanout`/`entity`: hold the connected clients S seconds (heartbeats
+//!   only) before the first emit; memory is read again after the hold.
 //! - `config`: writes a server config derived from `bench/configs/bench.toml` with other
 //!   `pingInterval`/`pingTimeout` and `--extra-tokens N` read-only API tokens
 //!   `bench-extra-1…N` (plain `demo-token-bench-extra-<n>`) for runs with more audiences.
@@ -41,9 +43,33 @@
 //! HS256 with `--jwt-secret`, payload `{id, iat, exp}`), `dashboard` and `comments` (API
 //! tokens `demo-token-dashboard`, `demo-token-comments-only`), `extra-<n>`.
 //!
+//! ## Several servers (a cluster)
+//!
+//! ```text
+//! strapi-io-bench fanout --target http://127.0.0.1:A,http://127.0.0.1:B --emit-target 1 \
+//!     --server-pid PA,PB --redis-pid PR --clients 10000 --events 1000 --rate 100
+//! ```
+//!
+//! `--target` may be repeated (or hold comma-separated URLs): the clients are spread over
+//! the servers in **contiguous blocks** of client indices — node `n` of `K` gets clients
+//! `⌊N·n/K⌋ … ⌊N·(n+1)/K⌋ − 1`, the same split as worker processes, so every node gets the
+//! same audience mix and, with `--processes` a multiple of the nodes, each worker talks to
+//! one node. The emit requests go to one node (`--emit-target`, a 1-based number or a URL;
+//! default the first); the other nodes' clients get the events through the cluster (Redis).
+//! Correctness is per client whatever its node, so missing, duplicate and reordered counts
+//! stay exact; they are also reported per node, with each node's latency. `--server-pid`
+//! takes one pid per target (same order): memory and CPU are reported per node and summed.
+//! `--redis-pid` adds Redis's CPU time (utime + stime of `/proc/<pid>/stat`) over the run and
+//! as a percentage of one core, and its memory. Once connected, the bench reads each node's
+//! `GET /health` `connections` and warns when it differs from what it holds there; at the
+//! end it reads each node's `GET /metrics` for `strapi_io_cluster_errors_total` (operations
+//! that could not reach the other nodes — the emit RPC answers 200 even then) and
+//! `strapi_io_heartbeat_disconnects_total`.
+//! `bench/cluster.sh` starts a throwaway Redis and N gateways and runs this.
+//!
 //! ## Bounds
 //!
-//! Targets must be in 127.0.0.0/8. Every run stops by itself: per-client
+//! Targets must be in 127.0.0.0/8 (at most 64, each given once). Every run stops by itself: per-client
 //! `--connect-timeout` (connect + upgrade + handshake + subscriptions), `--duration` caps the
 //! emit phase, `--drain-timeout` (default 5 s) the wait for the last deliveries, `--deadline`
 //! (default hold + duration + drain + 600 s) the whole run, and each emit request times out
@@ -83,8 +109,9 @@
 //!
 //! | field | meaning |
 //! |---|---|
-//! | `tool`, `version`, `label`, `scenario`, `target`, `started_at_unix_ms`, `elapsed_s` | the run |
-//! | `config.{clients, processes, mix, source_ips, events, rate, concurrency, payload_bytes, entities, subs_per_client, hold_s, duration_s, drain_timeout_s, duplicate_every, threads}` | its settings |
+//! | `tool`, `version`, `label`, `scenario`, `started_at_unix_ms`, `elapsed_s` | the run |
+//! | `target`, `targets[]`, `emit_node` | the server the emits went to, every server, and the emit server's 1-based number |
+//! | `config.{clients, processes, mix, source_ips, events, rate, concurrency, payload_bytes, entities, subs_per_client, hold_s, duration_s, drain_timeout_s, duplicate_every, threads, nodes, spread}` | its settings (`spread`: `contiguous`) |
 //! | `nofile_limit` | open-files soft limit after raising it to the hard limit |
 //! | `connections.{attempted, established, failed}` | clients |
 //! | `connections.errors[] {message, count}` | connect failures, first few kinds |
@@ -93,8 +120,11 @@
 //! | `connections.lost`, `lost_errors[]` | connections the server closed before the end |
 //! | `connections.pings` | heartbeats answered (all clients) |
 //! | `subscriptions.{requested, ok, failed, errors[], resent}` | `subscribe-entity` acks; `resent`: sent again after 2 s without an ack (at most twice) |
-//! | `memory.{server_pid, rss_before_kib, rss_connected_kib, rss_after_kib, per_connection_kib, per_connection_connected_kib}` | with `--server-pid`; per connection = (after − before) / established, and (connected − before) / established; `null` without |
-//! | `cpu.{server_s, bench_s, window_s}` | CPU seconds (user + system) of the server (`null` without `--server-pid`) and of the bench (all its processes) from "all connected" to the end of the hold or drain, and that window |
+//! | `memory.{server_pid, server_pids, rss_before_kib, rss_connected_kib, rss_held_kib, rss_after_kib, per_connection_kib, per_connection_connected_kib, per_connection_held_kib}` | with `--server-pid`, summed over the servers; per connection = (after − before) / established, (connected − before) / established, (held − before) / established; `held`: after `--hold` of `fanout`/`entity`; `null` without |
+//! | `cpu.{server_s, bench_s, window_s}` | CPU seconds (user + system) of the server(s, summed; `null` without `--server-pid`) and of the bench (all its processes) from "all connected" to the end of the hold or drain, and that window |
+//! | `phases[] {name, window_s, server_cpu_s, server_core_pct, redis_cpu_s, redis_core_pct}` | CPU of the servers (summed) and of Redis in each phase: `connect`, `hold`, `emit` (to the end of the drain); `core_pct` = % of one core |
+//! | `nodes[] {node, url, emits, clients, established, failed, lost, pings, server_connections, server_cluster_errors, server_heartbeat_disconnects, memory, cpu_s, deliveries{expected, received, unique, missing, duplicates, out_of_order, unexpected}, latency_ms}` | each server and its clients (one entry for a single server); `server_connections` from its `GET /health` once all connected; `server_cluster_errors` / `server_heartbeat_disconnects`: `strapi_io_cluster_errors_total` / `strapi_io_heartbeat_disconnects_total` of its `GET /metrics` at the end (`null` when it has none); `memory` as above for that pid; `cpu_s` over `cpu.window_s` |
+//! | `redis.{pid, cpu_s, window_s, core_pct, rss_before_kib, rss_after_kib}` | with `--redis-pid`: its CPU seconds from before connecting to the end, that window, CPU as % of one core, its memory |
 //! | `emit.{planned, dispatched, ok, failed, requests, duplicate_sends, target_rate, achieved_rate, window_s, rpc_ms, errors[]}` | the emitter (`null` for idle/storm) |
 //! | `deliveries.{expected, received, unique, missing, clients_with_missing, duplicates, out_of_order, unexpected, out_of_range, malformed}` | correctness; all but `expected`/`received`/`unique` must be 0 |
 //! | `deliveries.reordered_across_streams` | arrivals after a later event of another entity (informational) |
@@ -104,7 +134,7 @@
 //! | `deliveries.routed_clients`, `subscriber_clients` | recipients by kind |
 //! | `latency_ms.{count, p50, p99, p999, max, mean}` | end to end, `benchSentAt` → receipt |
 //! | `violations[]`, `ok` | what should have been zero and was not; `ok` = none |
-//! | `warnings[]` | signs of trouble that are not violations: resent subscriptions, handshakes ≥ 1 s (dropped SYNs), an emitter below 95 % of `--rate`, cross-entity reorders of serialized emits |
+//! | `warnings[]` | signs of trouble that are not violations: resent subscriptions, handshakes ≥ 1 s (dropped SYNs), an emitter below 95 % of `--rate`, cross-entity reorders of serialized emits, a node whose `/health` count differs from the clients the bench holds there, cluster errors counted by the servers |
 //!
 //! ## Library use
 //!

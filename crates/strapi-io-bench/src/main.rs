@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use strapi_io_bench::audience::{Credentials, Mix};
-use strapi_io_bench::config::{RunConfig, Scenario, Target};
+use strapi_io_bench::config::{RunConfig, Scenario, Target, parse_emit_target};
 use strapi_io_bench::genconfig::{self, ConfigEdit};
 use strapi_io_bench::run::{self, Launch};
 
@@ -47,15 +47,23 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Server base URL (127.0.0.0/8 only).
-    #[arg(long, default_value = "http://127.0.0.1:1337")]
-    target: String,
+    /// Server base URL (127.0.0.0/8 only). Repeat it (or separate URLs with commas) to spread
+    /// the clients over several nodes of a cluster, in contiguous blocks of client indices.
+    #[arg(long, default_value = "http://127.0.0.1:1337", value_delimiter = ',')]
+    target: Vec<String>,
+    /// The node the emit requests go to: its number (1 = the first --target) or its URL.
+    #[arg(long, default_value = "1")]
+    emit_target: String,
     /// Bearer token of POST /api/io/emit.
     #[arg(long, default_value = "demo-admin-token")]
     admin_token: String,
-    /// The server's pid, to read its resident memory.
+    /// The server's pid, to read its resident memory and CPU time; one per --target, in the
+    /// same order (repeat it, or separate pids with commas).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// The pid of a cluster's Redis server, to read its CPU time and memory.
     #[arg(long)]
-    server_pid: Option<u32>,
+    redis_pid: Option<u32>,
     /// Clients in total.
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -84,9 +92,10 @@ struct RunArgs {
     /// Entity subscriptions per client (entity).
     #[arg(long, default_value_t = 10)]
     subs_per_client: u32,
-    /// Seconds idle holds the connections.
-    #[arg(long, default_value_t = 10.0)]
-    hold: f64,
+    /// Seconds to hold the connections once all connected: the whole of idle (default 10);
+    /// before the first emit of fanout/entity (default 0). Ignored by storm.
+    #[arg(long)]
+    hold: Option<f64>,
     /// Cap of the emit phase, seconds.
     #[arg(long, default_value_t = 60.0)]
     duration: f64,
@@ -156,10 +165,21 @@ fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
 }
 
 fn build(scenario: Scenario, a: &RunArgs) -> anyhow::Result<RunConfig> {
-    let mut c = RunConfig::new(scenario, Target::parse(&a.target)?);
+    let targets = a
+        .target
+        .iter()
+        .map(|t| Target::parse(t.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(first) = targets.first() else {
+        anyhow::bail!("give at least one --target");
+    };
+    let mut c = RunConfig::new(scenario, first.clone());
+    c.emit_target = parse_emit_target(&a.emit_target, &targets)?;
+    c.targets = targets;
     c.path = a.path.clone();
     c.admin_token = a.admin_token.clone();
-    c.server_pid = a.server_pid;
+    c.server_pids = a.server_pid.clone();
+    c.redis_pid = a.redis_pid;
     c.clients = a.clients;
     if let Some(m) = &a.mix {
         c.mix = Mix::parse(m)?;
@@ -178,10 +198,11 @@ fn build(scenario: Scenario, a: &RunArgs) -> anyhow::Result<RunConfig> {
     c.payload_bytes = a.payload_bytes;
     c.entities = a.entities;
     c.subs_per_client = a.subs_per_client;
-    c.hold = if scenario == Scenario::Idle {
-        secs(a.hold, "hold")?
-    } else {
-        Duration::ZERO
+    c.hold = match (scenario, a.hold) {
+        (Scenario::Storm, _) => Duration::ZERO,
+        (Scenario::Idle, None) => Duration::from_secs(10),
+        (_, None) => Duration::ZERO,
+        (_, Some(h)) => secs(h, "hold")?,
     };
     c.duration = secs(a.duration, "duration")?;
     c.drain_timeout = secs(a.drain_timeout, "drain-timeout")?;

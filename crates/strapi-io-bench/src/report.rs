@@ -1,7 +1,8 @@
 //! The result of a run: the [`Report`] with every number under stable field names (the
 //! `--json` document, described in the crate docs), how it is computed from the merged
-//! [`FleetReport`], the emitter's result and the memory readings, which counters count as
-//! violations, and the human table printed on stdout.
+//! [`FleetReport`], the emitter's result and the [`Readings`] of the servers (and of Redis)
+//! taken at the phase boundaries, which counters count as violations, and the human table
+//! printed on stdout.
 
 use std::fmt::Write as _;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::emit::EmitResult;
-use crate::fleet::{ErrorCount, FleetReport};
+use crate::fleet::{ErrorCount, FleetReport, NodeCounts};
 use crate::hist::Percentiles;
 
 /// The run's settings, as reported.
@@ -45,6 +46,20 @@ pub struct ReportConfig {
     pub duplicate_every: u64,
     /// Runtime worker threads per bench process (`null`: one per core).
     pub threads: Option<u64>,
+    /// Servers the clients are spread over.
+    #[serde(default = "one")]
+    pub nodes: u64,
+    /// How: `contiguous` (client `i` of N on node ⌊i·nodes/N⌋, blocks of consecutive indices).
+    #[serde(default = "contiguous")]
+    pub spread: String,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn contiguous() -> String {
+    "contiguous".to_string()
 }
 
 /// Connections.
@@ -87,21 +102,234 @@ pub struct Subscriptions {
     pub resent: u64,
 }
 
-/// The server's resident memory.
+/// The servers' resident memory: of one node, or summed over the nodes (top-level
+/// `memory`), per connection against the clients established on them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Memory {
-    /// Its pid.
+    /// Its pid (the first node's, when summed).
     pub server_pid: u32,
+    /// Every pid summed here.
+    #[serde(default)]
+    pub server_pids: Vec<u32>,
     /// Before the clients connected, KiB.
     pub rss_before_kib: Option<u64>,
     /// When all clients were connected, KiB.
     pub rss_connected_kib: Option<u64>,
+    /// After the hold of `fanout`/`entity` (`--hold`), before the first emit, KiB.
+    #[serde(default)]
+    pub rss_held_kib: Option<u64>,
     /// After the hold (`idle`) or the drain (others), KiB.
     pub rss_after_kib: Option<u64>,
     /// (after − before) / established, KiB.
     pub per_connection_kib: Option<f64>,
     /// (connected − before) / established, KiB.
     pub per_connection_connected_kib: Option<f64>,
+    /// (held − before) / established, KiB.
+    #[serde(default)]
+    pub per_connection_held_kib: Option<f64>,
+}
+
+impl Memory {
+    fn of(pids: &[u32], rss: [Option<u64>; 4], established: u64) -> Memory {
+        let [before, connected, held, after] = rss;
+        let per = |v: Option<u64>| match (v, before) {
+            (Some(v), Some(b)) if established > 0 => {
+                Some(((v as f64 - b as f64) / established as f64 * 100.0).round() / 100.0)
+            }
+            _ => None,
+        };
+        Memory {
+            server_pid: pids.first().copied().unwrap_or(0),
+            server_pids: pids.to_vec(),
+            rss_before_kib: before,
+            rss_connected_kib: connected,
+            rss_held_kib: held,
+            rss_after_kib: after,
+            per_connection_kib: per(after),
+            per_connection_connected_kib: per(connected),
+            per_connection_held_kib: per(held),
+        }
+    }
+}
+
+/// Deliveries to the clients of one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeDeliveries {
+    /// Due.
+    pub expected: u64,
+    /// Received, duplicates included.
+    pub received: u64,
+    /// Distinct deliveries received.
+    pub unique: u64,
+    /// Due but never received.
+    pub missing: u64,
+    /// Received again.
+    pub duplicates: u64,
+    /// Received after a later event of the same entity.
+    pub out_of_order: u64,
+    /// Distinct deliveries of events a client was not due.
+    pub unexpected: u64,
+}
+
+/// One server (node) of the run and its clients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Its number, 1-based, in `--target` order.
+    pub node: u64,
+    /// Its base URL.
+    pub url: String,
+    /// Whether the emit requests went to it.
+    pub emits: bool,
+    /// Clients assigned to it.
+    pub clients: u64,
+    /// … connected.
+    pub established: u64,
+    /// … that could not connect.
+    pub failed: u64,
+    /// … that lost their connection before the end.
+    pub lost: u64,
+    /// Engine.IO pings its clients answered.
+    pub pings: u64,
+    /// `connections` of its `GET /health` once all clients were connected (`null`: no
+    /// answer).
+    pub server_connections: Option<u64>,
+    /// `strapi_io_cluster_errors_total` of its `GET /metrics` at the end (`null`: no answer):
+    /// operations that could not reach the other nodes.
+    #[serde(default)]
+    pub server_cluster_errors: Option<u64>,
+    /// `strapi_io_heartbeat_disconnects_total` of its `GET /metrics` at the end: sockets it
+    /// closed for not answering pings.
+    #[serde(default)]
+    pub server_heartbeat_disconnects: Option<u64>,
+    /// Its memory (with `--server-pid`).
+    pub memory: Option<Memory>,
+    /// Its CPU seconds (user + system) over `cpu.window_s` (with `--server-pid`).
+    pub cpu_s: Option<f64>,
+    /// Deliveries to its clients.
+    pub deliveries: NodeDeliveries,
+    /// End-to-end latency of those deliveries.
+    pub latency_ms: Percentiles,
+}
+
+/// The Redis server of a cluster (`--redis-pid`), over the whole run (before connecting to
+/// the end of the hold or drain).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedisReport {
+    /// Its pid.
+    pub pid: u32,
+    /// CPU seconds (user + system).
+    pub cpu_s: Option<f64>,
+    /// Over this many seconds.
+    pub window_s: f64,
+    /// `cpu_s` as a percentage of one core over the window.
+    pub core_pct: Option<f64>,
+    /// Resident memory before connecting, KiB.
+    pub rss_before_kib: Option<u64>,
+    /// … at the end, KiB.
+    pub rss_after_kib: Option<u64>,
+}
+
+/// CPU use in one phase of the run: `connect` (all clients connecting), `hold` (connected,
+/// idle: heartbeats only), `emit` (first emit to the end of the drain).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseCpu {
+    /// `connect`, `hold` or `emit`.
+    pub name: String,
+    /// Its length, s.
+    pub window_s: f64,
+    /// CPU seconds of all servers together (with `--server-pid`).
+    pub server_cpu_s: Option<f64>,
+    /// `server_cpu_s` as a percentage of one core.
+    pub server_core_pct: Option<f64>,
+    /// CPU seconds of Redis (with `--redis-pid`).
+    pub redis_cpu_s: Option<f64>,
+    /// `redis_cpu_s` as a percentage of one core.
+    pub redis_core_pct: Option<f64>,
+}
+
+/// One reading of the processes around the bench.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// When, s since the run started.
+    pub at_s: f64,
+    /// `VmRSS` of each server, KiB (`--server-pid` order).
+    pub server_rss: Vec<Option<u64>>,
+    /// CPU seconds of each server so far.
+    pub server_cpu: Vec<Option<f64>>,
+    /// `VmRSS` of Redis, KiB.
+    pub redis_rss: Option<u64>,
+    /// CPU seconds of Redis so far.
+    pub redis_cpu: Option<f64>,
+}
+
+impl Sample {
+    /// The sum of the servers' CPU seconds, if every one was read.
+    pub fn server_cpu_sum(&self) -> Option<f64> {
+        sum_all(&self.server_cpu)
+    }
+}
+
+fn sum_all<T: Copy + std::iter::Sum<T>>(v: &[Option<T>]) -> Option<T> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter()
+        .copied()
+        .collect::<Option<Vec<T>>>()
+        .map(|v| v.into_iter().sum())
+}
+
+/// Counters a gateway exposes on `GET /metrics`, read at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerCounters {
+    /// `strapi_io_cluster_errors_total`.
+    pub cluster_errors: u64,
+    /// `strapi_io_heartbeat_disconnects_total`.
+    pub heartbeat_disconnects: u64,
+}
+
+impl ServerCounters {
+    /// From a Prometheus text page (a counter absent from it is 0).
+    pub fn parse(text: &str) -> ServerCounters {
+        let sum = |name: &str| -> u64 {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| {
+                    let rest = l.strip_prefix(name)?;
+                    if !(rest.starts_with(' ') || rest.starts_with('{')) {
+                        return None;
+                    }
+                    let v: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+                    Some(v as u64)
+                })
+                .sum()
+        };
+        ServerCounters {
+            cluster_errors: sum("strapi_io_cluster_errors_total"),
+            heartbeat_disconnects: sum("strapi_io_heartbeat_disconnects_total"),
+        }
+    }
+}
+
+/// What the parent read around the phases: before connecting, once connected, after the
+/// hold of an emitting scenario, and at the end (after the hold or the drain); each server's
+/// `GET /health` connection count once connected.
+#[derive(Debug, Clone, Default)]
+pub struct Readings {
+    /// Before the first connect.
+    pub before: Sample,
+    /// All clients connected.
+    pub connected: Sample,
+    /// After `--hold`, before the first emit (`fanout`/`entity` with a hold).
+    pub held: Option<Sample>,
+    /// After the hold (`idle`) or the drain.
+    pub after: Sample,
+    /// `connections` of each server's `GET /health`, once connected.
+    pub server_connections: Vec<Option<u64>>,
+    /// Each server's counters from `GET /metrics` at the end.
+    pub server_counters: Vec<Option<ServerCounters>>,
+    /// Server (summed) and bench CPU from "all connected" to the end.
+    pub cpu: CpuReadings,
 }
 
 /// The emitter.
@@ -181,8 +409,14 @@ pub struct Report {
     pub label: Option<String>,
     /// Scenario name.
     pub scenario: String,
-    /// Target base URL.
+    /// Base URL of the server the emits went to (the only one of a single-node run).
     pub target: String,
+    /// Every server, in `--target` order.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// The number (1-based) of the server the emits went to.
+    #[serde(default = "one")]
+    pub emit_node: u64,
     /// Start, ms since epoch.
     pub started_at_unix_ms: u64,
     /// Whole run, s.
@@ -195,11 +429,20 @@ pub struct Report {
     pub connections: Connections,
     /// Entity subscriptions.
     pub subscriptions: Subscriptions,
-    /// Server memory (with `--server-pid`).
+    /// Server memory (with `--server-pid`), summed over the servers.
     pub memory: Option<Memory>,
-    /// CPU seconds used by the server and the bench from "all connected" to the end of the
-    /// hold or drain.
+    /// CPU seconds used by the server(s, summed) and the bench from "all connected" to the
+    /// end of the hold or drain.
     pub cpu: CpuReadings,
+    /// CPU by phase (`connect`, `hold`, `emit`), servers summed, and Redis.
+    #[serde(default)]
+    pub phases: Vec<PhaseCpu>,
+    /// Each server and its clients.
+    #[serde(default)]
+    pub nodes: Vec<NodeReport>,
+    /// The Redis server (with `--redis-pid`).
+    #[serde(default)]
+    pub redis: Option<RedisReport>,
     /// Emits (`fanout`, `entity`).
     pub emit: Option<Emit>,
     /// Deliveries.
@@ -212,17 +455,6 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// No violations.
     pub ok: bool,
-}
-
-/// Memory readings taken by the parent, KiB.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RssReadings {
-    /// Before connecting.
-    pub before: Option<u64>,
-    /// All connected.
-    pub connected: Option<u64>,
-    /// After hold or drain.
-    pub after: Option<u64>,
 }
 
 /// CPU time used by the server and by the bench (all its processes) from the moment all
@@ -257,6 +489,87 @@ fn secs(us: u64) -> f64 {
     us as f64 / 1e6
 }
 
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// `part` seconds of CPU over `window` seconds, as a percentage of one core.
+fn core_pct(part: Option<f64>, window: f64) -> Option<f64> {
+    part.filter(|_| window > 0.0)
+        .map(|p| (p / window * 1000.0).round() / 10.0)
+}
+
+fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| round2(b - a))
+}
+
+fn phase(name: &str, from: &Sample, to: &Sample) -> PhaseCpu {
+    let window = (to.at_s - from.at_s).max(0.0);
+    let server = delta(from.server_cpu_sum(), to.server_cpu_sum());
+    let redis = delta(from.redis_cpu, to.redis_cpu);
+    PhaseCpu {
+        name: name.to_string(),
+        window_s: round3(window),
+        server_cpu_s: server,
+        server_core_pct: core_pct(server, window),
+        redis_cpu_s: redis,
+        redis_core_pct: core_pct(redis, window),
+    }
+}
+
+fn node_report(
+    cfg: &RunConfig,
+    i: usize,
+    n: &NodeCounts,
+    readings: &Readings,
+    emits: bool,
+) -> NodeReport {
+    let pid = cfg.server_pids.get(i).copied();
+    let rss = |s: &Sample| s.server_rss.get(i).copied().flatten();
+    let cpu = |s: &Sample| s.server_cpu.get(i).copied().flatten();
+    let counters = readings.server_counters.get(i).copied().flatten();
+    NodeReport {
+        node: i as u64 + 1,
+        url: cfg.targets[i].base_url(),
+        emits,
+        clients: n.clients,
+        established: n.established,
+        failed: n.failed,
+        lost: n.lost,
+        pings: n.pings,
+        server_connections: readings.server_connections.get(i).copied().flatten(),
+        server_cluster_errors: counters.map(|c| c.cluster_errors),
+        server_heartbeat_disconnects: counters.map(|c| c.heartbeat_disconnects),
+        memory: pid.map(|pid| {
+            Memory::of(
+                &[pid],
+                [
+                    rss(&readings.before),
+                    rss(&readings.connected),
+                    readings.held.as_ref().and_then(rss),
+                    rss(&readings.after),
+                ],
+                n.established,
+            )
+        }),
+        cpu_s: pid.and(delta(cpu(&readings.connected), cpu(&readings.after))),
+        deliveries: NodeDeliveries {
+            expected: n.expected,
+            received: n.received,
+            unique: n.unique,
+            missing: n.missing,
+            duplicates: n.duplicates,
+            out_of_order: n.out_of_order,
+            unexpected: n.unexpected,
+        },
+        latency_ms: Percentiles::of(&n.latency),
+    }
+}
+
 fn per_second(n: u64, window_s: f64) -> f64 {
     if window_s > 0.0 {
         ((n as f64 / window_s) * 10.0).round() / 10.0
@@ -271,7 +584,7 @@ impl Report {
         cfg: &RunConfig,
         fleet: &FleetReport,
         emit: Option<&EmitResult>,
-        (rss, cpu): (RssReadings, CpuReadings),
+        readings: &Readings,
         nofile_limit: Option<u64>,
         started_at_unix_ms: u64,
         elapsed_s: f64,
@@ -281,22 +594,50 @@ impl Report {
         } else {
             0.0
         };
-        let memory = cfg.server_pid.map(|pid| {
-            let per = |v: Option<u64>| match (v, rss.before) {
-                (Some(v), Some(b)) if fleet.established > 0 => {
-                    Some(((v as f64 - b as f64) / fleet.established as f64 * 100.0).round() / 100.0)
-                }
-                _ => None,
-            };
-            Memory {
-                server_pid: pid,
-                rss_before_kib: rss.before,
-                rss_connected_kib: rss.connected,
-                rss_after_kib: rss.after,
-                per_connection_kib: per(rss.after),
-                per_connection_connected_kib: per(rss.connected),
+        let memory = (!cfg.server_pids.is_empty()).then(|| {
+            Memory::of(
+                &cfg.server_pids,
+                [
+                    sum_all(&readings.before.server_rss),
+                    sum_all(&readings.connected.server_rss),
+                    readings.held.as_ref().and_then(|s| sum_all(&s.server_rss)),
+                    sum_all(&readings.after.server_rss),
+                ],
+                fleet.established,
+            )
+        });
+        let nodes: Vec<NodeReport> = (0..cfg.targets.len())
+            .map(|i| {
+                let empty = NodeCounts::empty();
+                let n = fleet.nodes.get(i).unwrap_or(&empty);
+                let emits = cfg.scenario.emits() && i == cfg.emit_target;
+                node_report(cfg, i, n, readings, emits)
+            })
+            .collect();
+        let redis = cfg.redis_pid.map(|pid| {
+            let window = (readings.after.at_s - readings.before.at_s).max(0.0);
+            let cpu = delta(readings.before.redis_cpu, readings.after.redis_cpu);
+            RedisReport {
+                pid,
+                cpu_s: cpu,
+                window_s: round3(window),
+                core_pct: core_pct(cpu, window),
+                rss_before_kib: readings.before.redis_rss,
+                rss_after_kib: readings.after.redis_rss,
             }
         });
+        let mut phases = vec![phase("connect", &readings.before, &readings.connected)];
+        match (&readings.held, cfg.scenario.emits()) {
+            (Some(held), _) => {
+                phases.push(phase("hold", &readings.connected, held));
+                phases.push(phase("emit", held, &readings.after));
+            }
+            (None, true) => phases.push(phase("emit", &readings.connected, &readings.after)),
+            (None, false) if cfg.scenario == crate::config::Scenario::Idle => {
+                phases.push(phase("hold", &readings.connected, &readings.after));
+            }
+            (None, false) => {}
+        }
         let emit_section = emit.map(|e| {
             let window = e.elapsed.as_secs_f64();
             Emit {
@@ -382,6 +723,25 @@ impl Report {
                 e.achieved_rate, cfg.rate, cfg.concurrency
             ));
         }
+        let cluster_errors: u64 = nodes.iter().filter_map(|n| n.server_cluster_errors).sum();
+        if cluster_errors > 0 {
+            warnings.push(format!(
+                "the servers counted {cluster_errors} cluster errors (strapi_io_cluster_errors_total: \
+                 operations that could not reach the other nodes; an emit that fails so reaches only \
+                 the emitting node's clients)"
+            ));
+        }
+        for n in &nodes {
+            if let Some(seen) = n.server_connections
+                && seen != n.established
+            {
+                warnings.push(format!(
+                    "node {} ({}) reported {seen} connections on GET /health once all were \
+                     connected; the bench holds {} there",
+                    n.node, n.url, n.established
+                ));
+            }
+        }
         if fleet.reordered_across_streams > 0 && cfg.concurrency == 1 {
             warnings.push(format!(
                 "{} deliveries arrived after a later event of another entity although the emits were \
@@ -394,7 +754,9 @@ impl Report {
             version: env!("CARGO_PKG_VERSION").to_string(),
             label: cfg.label.clone(),
             scenario: cfg.scenario.name().to_string(),
-            target: cfg.target.base_url(),
+            target: cfg.emit_target().base_url(),
+            targets: cfg.targets.iter().map(|t| t.base_url()).collect(),
+            emit_node: cfg.emit_target as u64 + 1,
             started_at_unix_ms,
             elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
             config: ReportConfig {
@@ -413,6 +775,8 @@ impl Report {
                 drain_timeout_s: cfg.drain_timeout.as_secs_f64(),
                 duplicate_every: cfg.duplicate_every,
                 threads: cfg.threads.map(|t| t as u64),
+                nodes: cfg.targets.len() as u64,
+                spread: contiguous(),
             },
             nofile_limit,
             connections: Connections {
@@ -435,7 +799,10 @@ impl Report {
                 resent: fleet.subscriptions_resent,
             },
             memory,
-            cpu,
+            cpu: readings.cpu,
+            phases,
+            nodes,
+            redis,
             emit: emit_section,
             deliveries,
             latency_ms: Percentiles::of(&fleet.latency),
@@ -464,12 +831,19 @@ impl Report {
                 .join("; ")
         };
         let c = &self.config;
+        let to = if self.targets.len() > 1 {
+            format!(
+                "{} nodes ({}), emits through node {}",
+                self.targets.len(),
+                self.targets.join(" "),
+                self.emit_node
+            )
+        } else {
+            self.target.clone()
+        };
         let title = match &self.label {
-            Some(l) => format!(
-                "strapi-io-bench {} [{}] → {}",
-                self.scenario, l, self.target
-            ),
-            None => format!("strapi-io-bench {} → {}", self.scenario, self.target),
+            Some(l) => format!("strapi-io-bench {} [{}] → {}", self.scenario, l, to),
+            None => format!("strapi-io-bench {} → {}", self.scenario, to),
         };
         row("run", title);
         row(
@@ -526,20 +900,30 @@ impl Report {
         if let Some(m) = &self.memory {
             let kib = |v: Option<u64>| v.map_or("?".to_string(), |v| format!("{v} KiB"));
             let per = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.2} KiB"));
+            let held = m
+                .rss_held_kib
+                .map_or(String::new(), |_| format!(", held {}", kib(m.rss_held_kib)));
+            let pids = if m.server_pids.len() > 1 {
+                format!("{} servers summed", m.server_pids.len())
+            } else {
+                format!("pid {}", m.server_pid)
+            };
             row(
                 "server RSS",
                 format!(
-                    "before {}, connected {}, after {} (pid {})",
+                    "before {}, connected {}{held}, after {} ({pids})",
                     kib(m.rss_before_kib),
                     kib(m.rss_connected_kib),
                     kib(m.rss_after_kib),
-                    m.server_pid
                 ),
             );
+            let held = m
+                .per_connection_held_kib
+                .map_or(String::new(), |v| format!(", {v:.2} KiB after the hold"));
             row(
                 "RSS per connection",
                 format!(
-                    "{} after, {} when connected",
+                    "{} after, {} when connected{held}",
                     per(m.per_connection_kib),
                     per(m.per_connection_connected_kib)
                 ),
@@ -603,6 +987,90 @@ impl Report {
             );
             row("end-to-end latency", pct(&self.latency_ms));
         }
+        if self.nodes.len() > 1 {
+            for n in &self.nodes {
+                let d = &n.deliveries;
+                let mut line = format!(
+                    "{}{}: {}/{} connected, {} lost, /health {}",
+                    n.url,
+                    if n.emits { " (emits)" } else { "" },
+                    n.established,
+                    n.clients,
+                    n.lost,
+                    n.server_connections
+                        .map_or("?".to_string(), |c| c.to_string()),
+                );
+                if let (Some(c), Some(h)) =
+                    (n.server_cluster_errors, n.server_heartbeat_disconnects)
+                {
+                    let _ = write!(line, ", cluster errors {c}, heartbeat closes {h}");
+                }
+                if let Some(m) = &n.memory {
+                    let kib = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+                    let per = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
+                    let _ = write!(
+                        line,
+                        "; RSS {} → {} → {} KiB ({} / {} KiB per conn); CPU {}",
+                        kib(m.rss_before_kib),
+                        kib(m.rss_connected_kib),
+                        kib(m.rss_after_kib),
+                        per(m.per_connection_connected_kib),
+                        per(m.per_connection_kib),
+                        n.cpu_s.map_or("?".to_string(), |v| format!("{v:.2} s")),
+                    );
+                }
+                if d.expected > 0 || d.received > 0 {
+                    let _ = write!(
+                        line,
+                        "; {} / {} delivered, missing/dup/ooo {}/{}/{}; p50 {:.1} p99 {:.1} p999 {:.1} ms",
+                        d.unique,
+                        d.expected,
+                        d.missing,
+                        d.duplicates,
+                        d.out_of_order,
+                        n.latency_ms.p50,
+                        n.latency_ms.p99,
+                        n.latency_ms.p999
+                    );
+                }
+                row(&format!("node {}", n.node), line);
+            }
+        }
+        if let Some(r) = &self.redis {
+            row(
+                "Redis",
+                format!(
+                    "CPU {} over {:.3} s ({} of a core), RSS {} → {} KiB (pid {})",
+                    r.cpu_s.map_or("?".to_string(), |v| format!("{v:.2} s")),
+                    r.window_s,
+                    r.core_pct.map_or("?".to_string(), |v| format!("{v:.1} %")),
+                    r.rss_before_kib.map_or("?".to_string(), |v| v.to_string()),
+                    r.rss_after_kib.map_or("?".to_string(), |v| v.to_string()),
+                    r.pid
+                ),
+            );
+        }
+        if self.nodes.len() > 1 || self.redis.is_some() || self.config.hold_s > 0.0 {
+            let pct = |s: Option<f64>, p: Option<f64>| match (s, p) {
+                (Some(s), Some(p)) => format!("{s:.2} s ({p:.0} %)"),
+                _ => "?".to_string(),
+            };
+            for p in &self.phases {
+                let redis = if self.redis.is_some() {
+                    format!(", Redis {}", pct(p.redis_cpu_s, p.redis_core_pct))
+                } else {
+                    String::new()
+                };
+                row(
+                    &format!("CPU in phase {}", p.name),
+                    format!(
+                        "{:.3} s: servers {}{redis}",
+                        p.window_s,
+                        pct(p.server_cpu_s, p.server_core_pct),
+                    ),
+                );
+            }
+        }
         let cpu = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.2} s"));
         row(
             "CPU (after connect)",
@@ -626,5 +1094,35 @@ impl Report {
             },
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_from_metrics_text() {
+        let text = "# TYPE strapi_io_cluster_errors_total counter\nstrapi_io_cluster_errors_total 4\n\
+                    strapi_io_cluster_errors_total_other 9\n\
+                    strapi_io_heartbeat_disconnects_total{reason=\"a\"} 2\n\
+                    strapi_io_heartbeat_disconnects_total{reason=\"b\"} 3\n";
+        assert_eq!(
+            ServerCounters::parse(text),
+            ServerCounters {
+                cluster_errors: 4,
+                heartbeat_disconnects: 5
+            }
+        );
+        assert_eq!(ServerCounters::parse(""), ServerCounters::default());
+    }
+
+    #[test]
+    fn cpu_shares() {
+        assert_eq!(core_pct(Some(0.5), 2.0), Some(25.0));
+        assert_eq!(core_pct(Some(1.0), 0.0), None);
+        assert_eq!(sum_all(&[Some(1u64), Some(2)]), Some(3));
+        assert_eq!(sum_all(&[Some(1u64), None]), None);
+        assert_eq!(sum_all::<u64>(&[]), None);
     }
 }

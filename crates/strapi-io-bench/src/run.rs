@@ -1,6 +1,8 @@
-//! Running a scenario end to end, in one process or several: the phases (memory before,
-//! connect, memory connected, hold or emit, drain, memory after, stop, report), the overall
-//! deadline, and the line protocol between the parent and its `worker` processes.
+//! Running a scenario end to end, in one process or several: the phases (readings before,
+//! connect, readings and each server's `/health` once connected, hold, readings, emit,
+//! drain, readings after and each server's `/metrics` counters, stop, report), the overall deadline, and the line protocol between
+//! the parent and its `worker` processes. Readings are the servers' (`--server-pid`, one per
+//! target) and Redis's (`--redis-pid`) resident memory and CPU time.
 //!
 //! Worker protocol (one JSON value per line after a keyword):
 //! - worker → parent: `READY <FleetReport of the connect phase>` once every client of its
@@ -20,7 +22,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use crate::config::{RunConfig, Scenario, partition};
 use crate::emit::{self, EmitResult};
 use crate::fleet::{Fleet, FleetReport};
-use crate::report::{CpuReadings, Report, RssReadings};
+use crate::report::{Readings, Report, Sample, ServerCounters};
 use crate::sys;
 use crate::tracker::EmitSummary;
 
@@ -88,16 +90,81 @@ enum Holders {
     Workers(Vec<Worker>),
 }
 
+/// Reads the servers' and Redis's memory and CPU time now.
+fn sample(cfg: &RunConfig, t0: Instant) -> Sample {
+    Sample {
+        at_s: t0.elapsed().as_secs_f64(),
+        server_rss: cfg.server_pids.iter().map(|&p| sys::rss_kib(p)).collect(),
+        server_cpu: cfg
+            .server_pids
+            .iter()
+            .map(|p| sys::cpu_seconds(&p.to_string()))
+            .collect(),
+        redis_rss: cfg.redis_pid.and_then(sys::rss_kib),
+        redis_cpu: cfg.redis_pid.and_then(|p| sys::cpu_seconds(&p.to_string())),
+    }
+}
+
+/// `connections` of each server's `GET /health` (`None` where it does not answer within 2 s
+/// or has no such field).
+async fn server_connections(cfg: &RunConfig) -> Vec<Option<u64>> {
+    let Ok(client) = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return vec![None; cfg.targets.len()];
+    };
+    let reads = cfg.targets.iter().map(|t| {
+        let client = client.clone();
+        let url = format!("{}/health", t.base_url());
+        async move {
+            let body: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
+            body.get("connections")?.as_u64()
+        }
+    });
+    futures_util::future::join_all(reads).await
+}
+
+/// Each server's counters from `GET /metrics` (`None` where it does not answer 200 within 2 s).
+async fn server_counters(cfg: &RunConfig) -> Vec<Option<ServerCounters>> {
+    let Ok(client) = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return vec![None; cfg.targets.len()];
+    };
+    let reads = cfg.targets.iter().map(|t| {
+        let client = client.clone();
+        let url = format!("{}/metrics", t.base_url());
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            if !r.status().is_success() {
+                return None;
+            }
+            Some(ServerCounters::parse(&r.text().await.ok()?))
+        }
+    });
+    futures_util::future::join_all(reads).await
+}
+
 async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow::Result<Report> {
     let t0 = Instant::now();
     let started_ms = sys::now_us() / 1000;
-    let rss = |cfg: &RunConfig| cfg.server_pid.and_then(sys::rss_kib);
-    let mut readings = RssReadings {
-        before: rss(cfg),
-        ..RssReadings::default()
+    let mut readings = Readings {
+        before: sample(cfg, t0),
+        ..Readings::default()
     };
-    if cfg.server_pid.is_some() && readings.before.is_none() {
-        bail!("cannot read /proc/{}/status", cfg.server_pid.unwrap_or(0));
+    for (pid, rss) in cfg.server_pids.iter().zip(&readings.before.server_rss) {
+        if rss.is_none() {
+            bail!("cannot read /proc/{pid}/status (--server-pid)");
+        }
+    }
+    if let Some(pid) = cfg.redis_pid
+        && readings.before.redis_cpu.is_none()
+    {
+        bail!("cannot read /proc/{pid}/stat (--redis-pid)");
     }
     let holders = if cfg.processes == 1 {
         Holders::Local(Box::new(
@@ -106,30 +173,34 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
     } else {
         Holders::Workers(start_workers(cfg, launch).await?)
     };
-    readings.connected = rss(cfg);
-    let pid_text = cfg.server_pid.map(|p| p.to_string());
-    let server_cpu = || pid_text.as_deref().and_then(sys::cpu_seconds);
-    let cpu_start = (server_cpu(), sys::cpu_seconds("self"));
+    readings.connected = sample(cfg, t0);
+    readings.server_connections = server_connections(cfg).await;
+    let bench_cpu_start = sys::cpu_seconds("self");
     let cpu_t0 = Instant::now();
-    let emitted: Option<EmitResult> = match cfg.scenario {
-        Scenario::Idle => {
-            tokio::time::sleep(cfg.hold).await;
-            None
+    if !cfg.hold.is_zero() {
+        tokio::time::sleep(cfg.hold).await;
+        if cfg.scenario.emits() {
+            readings.held = Some(sample(cfg, t0));
         }
+    }
+    let emitted: Option<EmitResult> = match cfg.scenario {
         Scenario::Fanout | Scenario::Entity => Some(emit::emit(cfg).await?),
-        Scenario::Storm => None,
+        Scenario::Idle | Scenario::Storm => None,
     };
     let summary = emitted.as_ref().map(|e| e.summary.clone());
-    let mut cpu = CpuReadings::default();
+    let finish = |readings: &mut Readings| {
+        readings.after = sample(cfg, t0);
+        readings.cpu.measure(
+            (readings.connected.server_cpu_sum(), bench_cpu_start),
+            (readings.after.server_cpu_sum(), sys::cpu_seconds("self")),
+            cpu_t0.elapsed().as_secs_f64(),
+        );
+    };
     let fleet = match holders {
         Holders::Local(mut f) => {
             f.drain(summary.as_ref(), cfg.drain_timeout).await;
-            readings.after = rss(cfg);
-            cpu.measure(
-                cpu_start,
-                (server_cpu(), sys::cpu_seconds("self")),
-                cpu_t0.elapsed().as_secs_f64(),
-            );
+            finish(&mut readings);
+            readings.server_counters = server_counters(cfg).await;
             f.stop().await
         }
         Holders::Workers(mut ws) => {
@@ -140,12 +211,8 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
             for w in ws.iter_mut() {
                 w.expect("DRAINED").await?;
             }
-            readings.after = rss(cfg);
-            cpu.measure(
-                cpu_start,
-                (server_cpu(), sys::cpu_seconds("self")),
-                cpu_t0.elapsed().as_secs_f64(),
-            );
+            finish(&mut readings);
+            readings.server_counters = server_counters(cfg).await;
             for w in ws.iter_mut() {
                 w.send("STOP").await?;
             }
@@ -163,12 +230,12 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
             merged
         }
     };
-    cpu.bench_s = cpu.bench_s.map(|own| own + fleet.cpu_s);
+    readings.cpu.bench_s = readings.cpu.bench_s.map(|own| own + fleet.cpu_s);
     Ok(Report::build(
         cfg,
         &fleet,
         emitted.as_ref(),
-        (readings, cpu),
+        &readings,
         nofile,
         started_ms,
         t0.elapsed().as_secs_f64(),

@@ -1,6 +1,7 @@
 //! A short run of the bench against the real gateway binary, proving the counters: every
 //! delivery accounted for, an intentional duplicate reported as such, entity subscriptions
-//! delivering exactly their entities' events, and the multi-process path merging workers.
+//! delivering exactly their entities' events, the multi-process path merging workers, and
+//! clients spread over two gateways counted per node.
 //!
 //! The binary is `$STRAPI_IO_BIN`, by default `<workspace>/target/debug/strapi-io` (built by
 //! `cargo test --workspace`); the test fails, never skips, when it is missing.
@@ -34,7 +35,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> Server {
+fn start_server(tag: &str) -> Server {
     let bin = std::env::var_os("STRAPI_IO_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target/debug/strapi-io"));
@@ -44,8 +45,10 @@ fn start_server() -> Server {
          which `cargo test --workspace` does) or point STRAPI_IO_BIN at it",
         bin.display()
     );
-    let dir =
-        std::env::temp_dir().join(format!("strapi-io-bench-short-run-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "strapi-io-bench-short-run-{}-{tag}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -86,10 +89,13 @@ fn start_server() -> Server {
     server
 }
 
+fn target(server: &Server) -> Target {
+    Target::parse(&format!("http://127.0.0.1:{}", server.port)).unwrap()
+}
+
 fn config(server: &Server, scenario: Scenario) -> RunConfig {
-    let target = Target::parse(&format!("http://127.0.0.1:{}", server.port)).unwrap();
-    let mut c = RunConfig::new(scenario, target);
-    c.server_pid = Some(server.child.id());
+    let mut c = RunConfig::new(scenario, target(server));
+    c.server_pids = vec![server.child.id()];
     c.connect_timeout = Duration::from_secs(10);
     // Below the gateway's listen backlog (128), so no SYN is dropped.
     c.connect_concurrency = 64;
@@ -124,7 +130,7 @@ fn assert_clean(r: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_runs_against_the_gateway() {
-    let server = start_server();
+    let server = start_server("one");
     tokio::time::timeout(Duration::from_secs(30), async {
         // Fan-out: 200 clients of the four routed audiences, 50 events at 100/s.
         let mut c = config(&server, Scenario::Fanout);
@@ -204,4 +210,70 @@ async fn short_runs_against_the_gateway() {
     })
     .await
     .expect("the short runs finish within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_spread_over_two_gateways() {
+    // Two standalone gateways (no Redis): the spreading and the per-node accounting are the
+    // bench's; an emit reaches only the clients of the node it went to.
+    let (a, b) = (start_server("spread-a"), start_server("spread-b"));
+    let pids = vec![a.child.id(), b.child.id()];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        // Idle: 101 clients in contiguous blocks, 50 on the first node and 51 on the second;
+        // each gateway's /health counts what the bench says it holds there.
+        let mut c = config(&a, Scenario::Idle);
+        c.targets = vec![target(&a), target(&b)];
+        c.server_pids = pids.clone();
+        c.clients = 101;
+        c.hold = Duration::from_millis(500);
+        let r = run(&c).await;
+        assert!(r.ok, "{:?}", r.violations);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.targets.len(), 2);
+        assert_eq!(r.config.nodes, 2);
+        let per_node: Vec<_> = r.nodes.iter().map(|n| (n.clients, n.established)).collect();
+        assert_eq!(per_node, vec![(50, 50), (51, 51)]);
+        assert_eq!(r.nodes[0].server_connections, Some(50));
+        assert_eq!(r.nodes[1].server_connections, Some(51));
+        let m = r.memory.as_ref().unwrap();
+        assert_eq!(m.server_pids, pids);
+        let node_rss: Vec<u64> = r
+            .nodes
+            .iter()
+            .map(|n| n.memory.as_ref().unwrap().rss_after_kib.unwrap())
+            .collect();
+        assert_eq!(m.rss_after_kib, Some(node_rss.iter().sum::<u64>()));
+        assert!(r.nodes.iter().all(|n| n.cpu_s.is_some()));
+        // Each gateway's /metrics was read at the end: no cluster, no cluster errors.
+        assert!(r.nodes.iter().all(|n| n.server_cluster_errors == Some(0)));
+        assert_eq!(r.phases.len(), 2, "connect and hold: {:?}", r.phases);
+
+        // Fan-out through node 2, three worker processes (the middle one holds clients of
+        // both nodes): node 2's 40 clients get all 10 events, node 1's 40 clients none — each
+        // of those 400 deliveries counted missing, on node 1.
+        let mut c = config(&a, Scenario::Fanout);
+        c.targets = vec![target(&a), target(&b)];
+        c.server_pids = pids.clone();
+        c.emit_target = 1;
+        c.clients = 80;
+        c.processes = 3;
+        c.events = 10;
+        c.rate = 100.0;
+        c.drain_timeout = Duration::from_secs(1);
+        let r = run(&c).await;
+        assert_eq!(r.target, r.targets[1]);
+        assert_eq!(r.emit_node, 2);
+        assert!(!r.nodes[0].emits && r.nodes[1].emits);
+        let (n1, n2) = (&r.nodes[0].deliveries, &r.nodes[1].deliveries);
+        assert_eq!((n1.expected, n1.unique, n1.missing), (400, 0, 400));
+        assert_eq!((n2.expected, n2.unique, n2.missing), (400, 400, 0));
+        assert_eq!(n2.duplicates + n2.out_of_order + n2.unexpected, 0);
+        assert_eq!(r.deliveries.missing, 400);
+        assert_eq!(r.deliveries.clients_with_missing, 40);
+        assert_eq!(r.nodes[1].latency_ms.count, 400);
+        assert_eq!(r.latency_ms.count, 400);
+        assert!(!r.ok);
+    })
+    .await
+    .expect("the two-node runs finish within 30 s");
 }
