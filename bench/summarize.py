@@ -132,7 +132,12 @@ for row, variants in sorted(runs.items()):
     variants.sort(key=lambda v: (v[0], v[1]))
     print(f"\n### {row}\n")
     for nodes, redis, d in variants:
-        print(f"- {setup_name(nodes, redis)}: `{d['label'].split(' ', 1)[1] if d.get('label') else d['scenario']}`")
+        # Labels of bench/cluster.sh: "cluster-<N>n[ (no Redis)] <scenario> <options>".
+        label = d.get("label") or f"cluster-{nodes}n {d['scenario']}"
+        args = label.split(" ", 1)[1] if " " in label else d["scenario"]
+        no_redis = args.startswith("(no Redis) ")
+        args = args[len("(no Redis) "):] if no_redis else args
+        print(f"- {setup_name(nodes, redis)}: `{'NO_REDIS=1 ' if no_redis else ''}bench/cluster.sh {nodes} {args}`")
     print()
     base = variants[0][2]
     cols = [setup_name(n, r) for n, r, _ in variants]
