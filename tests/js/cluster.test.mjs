@@ -288,7 +288,9 @@ describe("cluster faults: Redis lost and back, a node killed", () => {
     assert.match(cross.body.error.message, /Cluster unavailable/);
     assert.ok(Date.now() - started < 3000, "answered at once, not after a timeout");
     const emitReport = await rpc(a.url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title: "solo" } });
-    assert.equal(emitReport.status, 200);
+    assert.equal(emitReport.status, 200, "delivered to this node's clients");
+    assert.match(emitReport.body.meta.clusterError, /unavailable/, "and says the other nodes were not reached");
+    await onA.rec.waitFor("article:create", (p) => p.data.title === "solo");
     // Node B's own clients are served by B meanwhile.
     const bLocal = await rpc(b.url, "raw", { event: "local-b", data: {} });
     assert.equal(bLocal.status, 200);

@@ -280,8 +280,12 @@ pub async fn call(
         "emit" => {
             let o: EmitOptions = params(body)?;
             let o = populator.populate(io, o).await;
-            io.emit(o).await?;
-            data(Value::Null)
+            let report = io.emit(o).await?;
+            match report.cluster_error {
+                // Delivered to this node's clients only: say so, the call itself worked.
+                Some(e) => Ok(Json(json!({"data": null, "meta": {"clusterError": e}}))),
+                None => data(Value::Null),
+            }
         }
         "raw" => {
             let o: RawOptions = params(body)?;

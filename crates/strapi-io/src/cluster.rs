@@ -34,10 +34,16 @@ pub(crate) type SocketRef = socketioxide::extract::SocketRef<ClusterAdapter>;
 /// An event's acknowledgement callback.
 pub(crate) type AckSender = socketioxide::extract::AckSender<ClusterAdapter>;
 
-/// How long one Redis command may take.
-const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one Redis command may take. Generous: on a saturated machine an answer can be
+/// late without Redis being gone, and a publish that timed out may still be delivered.
+const OP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the supervisor's ping may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the link checks that Redis answers.
 const PING_EVERY: Duration = Duration::from_secs(1);
+/// Late pings in a row after which Redis counts as gone (a lost or refused connection counts
+/// at once).
+const LATE_PINGS_TOLERATED: u32 = 3;
 /// How long a cross-node request (listing sockets, rooms) waits for the other nodes.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// The prefix of our own keys and channels.
@@ -209,7 +215,7 @@ impl Link {
         let wake = Arc::new(Notify::new());
         let (h, r, w) = (handlers.clone(), resubscribe.clone(), wake.clone());
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_connection_timeout(Some(PING_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500))
@@ -289,17 +295,8 @@ impl Link {
             return Err(Self::down(inner));
         }
         let mut conn = inner.conn.clone();
-        match tokio::time::timeout(OP_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                inner.mark_down(format!("{e}"));
-                Err(Self::down(inner))
-            }
-            Err(_) => {
-                inner.mark_down(format!("no answer within {OP_TIMEOUT:?}"));
-                Err(Self::down(inner))
-            }
-        }
+        let answer = tokio::time::timeout(OP_TIMEOUT, cmd.query_async::<T>(&mut conn)).await;
+        inner.judge(answer)
     }
 
     /// `SET key value` (cluster-wide state such as the live settings).
@@ -362,6 +359,32 @@ fn prefixed(key: &str) -> String {
 }
 
 impl Inner {
+    /// The result of one command: a lost or refused connection takes the link down at once
+    /// (the supervisor brings it back); a late answer or a command error fails this command
+    /// only, since a busy machine or a bad command says nothing about Redis being gone.
+    fn judge<T>(
+        &self,
+        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, LinkError> {
+        match answer {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e))
+                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() =>
+            {
+                self.mark_down(e.to_string());
+                Err(Link::down(self))
+            }
+            Ok(Err(e)) => Err(LinkError(format!("Redis {}: {e}", self.shown))),
+            Err(_) => {
+                tracing::warn!(redis = %self.shown, "a Redis command got no answer within {OP_TIMEOUT:?}");
+                Err(LinkError(format!(
+                    "Redis {}: no answer within {OP_TIMEOUT:?}",
+                    self.shown
+                )))
+            }
+        }
+    }
+
     fn mark_down(&self, reason: String) {
         let was_up = self.up.swap(false, Ordering::AcqRel);
         self.resubscribe.store(true, Ordering::Release);
@@ -377,14 +400,34 @@ impl Inner {
 /// (re)connection, and keeps `up` and `reason` current. Ends with the link.
 async fn supervise(link: Weak<Inner>) {
     let mut logged_down = false;
+    let mut late = 0u32;
     loop {
         let Some(inner) = link.upgrade() else { return };
         let mut conn = inner.conn.clone();
         let ping = tokio::time::timeout(
-            OP_TIMEOUT,
+            PING_TIMEOUT,
             redis::cmd("PING").query_async::<String>(&mut conn),
         )
         .await;
+        // A late ping alone may be this machine being busy: only a run of them counts, and
+        // only while nothing else is wrong.
+        let ping = match ping {
+            Err(_) if late + 1 < LATE_PINGS_TOLERATED && inner.up.load(Ordering::Acquire) => {
+                late += 1;
+                let wake = inner.wake.clone();
+                drop(inner);
+                drop(conn);
+                tokio::select! {
+                    _ = tokio::time::sleep(PING_EVERY) => {}
+                    _ = wake.notified() => {}
+                }
+                continue;
+            }
+            other => {
+                late = 0;
+                other
+            }
+        };
         let result = match ping {
             Ok(Ok(_)) => {
                 if inner.resubscribe.swap(false, Ordering::AcqRel) {
@@ -409,7 +452,7 @@ async fn supervise(link: Weak<Inner>) {
                 }
             }
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {OP_TIMEOUT:?}")),
+            Err(_) => Err(format!("pings got no answer within {PING_TIMEOUT:?}")),
         };
         match result {
             Ok(()) => {
