@@ -225,6 +225,13 @@ describe("cluster: two nodes on one Redis", () => {
       what: "B to apply A's settings",
     });
     assert.deepEqual(await ack(sender, "private-message", { to: "x", message: "y" }), { success: false, error: "Private messages are disabled" });
+    // A node starting now adopts the cluster's settings, over its config file.
+    const late = await startNode(redis.url);
+    try {
+      assert.equal((await request(late.url, "/api/io/settings")).body.data.rooms.enablePrivateMessages, false);
+    } finally {
+      await late.stop();
+    }
     const back = await request(b.url, "/api/io/settings", { method: "PUT", body: current });
     assert.equal(back.status, 200, back.text);
     await waitUntil(async () => (await request(a.url, "/api/io/settings")).body.data.rooms.enablePrivateMessages === true, {
@@ -282,6 +289,11 @@ describe("cluster faults: Redis lost and back, a node killed", () => {
       during.push(n);
     }
     for (const m of during) await onA.rec.waitFor("tick", (d) => d.n === m);
+    const current = (await request(a.url, "/api/io/settings")).body.data;
+    const put = await request(a.url, "/api/io/settings", { method: "PUT", body: current });
+    assert.equal(put.status, 200, "applied on this node");
+    assert.equal(put.body.cluster.shared, false, "but could not be shared");
+    assert.match(put.body.cluster.error, /Cluster unavailable/);
     const started = Date.now();
     const cross = await rpc(a.url, "joinRoom", { socketId: idB, roomName: "r" });
     assert.equal(cross.status, 503, JSON.stringify(cross.body));

@@ -171,39 +171,36 @@ async fn handle(
         Ok(Webhook::Entry(request)) => request,
     };
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
-    let key = request.document_key();
-    if state.coalesce.is_zero() || key.is_none() {
-        let group = [(request.event, request.entry)];
-        let report = emit_group(state, &request.uid, &group).await;
-        if report.is_err() {
-            state.counters.failed.fetch_add(1, Ordering::Relaxed);
+    let key = match request.document_key() {
+        Some(document) if !state.coalesce.is_zero() => (request.uid.clone(), document),
+        // No window, or nothing to merge by: emitted as it arrives.
+        _ => {
+            let group = [(request.event, request.entry)];
+            let report = emit_group(state, &request.uid, &group).await;
+            if report.is_err() {
+                state.counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(Json(json!({"data": report?})).into_response());
         }
-        return Ok(Json(json!({"data": report?})).into_response());
-    }
-    let key = (request.uid.clone(), key.unwrap_or_default());
-    let queued = enqueue(state, key.clone(), request);
+    };
+    let joined = enqueue(state, key.clone(), request);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"data": {
             "queued": true,
             "uid": key.0,
             "document": key.1,
-            "coalesced": queued.merged,
+            "coalesced": joined,
             "coalesceMs": state.coalesce.as_millis() as u64,
         }})),
     )
         .into_response())
 }
 
-/// What [`enqueue`] did with a request.
-struct Queued {
-    /// It joined a document already in its window.
-    merged: bool,
-}
-
 /// Adds a request to its document's window, opening the window (and the task that closes
-/// it) for the first one. Past [`MAX_PENDING`] documents, the request is emitted at once.
-fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Queued {
+/// it) for the first one; `true` when it joined a window already open. Past
+/// [`MAX_PENDING`] documents, the request is emitted at once.
+fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> bool {
     let mut groups = state
         .pending
         .groups
@@ -212,7 +209,7 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Que
     if let Some(group) = groups.get_mut(&key) {
         group.push((request.event, request.entry));
         state.counters.merged.fetch_add(1, Ordering::Relaxed);
-        return Queued { merged: true };
+        return true;
     }
     let delay = if groups.len() >= MAX_PENDING {
         tracing::warn!(
@@ -230,7 +227,7 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> Que
         tokio::time::sleep(delay).await;
         flush(&state, key).await;
     });
-    Queued { merged: false }
+    false
 }
 
 /// Closes a document's window: waits for its previous event to go out, then emits the

@@ -396,6 +396,49 @@ impl Inner {
     }
 }
 
+/// Why a supervisor check failed.
+enum CheckFailed {
+    /// The ping got no answer in time: Redis may be gone, or this machine busy.
+    Late,
+    /// Redis answered with an error, or the connection is gone.
+    Down(String),
+}
+
+/// Pings Redis and, after a (re)connection, subscribes to every wanted channel.
+async fn check(inner: &Inner) -> Result<(), CheckFailed> {
+    let mut conn = inner.conn.clone();
+    match tokio::time::timeout(
+        PING_TIMEOUT,
+        redis::cmd("PING").query_async::<String>(&mut conn),
+    )
+    .await
+    {
+        Err(_) => return Err(CheckFailed::Late),
+        Ok(Err(e)) => return Err(CheckFailed::Down(e.to_string())),
+        Ok(Ok(_)) => {}
+    }
+    if !inner.resubscribe.swap(false, Ordering::AcqRel) {
+        return Ok(());
+    }
+    let channels: Vec<String> = inner
+        .wanted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    if channels.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(OP_TIMEOUT, conn.subscribe(&channels)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CheckFailed::Down(format!("subscribing: {e}"))),
+        Err(_) => Err(CheckFailed::Down(format!(
+            "subscribing: no answer within {OP_TIMEOUT:?}"
+        ))),
+    }
+}
+
 /// Checks Redis every second (or when woken), subscribes to every wanted channel after a
 /// (re)connection, and keeps `up` and `reason` current. Ends with the link.
 async fn supervise(link: Weak<Inner>) {
@@ -403,66 +446,31 @@ async fn supervise(link: Weak<Inner>) {
     let mut late = 0u32;
     loop {
         let Some(inner) = link.upgrade() else { return };
-        let mut conn = inner.conn.clone();
-        let ping = tokio::time::timeout(
-            PING_TIMEOUT,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await;
-        // A late ping alone may be this machine being busy: only a run of them counts, and
-        // only while nothing else is wrong.
-        let ping = match ping {
-            Err(_) if late + 1 < LATE_PINGS_TOLERATED && inner.up.load(Ordering::Acquire) => {
+        let outcome = check(&inner).await;
+        match outcome {
+            // A late ping alone may be this machine being busy: only a run of them counts,
+            // and only while nothing else is wrong.
+            Err(CheckFailed::Late)
+                if late + 1 < LATE_PINGS_TOLERATED && inner.up.load(Ordering::Acquire) =>
+            {
                 late += 1;
-                let wake = inner.wake.clone();
-                drop(inner);
-                drop(conn);
-                tokio::select! {
-                    _ = tokio::time::sleep(PING_EVERY) => {}
-                    _ = wake.notified() => {}
-                }
-                continue;
             }
-            other => {
-                late = 0;
-                other
-            }
-        };
-        let result = match ping {
-            Ok(Ok(_)) => {
-                if inner.resubscribe.swap(false, Ordering::AcqRel) {
-                    let channels: Vec<String> = inner
-                        .wanted
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .iter()
-                        .cloned()
-                        .collect();
-                    if channels.is_empty() {
-                        Ok(())
-                    } else {
-                        match tokio::time::timeout(OP_TIMEOUT, conn.subscribe(&channels)).await {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(e)) => Err(format!("subscribing: {e}")),
-                            Err(_) => Err(format!("subscribing: no answer within {OP_TIMEOUT:?}")),
-                        }
-                    }
-                } else {
-                    Ok(())
-                }
-            }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("pings got no answer within {PING_TIMEOUT:?}")),
-        };
-        match result {
             Ok(()) => {
+                late = 0;
                 if !inner.up.swap(true, Ordering::AcqRel) {
                     tracing::info!(redis = %inner.shown, "cluster link up");
                 }
                 *inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 logged_down = false;
             }
-            Err(reason) => {
+            Err(failed) => {
+                late = 0;
+                let reason = match failed {
+                    CheckFailed::Late => {
+                        format!("pings got no answer within {PING_TIMEOUT:?}")
+                    }
+                    CheckFailed::Down(reason) => reason,
+                };
                 inner.up.store(false, Ordering::Release);
                 inner.resubscribe.store(true, Ordering::Release);
                 if !logged_down {
@@ -474,7 +482,6 @@ async fn supervise(link: Weak<Inner>) {
         }
         let wake = inner.wake.clone();
         drop(inner);
-        drop(conn);
         tokio::select! {
             _ = tokio::time::sleep(PING_EVERY) => {}
             _ = wake.notified() => {}

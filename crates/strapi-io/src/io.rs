@@ -1481,11 +1481,10 @@ impl Io {
     }
 
     /// Settings other nodes share from now on (see [`Io::share_settings`]), each already
-    /// validated; standalone, a stream that never yields. The caller applies and stores them.
+    /// validated; standalone, a stream that ends at once. The caller applies and stores them.
     pub async fn shared_settings(&self) -> tokio::sync::mpsc::Receiver<Settings> {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         if !self.shared.clustered() {
-            std::mem::forget(tx);
             return rx;
         }
         let mut stream = self

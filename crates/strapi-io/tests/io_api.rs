@@ -602,3 +602,26 @@ async fn custom_events_and_connect_hooks_reach_library_handlers() {
         .unwrap_err();
     assert!(err.to_string().contains("built-in"), "{err}");
 }
+
+#[test]
+fn building_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    let schemas = strapi_io::load_schemas(&support::blog_src()).unwrap();
+    let err = strapi_io::IoBuilder::new(schemas).build().unwrap_err();
+    assert!(matches!(err, strapi_io::BuildError::NoRuntime), "{err}");
+}
+
+#[tokio::test]
+async fn an_unusable_redis_url_stops_the_build_without_its_password() {
+    let schemas = strapi_io::load_schemas(&support::blog_src()).unwrap();
+    let mut settings = Settings::default();
+    settings.redis.enabled = true;
+    settings.redis.url = "redis://:hunter2@[bad host".into();
+    let err = strapi_io::IoBuilder::new(schemas)
+        .settings(settings)
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, strapi_io::BuildError::Cluster(_)), "{text}");
+    assert!(text.contains("invalid Redis URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
