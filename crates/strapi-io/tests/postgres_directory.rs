@@ -6,6 +6,7 @@
 //! stopped when it ends, also on failure. Without PostgreSQL installed the test fails.
 #![allow(missing_docs)]
 
+mod fixture_checks;
 mod pg;
 
 use std::io::Write;
@@ -13,23 +14,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use fixture_checks::{SALT, SECRET, access, content_type, legacy, role, token};
 use pg::PgCluster;
-use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
-use strapi_io::core::auth::{AuthError, Credential};
-use strapi_io::core::{Audience, AudienceKind, ContentType, TokenType};
+use strapi_io::core::auth::AuthError;
 use strapi_io::{
     Directory, DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions,
-    UserInfo,
 };
 
 const DUMP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/strapi5-postgres.sql"
 );
-const SECRET: &str = "fixture-jwt-secret";
-const SALT: &str = "fixture-api-token-salt";
 /// The SELECT-only role the directory connects as.
 const READER: &str = "strapi_reader";
 /// Its password: must never appear in an error, a health reason or a log line.
@@ -69,61 +65,6 @@ impl Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn now_s() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
-fn sign(claims: Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("sign")
-}
-
-/// `jwtManagement: 'legacy-support'`: `{id}`.
-fn legacy(id: u64) -> Credential {
-    Credential::Jwt(sign(
-        json!({"id": id, "iat": now_s(), "exp": now_s() + 600}),
-    ))
-}
-
-/// `jwtManagement: 'refresh'` access token: `{userId: "<id>", sessionId, type: "access"}`.
-fn access(id: &str) -> Credential {
-    Credential::Jwt(sign(json!({
-        "userId": id, "sessionId": "b99471ea4d8f7376157f2ebc74ceb425",
-        "type": "access", "iat": now_s(), "exp": now_s() + 600
-    })))
-}
-
-fn token(t: &str) -> Credential {
-    Credential::ApiToken(t.to_string())
-}
-
-fn content_type(name: &str, table: &str, draft_and_publish: bool) -> ContentType {
-    ContentType {
-        uid: format!("api::{name}.{name}"),
-        kind: "collectionType".into(),
-        singular_name: name.into(),
-        plural_name: format!("{name}s"),
-        collection_name: Some(table.into()),
-        draft_and_publish,
-        attributes: Default::default(),
-    }
-}
-
-fn role(d: &StrapiDirectory, role_type: &str) -> Arc<Audience> {
-    d.audiences()
-        .iter()
-        .find(|a| matches!(&a.kind, AudienceKind::Role { role_type: t } if t == role_type))
-        .cloned()
-        .unwrap_or_else(|| panic!("role {role_type}"))
 }
 
 async fn open(url: &str) -> StrapiDirectory {
@@ -257,136 +198,19 @@ async fn roles_and_tokens_are_loaded_with_their_actions(url: &str) {
             "io-token-old",
         ]
     );
-    let public = role(&d, "public");
-    assert_eq!(public.name, "Public");
-    assert!(public.can_read("api::article.article"));
-    assert!(public.can_read("api::comment.comment"));
-    assert!(!public.can_read("api::author.author"));
-    assert!(public.has("plugin::users-permissions.auth.register"));
-    let authenticated = role(&d, "authenticated");
-    assert!(authenticated.can_read("api::author.author"));
-    assert!(!authenticated.has("api::article.article.create"));
-    let editor = role(&d, "editor");
-    for ct in ["article.article", "author.author", "comment.comment"] {
-        for action in ["find", "findOne", "create", "update", "delete"] {
-            assert!(editor.has(&format!("api::{ct}.{action}")), "{ct}.{action}");
-        }
-    }
-    assert!(!editor.has("plugin::users-permissions.user.me"));
-    let anonymous = d.authenticate(None).await.expect("anonymous");
-    assert!(Arc::ptr_eq(&anonymous.audience, &public));
-    assert!(anonymous.user.is_none());
+    fixture_checks::roles_and_permissions(&d).await;
     d.close().await;
 }
 
 async fn jwt_users_in_both_forms(url: &str) {
     let d = open(url).await;
-    for cred in [legacy(2), access("2")] {
-        let id = d.authenticate(Some(&cred)).await.expect("reader");
-        assert_eq!(id.audience.room, "io-role-authenticated");
-        assert_eq!(
-            id.user,
-            Some(UserInfo {
-                id: json!(2),
-                username: "reader".into(),
-                email: "reader@example.com".into(),
-                role: "authenticated".into(),
-            })
-        );
-    }
-    for cred in [legacy(1), access("1")] {
-        let id = d.authenticate(Some(&cred)).await.expect("editor");
-        assert_eq!(id.audience.room, "io-role-editor");
-        assert_eq!(id.user.map(|u| u.username), Some("editor".to_string()));
-    }
-    // Blocked, unknown, refresh tokens, tokens without exp and bad signatures are refused.
-    for cred in [
-        legacy(3),
-        access("3"),
-        legacy(99),
-        access("99"),
-        Credential::Jwt(sign(
-            json!({"userId": "2", "sessionId": "s", "type": "refresh", "exp": now_s() + 600}),
-        )),
-        Credential::Jwt(sign(json!({"id": 2}))),
-        Credential::Jwt("not.a.jwt".into()),
-    ] {
-        assert_eq!(
-            d.authenticate(Some(&cred))
-                .await
-                .map(|i| i.audience.room.clone()),
-            Err(AuthError::InvalidCredentials),
-            "{cred:?}"
-        );
-    }
-    // Unconfirmed `pending` is accepted: email_confirmation is false in the fixture.
-    let pending = d.authenticate(Some(&legacy(4))).await.expect("pending");
-    assert_eq!(
-        pending.user.map(|u| u.username),
-        Some("pending".to_string())
-    );
+    fixture_checks::jwt_users(&d).await;
     d.close().await;
 }
 
 async fn api_tokens(url: &str) {
     let d = open(url).await;
-    let dashboard = d
-        .authenticate(Some(&token("fixture-token-dashboard")))
-        .await
-        .expect("dashboard");
-    assert_eq!(dashboard.audience.room, "io-token-dashboard");
-    assert_eq!(
-        dashboard.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::ReadOnly
-        }
-    );
-    assert!(dashboard.audience.can_read("api::author.author"));
-    assert!(!dashboard.audience.has("api::author.author.create"));
-    let comments = d
-        .authenticate(Some(&token("fixture-token-comments")))
-        .await
-        .expect("comments-only");
-    assert_eq!(comments.audience.name, "comments-only");
-    assert_eq!(
-        comments.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::Custom
-        }
-    );
-    assert!(comments.audience.has("api::comment.comment.find"));
-    assert!(comments.audience.has("api::comment.comment.findOne"));
-    assert!(!comments.audience.can_read("api::article.article"));
-    let ops = d
-        .authenticate(Some(&token("fixture-token-ops")))
-        .await
-        .expect("ops");
-    assert_eq!(
-        ops.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::FullAccess
-        }
-    );
-    assert!(ops.audience.has("api::author.author.delete"));
-    // `old` expired on 2025-01-01 (a `timestamp without time zone` in PostgreSQL).
-    assert_eq!(
-        d.authenticate(Some(&token("fixture-token-old")))
-            .await
-            .map(|i| i.audience.room.clone()),
-        Err(AuthError::TokenExpired)
-    );
-    for cred in [
-        token("no-such-token"),
-        Credential::Jwt("fixture-token-ops".into()),
-    ] {
-        assert_eq!(
-            d.authenticate(Some(&cred))
-                .await
-                .map(|i| i.audience.room.clone()),
-            Err(AuthError::InvalidCredentials),
-            "{cred:?}"
-        );
-    }
+    fixture_checks::api_tokens(&d).await;
     d.close().await;
 }
 
@@ -407,8 +231,8 @@ async fn entity_existence(cluster: &PgCluster, url: &str) {
     assert_eq!((draft_row.as_str(), draft_only_row.as_str()), ("1", "5"));
 
     let d = open(url).await;
-    let article = content_type("article", "articles", true);
-    let comment = content_type("comment", "comments", false);
+    let article = content_type("article", Some("articles"), true);
+    let comment = content_type("comment", Some("comments"), false);
     for (ct, id, expected) in [
         (&article, published.as_str(), true),
         (&article, draft_only.as_str(), false),
@@ -445,7 +269,7 @@ async fn entity_existence(cluster: &PgCluster, url: &str) {
             ct.uid
         );
     }
-    let missing = content_type("ghost", "ghosts", false);
+    let missing = content_type("ghost", Some("ghosts"), false);
     let err = d.entity_exists(&missing, "1", false).await.unwrap_err();
     assert!(
         err.0.contains("ghosts") && err.0.contains("does not exist"),
@@ -615,7 +439,7 @@ async fn open_errors(cluster: &PgCluster) {
 
 async fn faults(cluster: &mut PgCluster, url: &str) {
     let d = open(url).await;
-    let article = content_type("article", "articles", true);
+    let article = content_type("article", Some("articles"), true);
     assert!(d.authenticate(Some(&legacy(1))).await.is_ok());
     assert!(d.entity_exists(&article, "2", false).await.expect("exists"));
 

@@ -4,18 +4,15 @@
 
 use super::snapshot::ADVANCED_KEY;
 use super::*;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
-use strapi_io_core::{AudienceKind, TokenType};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/strapi5.db");
-const SECRET: &str = "fixture-jwt-secret";
-const SALT: &str = "fixture-api-token-salt";
+#[path = "../../tests/fixture_checks/mod.rs"]
+mod fixture_checks;
+use fixture_checks::{SALT, SECRET, access, content_type, legacy, role, token};
 
 /// A private copy of the fixture database in its own temp directory.
 struct TempDb {
@@ -79,56 +76,6 @@ impl Drop for TempDb {
     }
 }
 
-fn now_s() -> u64 {
-    (crate::directory::unix_millis() / 1000) as u64
-}
-
-fn sign(claims: Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn legacy(id: u64) -> Credential {
-    Credential::Jwt(sign(
-        json!({"id": id, "iat": now_s(), "exp": now_s() + 600}),
-    ))
-}
-
-fn access(id: &str) -> Credential {
-    Credential::Jwt(sign(json!({
-        "userId": id, "sessionId": "b99471ea4d8f7376157f2ebc74ceb425",
-        "type": "access", "iat": now_s(), "exp": now_s() + 600
-    })))
-}
-
-fn token(t: &str) -> Credential {
-    Credential::ApiToken(t.to_string())
-}
-
-fn content_type(name: &str, table: Option<&str>, dp: bool) -> ContentType {
-    ContentType {
-        uid: format!("api::{name}.{name}"),
-        kind: "collectionType".into(),
-        singular_name: name.into(),
-        plural_name: format!("{name}s"),
-        collection_name: table.map(str::to_string),
-        draft_and_publish: dp,
-        attributes: BTreeMap::new(),
-    }
-}
-
-fn role(d: &StrapiDirectory, role_type: &str) -> Arc<Audience> {
-    d.audiences()
-        .iter()
-        .find(|a| matches!(&a.kind, AudienceKind::Role { role_type: t } if t == role_type))
-        .cloned()
-        .unwrap_or_else(|| panic!("role {role_type}"))
-}
-
 #[tokio::test]
 async fn roles_and_tokens_are_loaded_with_their_actions() {
     let db = TempDb::new();
@@ -148,75 +95,14 @@ async fn roles_and_tokens_are_loaded_with_their_actions() {
             "io-token-old",
         ]
     );
-    let public = role(&d, "public");
-    assert_eq!(public.name, "Public");
-    assert!(public.can_read("api::article.article"));
-    assert!(public.can_read("api::comment.comment"));
-    assert!(!public.can_read("api::author.author"));
-    assert!(public.has("plugin::users-permissions.auth.register"));
-    let authenticated = role(&d, "authenticated");
-    assert!(authenticated.can_read("api::author.author"));
-    assert!(!authenticated.has("api::article.article.create"));
-    let editor = role(&d, "editor");
-    for ct in ["article.article", "author.author", "comment.comment"] {
-        for action in ["find", "findOne", "create", "update", "delete"] {
-            assert!(editor.has(&format!("api::{ct}.{action}")), "{ct}.{action}");
-        }
-    }
-    assert!(!editor.has("plugin::users-permissions.user.me"));
-    // Anonymous sockets get the Public role.
-    let anon = d.authenticate(None).await.unwrap();
-    assert!(Arc::ptr_eq(&anon.audience, &public));
-    assert!(anon.user.is_none());
+    fixture_checks::roles_and_permissions(&d).await;
 }
 
 #[tokio::test]
 async fn jwt_users_in_both_forms() {
     let db = TempDb::new();
     let d = db.open(Duration::from_secs(300)).await;
-    for cred in [legacy(2), access("2")] {
-        let id = d.authenticate(Some(&cred)).await.unwrap();
-        assert_eq!(id.audience.room, "io-role-authenticated");
-        assert_eq!(
-            id.user.unwrap(),
-            UserInfo {
-                id: json!(2),
-                username: "reader".into(),
-                email: "reader@example.com".into(),
-                role: "authenticated".into(),
-            }
-        );
-    }
-    for cred in [legacy(1), access("1")] {
-        let id = d.authenticate(Some(&cred)).await.unwrap();
-        assert_eq!(id.audience.room, "io-role-editor");
-        let user = id.user.unwrap();
-        assert_eq!(
-            (user.id, user.username.as_str(), user.role.as_str()),
-            (json!(1), "editor", "editor")
-        );
-        assert_eq!(user.email, "editor@example.com");
-    }
-    // Blocked, unknown, refresh tokens and bad signatures are refused.
-    for cred in [
-        legacy(3),
-        access("3"),
-        legacy(99),
-        access("99"),
-        Credential::Jwt(sign(
-            json!({"userId": "2", "type": "refresh", "exp": now_s() + 600}),
-        )),
-        Credential::Jwt("not.a.jwt".into()),
-    ] {
-        assert_eq!(
-            d.authenticate(Some(&cred)).await.unwrap_err(),
-            AuthError::InvalidCredentials,
-            "{cred:?}"
-        );
-    }
-    // Unconfirmed `pending` is accepted: email_confirmation is false in the fixture.
-    let pending = d.authenticate(Some(&legacy(4))).await.unwrap();
-    assert_eq!(pending.user.unwrap().username, "pending");
+    fixture_checks::jwt_users(&d).await;
 }
 
 #[tokio::test]
@@ -245,67 +131,7 @@ async fn email_confirmation_from_the_advanced_store() {
 async fn api_tokens() {
     let db = TempDb::new();
     let d = db.open(Duration::from_secs(300)).await;
-    let dashboard = d
-        .authenticate(Some(&token("fixture-token-dashboard")))
-        .await
-        .unwrap();
-    assert_eq!(dashboard.audience.room, "io-token-dashboard");
-    assert_eq!(
-        dashboard.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::ReadOnly
-        }
-    );
-    assert!(dashboard.audience.can_read("api::author.author"));
-    assert!(!dashboard.audience.has("api::author.author.create"));
-    assert!(dashboard.user.is_none());
-
-    let comments = d
-        .authenticate(Some(&token("fixture-token-comments")))
-        .await
-        .unwrap();
-    assert_eq!(comments.audience.name, "comments-only");
-    assert_eq!(
-        comments.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::Custom
-        }
-    );
-    assert!(comments.audience.has("api::comment.comment.find"));
-    assert!(comments.audience.has("api::comment.comment.findOne"));
-    assert!(!comments.audience.can_read("api::article.article"));
-
-    let ops = d
-        .authenticate(Some(&token("fixture-token-ops")))
-        .await
-        .unwrap();
-    assert_eq!(
-        ops.audience.kind,
-        AudienceKind::ApiToken {
-            token_type: TokenType::FullAccess
-        }
-    );
-    assert!(ops.audience.has("api::author.author.delete"));
-
-    assert_eq!(
-        d.authenticate(Some(&token("fixture-token-old")))
-            .await
-            .unwrap_err(),
-        AuthError::TokenExpired
-    );
-    assert_eq!(
-        d.authenticate(Some(&token("no-such-token")))
-            .await
-            .unwrap_err(),
-        AuthError::InvalidCredentials
-    );
-    // A JWT is not an API token and vice versa.
-    assert_eq!(
-        d.authenticate(Some(&Credential::Jwt("fixture-token-ops".into())))
-            .await
-            .unwrap_err(),
-        AuthError::InvalidCredentials
-    );
+    fixture_checks::api_tokens(&d).await;
 }
 
 #[tokio::test]
