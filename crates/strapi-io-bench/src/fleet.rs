@@ -59,6 +59,39 @@ pub fn note_error(list: &mut Vec<ErrorCount>, message: &str, n: u64) {
     }
 }
 
+/// What clients received of the deliveries due to them: the counts every report level
+/// (client set, process, node, run) shares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCounts {
+    /// Deliveries the clients had to receive.
+    pub expected: u64,
+    /// Deliveries received (duplicates included).
+    pub received: u64,
+    /// Distinct deliveries received.
+    pub unique: u64,
+    /// Expected deliveries that never came.
+    pub missing: u64,
+    /// Deliveries of an event a client had already received.
+    pub duplicates: u64,
+    /// Deliveries after a later event of the same entity.
+    pub out_of_order: u64,
+    /// Distinct deliveries a client was not due (another entity's event).
+    pub unexpected: u64,
+}
+
+impl DeliveryCounts {
+    /// Adds `o`'s counts.
+    pub fn add(&mut self, o: &DeliveryCounts) {
+        self.expected += o.expected;
+        self.received += o.received;
+        self.unique += o.unique;
+        self.missing += o.missing;
+        self.duplicates += o.duplicates;
+        self.out_of_order += o.out_of_order;
+        self.unexpected += o.unexpected;
+    }
+}
+
 /// The counts of the clients of one server (node), within a [`FleetReport`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeCounts {
@@ -72,20 +105,9 @@ pub struct NodeCounts {
     pub lost: u64,
     /// Engine.IO pings answered.
     pub pings: u64,
-    /// Deliveries the clients had to receive.
-    pub expected: u64,
-    /// Deliveries received (duplicates included).
-    pub received: u64,
-    /// Distinct deliveries received.
-    pub unique: u64,
-    /// Expected deliveries that never came.
-    pub missing: u64,
-    /// Deliveries of an event a client had already received.
-    pub duplicates: u64,
-    /// Deliveries after a later event of the same entity.
-    pub out_of_order: u64,
-    /// Distinct deliveries a client was not due.
-    pub unexpected: u64,
+    /// What these clients received.
+    #[serde(flatten)]
+    pub deliveries: DeliveryCounts,
     /// End-to-end latency (µs), base64 V2 (wire form; empty in-process).
     #[serde(default)]
     pub latency_b64: String,
@@ -103,13 +125,7 @@ impl NodeCounts {
             failed: 0,
             lost: 0,
             pings: 0,
-            expected: 0,
-            received: 0,
-            unique: 0,
-            missing: 0,
-            duplicates: 0,
-            out_of_order: 0,
-            unexpected: 0,
+            deliveries: DeliveryCounts::default(),
             latency_b64: String::new(),
             latency: hist::new_histogram(),
         }
@@ -122,13 +138,7 @@ impl NodeCounts {
         self.failed += o.failed;
         self.lost += o.lost;
         self.pings += o.pings;
-        self.expected += o.expected;
-        self.received += o.received;
-        self.unique += o.unique;
-        self.missing += o.missing;
-        self.duplicates += o.duplicates;
-        self.out_of_order += o.out_of_order;
-        self.unexpected += o.unexpected;
+        self.deliveries.add(&o.deliveries);
         hist::merge(&mut self.latency, &o.latency);
     }
 }
@@ -162,24 +172,13 @@ pub struct FleetReport {
     pub routed_clients: u64,
     /// Clients that get events through entity subscriptions only.
     pub subscriber_clients: u64,
-    /// Deliveries the clients had to receive.
-    pub expected: u64,
-    /// Deliveries received (duplicates included).
-    pub received: u64,
-    /// Distinct deliveries received.
-    pub unique: u64,
-    /// Expected deliveries that never came.
-    pub missing: u64,
+    /// What the clients received.
+    #[serde(flatten)]
+    pub deliveries: DeliveryCounts,
     /// Clients with at least one missing delivery.
     pub clients_with_missing: u64,
-    /// Deliveries of an event a client had already received.
-    pub duplicates: u64,
-    /// Deliveries after a later event of the same entity.
-    pub out_of_order: u64,
     /// Deliveries after a later event of another entity (informational).
     pub reordered_across_streams: u64,
-    /// Distinct deliveries a client was not due (another entity's event).
-    pub unexpected: u64,
     /// Deliveries with a seq the run never emitted.
     pub out_of_range: u64,
     /// Scenario events without `benchSeq`/`benchSentAt`.
@@ -234,15 +233,9 @@ impl FleetReport {
             subscriptions_resent: 0,
             routed_clients: 0,
             subscriber_clients: 0,
-            expected: 0,
-            received: 0,
-            unique: 0,
-            missing: 0,
+            deliveries: DeliveryCounts::default(),
             clients_with_missing: 0,
-            duplicates: 0,
-            out_of_order: 0,
             reordered_across_streams: 0,
-            unexpected: 0,
             out_of_range: 0,
             malformed: 0,
             other_events: 0,
@@ -301,15 +294,9 @@ impl FleetReport {
         }
         self.routed_clients += o.routed_clients;
         self.subscriber_clients += o.subscriber_clients;
-        self.expected += o.expected;
-        self.received += o.received;
-        self.unique += o.unique;
-        self.missing += o.missing;
+        self.deliveries.add(&o.deliveries);
         self.clients_with_missing += o.clients_with_missing;
-        self.duplicates += o.duplicates;
-        self.out_of_order += o.out_of_order;
         self.reordered_across_streams += o.reordered_across_streams;
-        self.unexpected += o.unexpected;
         self.out_of_range += o.out_of_range;
         self.malformed += o.malformed;
         self.other_events += o.other_events;
@@ -560,10 +547,26 @@ impl Fleet {
                 r.subscriber_clients += 1;
             }
             let t = &o.tracker;
-            r.received += t.received;
-            r.unique += t.unique;
-            r.duplicates += t.duplicates;
-            r.out_of_order += t.out_of_order;
+            let mut counts = DeliveryCounts {
+                received: t.received,
+                unique: t.unique,
+                duplicates: t.duplicates,
+                out_of_order: t.out_of_order,
+                ..DeliveryCounts::default()
+            };
+            if let (Some(exp), Some(m)) = (&self.expectation, member) {
+                let v = exp.judge(t, m.routed, &m.subscribed);
+                counts.expected = v.expected;
+                counts.missing = v.missing;
+                counts.unexpected = v.unexpected;
+                if v.missing > 0 {
+                    r.clients_with_missing += 1;
+                }
+            } else if self.scenario.emits() {
+                // Never drained: nothing was emitted.
+                counts.unexpected = t.unique;
+            }
+            r.deliveries.add(&counts);
             r.reordered_across_streams += t.reordered_across_streams;
             r.out_of_range += t.out_of_range;
             r.malformed += o.malformed;
@@ -571,32 +574,12 @@ impl Fleet {
             r.pings += o.pings;
             r.last_receipt_us = r.last_receipt_us.max(o.last_receipt_us);
             let n = &mut r.nodes[node];
-            n.received += t.received;
-            n.unique += t.unique;
-            n.duplicates += t.duplicates;
-            n.out_of_order += t.out_of_order;
+            n.deliveries.add(&counts);
             n.pings += o.pings;
             if let Some(e) = &o.lost {
                 r.lost += 1;
                 r.nodes[node].lost += 1;
                 note_error(&mut r.lost_errors, e, 1);
-            }
-            if let (Some(exp), Some(m)) = (&self.expectation, member) {
-                let v = exp.judge(t, m.routed, &m.subscribed);
-                r.expected += v.expected;
-                r.missing += v.missing;
-                r.unexpected += v.unexpected;
-                let n = &mut r.nodes[node];
-                n.expected += v.expected;
-                n.missing += v.missing;
-                n.unexpected += v.unexpected;
-                if v.missing > 0 {
-                    r.clients_with_missing += 1;
-                }
-            } else if self.scenario.emits() {
-                // Never drained: nothing was emitted.
-                r.unexpected += t.unique;
-                r.nodes[node].unexpected += t.unique;
             }
         }
         for (n, latency) in r.nodes.iter_mut().zip(&self.shared.latency) {

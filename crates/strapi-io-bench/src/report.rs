@@ -4,6 +4,7 @@
 //! taken at the phase boundaries, which counters count as violations, and the human table
 //! printed on stdout.
 
+use crate::fleet::DeliveryCounts;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -152,25 +153,6 @@ impl Memory {
     }
 }
 
-/// Deliveries to the clients of one node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NodeDeliveries {
-    /// Due.
-    pub expected: u64,
-    /// Received, duplicates included.
-    pub received: u64,
-    /// Distinct deliveries received.
-    pub unique: u64,
-    /// Due but never received.
-    pub missing: u64,
-    /// Received again.
-    pub duplicates: u64,
-    /// Received after a later event of the same entity.
-    pub out_of_order: u64,
-    /// Distinct deliveries of events a client was not due.
-    pub unexpected: u64,
-}
-
 /// One server (node) of the run and its clients.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeReport {
@@ -206,7 +188,7 @@ pub struct NodeReport {
     /// Its CPU seconds (user + system) over `cpu.window_s` (with `--server-pid`).
     pub cpu_s: Option<f64>,
     /// Deliveries to its clients.
-    pub deliveries: NodeDeliveries,
+    pub deliveries: DeliveryCounts,
     /// End-to-end latency of those deliveries.
     pub latency_ms: Percentiles,
 }
@@ -362,24 +344,14 @@ pub struct Emit {
 /// Deliveries to the clients.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deliveries {
-    /// Due (routed clients × events, subscribers × their entities' events).
-    pub expected: u64,
-    /// Received, duplicates included.
-    pub received: u64,
-    /// Distinct deliveries received.
-    pub unique: u64,
-    /// Due but never received.
-    pub missing: u64,
+    /// Due (routed clients × events, subscribers × their entities' events), received,
+    /// missing, duplicated, out of order, unexpected.
+    #[serde(flatten)]
+    pub counts: DeliveryCounts,
     /// Clients with something missing.
     pub clients_with_missing: u64,
-    /// Received again.
-    pub duplicates: u64,
-    /// Received after a later event of the same entity.
-    pub out_of_order: u64,
     /// Received after a later event of another entity (informational).
     pub reordered_across_streams: u64,
-    /// Distinct deliveries of events a client was not due.
-    pub unexpected: u64,
     /// Deliveries with a seq never emitted.
     pub out_of_range: u64,
     /// Scenario events without readable `benchSeq`/`benchSentAt`.
@@ -557,15 +529,7 @@ fn node_report(
             )
         }),
         cpu_s: pid.and(delta(cpu(&readings.connected), cpu(&readings.after))),
-        deliveries: NodeDeliveries {
-            expected: n.expected,
-            received: n.received,
-            unique: n.unique,
-            missing: n.missing,
-            duplicates: n.duplicates,
-            out_of_order: n.out_of_order,
-            unexpected: n.unexpected,
-        },
+        deliveries: n.deliveries,
         latency_ms: Percentiles::of(&n.latency),
     }
 }
@@ -661,19 +625,13 @@ impl Report {
             _ => 0.0,
         };
         let deliveries = Deliveries {
-            expected: fleet.expected,
-            received: fleet.received,
-            unique: fleet.unique,
-            missing: fleet.missing,
+            counts: fleet.deliveries,
             clients_with_missing: fleet.clients_with_missing,
-            duplicates: fleet.duplicates,
-            out_of_order: fleet.out_of_order,
             reordered_across_streams: fleet.reordered_across_streams,
-            unexpected: fleet.unexpected,
             out_of_range: fleet.out_of_range,
             malformed: fleet.malformed,
             other_events: fleet.other_events,
-            per_second: per_second(fleet.unique, window_s),
+            per_second: per_second(fleet.deliveries.unique, window_s),
             window_s: (window_s * 1000.0).round() / 1000.0,
             drained: fleet.drained,
             routed_clients: fleet.routed_clients,
@@ -688,10 +646,10 @@ impl Report {
         check(fleet.failed, "connections failed");
         check(fleet.lost, "connections lost");
         check(fleet.subscriptions_failed, "subscriptions refused");
-        check(fleet.missing, "missing deliveries");
-        check(fleet.duplicates, "duplicated deliveries");
-        check(fleet.out_of_order, "out-of-order deliveries");
-        check(fleet.unexpected, "unexpected deliveries");
+        check(fleet.deliveries.missing, "missing deliveries");
+        check(fleet.deliveries.duplicates, "duplicated deliveries");
+        check(fleet.deliveries.out_of_order, "out-of-order deliveries");
+        check(fleet.deliveries.unexpected, "unexpected deliveries");
         check(fleet.out_of_range, "deliveries of never-emitted events");
         check(fleet.malformed, "malformed deliveries");
         if let Some(e) = &emit_section {
@@ -959,7 +917,7 @@ impl Report {
                 "deliveries",
                 format!(
                     "{} unique / {} expected ({} received incl. duplicates)",
-                    d.unique, d.expected, d.received
+                    d.counts.unique, d.counts.expected, d.counts.received
                 ),
             );
             row(
@@ -977,10 +935,10 @@ impl Report {
                 "missing / dup / out-of-order",
                 format!(
                     "{} / {} / {}  (unexpected {}, cross-entity reorders {}, drained {})",
-                    d.missing,
-                    d.duplicates,
-                    d.out_of_order,
-                    d.unexpected,
+                    d.counts.missing,
+                    d.counts.duplicates,
+                    d.counts.out_of_order,
+                    d.counts.unexpected,
                     d.reordered_across_streams,
                     d.drained
                 ),

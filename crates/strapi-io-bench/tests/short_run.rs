@@ -118,12 +118,12 @@ fn assert_clean(r: &Report) {
     let d = &r.deliveries;
     assert_eq!(r.connections.failed, 0, "{:?}", r.connections.errors);
     assert_eq!(r.connections.lost, 0, "{:?}", r.connections.lost_errors);
-    assert_eq!(d.missing, 0);
-    assert_eq!(d.duplicates, 0);
-    assert_eq!(d.out_of_order, 0);
-    assert_eq!(d.unexpected, 0);
+    assert_eq!(d.counts.missing, 0);
+    assert_eq!(d.counts.duplicates, 0);
+    assert_eq!(d.counts.out_of_order, 0);
+    assert_eq!(d.counts.unexpected, 0);
     assert_eq!(d.malformed, 0);
-    assert_eq!(d.unique, d.expected);
+    assert_eq!(d.counts.unique, d.counts.expected);
     assert!(d.drained);
     assert!(r.ok, "{:?}", r.violations);
 }
@@ -141,7 +141,7 @@ async fn short_runs_against_the_gateway() {
         assert_clean(&r);
         assert_eq!(r.connections.established, 200);
         assert_eq!(r.deliveries.routed_clients, 200);
-        assert_eq!(r.deliveries.expected, 200 * 50);
+        assert_eq!(r.deliveries.counts.expected, 200 * 50);
         assert_eq!(r.emit.as_ref().unwrap().ok, 50);
         assert_eq!(r.latency_ms.count, 200 * 50);
         assert!(r.memory.as_ref().unwrap().rss_after_kib.unwrap() > 0);
@@ -154,12 +154,12 @@ async fn short_runs_against_the_gateway() {
         let r = run(&c).await;
         let routed = r.deliveries.routed_clients;
         assert_eq!(routed, 160);
-        assert_eq!(r.deliveries.duplicates, 5 * routed);
-        assert_eq!(r.deliveries.missing, 0);
-        assert_eq!(r.deliveries.out_of_order, 0);
-        assert_eq!(r.deliveries.unexpected, 0);
-        assert_eq!(r.deliveries.unique, 50 * routed);
-        assert_eq!(r.deliveries.received, 55 * routed);
+        assert_eq!(r.deliveries.counts.duplicates, 5 * routed);
+        assert_eq!(r.deliveries.counts.missing, 0);
+        assert_eq!(r.deliveries.counts.out_of_order, 0);
+        assert_eq!(r.deliveries.counts.unexpected, 0);
+        assert_eq!(r.deliveries.counts.unique, 50 * routed);
+        assert_eq!(r.deliveries.counts.received, 55 * routed);
         assert!(!r.ok);
         assert!(
             r.violations.iter().any(|v| v.contains("duplicated")),
@@ -182,7 +182,7 @@ async fn short_runs_against_the_gateway() {
             "every subscribe-entity sent right after connecting was answered"
         );
         assert_eq!(r.deliveries.subscriber_clients, 100);
-        assert_eq!(r.deliveries.expected, 300);
+        assert_eq!(r.deliveries.counts.expected, 300);
 
         // Two worker processes, merged by the parent.
         let mut c = config(&server, Scenario::Fanout);
@@ -194,7 +194,7 @@ async fn short_runs_against_the_gateway() {
         let r = run(&c).await;
         assert_clean(&r);
         assert_eq!(r.connections.established, 120);
-        assert_eq!(r.deliveries.expected, 120 * 20);
+        assert_eq!(r.deliveries.counts.expected, 120 * 20);
         assert_eq!(r.latency_ms.count, 120 * 20);
 
         // A small storm, from two source addresses.
@@ -268,7 +268,7 @@ async fn clients_spread_over_two_gateways() {
         assert_eq!((n1.expected, n1.unique, n1.missing), (400, 0, 400));
         assert_eq!((n2.expected, n2.unique, n2.missing), (400, 400, 0));
         assert_eq!(n2.duplicates + n2.out_of_order + n2.unexpected, 0);
-        assert_eq!(r.deliveries.missing, 400);
+        assert_eq!(r.deliveries.counts.missing, 400);
         assert_eq!(r.deliveries.clients_with_missing, 40);
         assert_eq!(r.nodes[1].latency_ms.count, 400);
         assert_eq!(r.latency_ms.count, 400);
