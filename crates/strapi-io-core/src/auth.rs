@@ -114,11 +114,13 @@ fn id_string(v: &Value) -> Option<String> {
 
 /// Verifies a users-permissions JWT and returns the user id it names.
 ///
-/// HS256 only, `exp` required and in the future (no leeway, as Strapi), `type` absent
-/// (`{id}` form, `legacy-support`) or `access` (`{userId, sessionId}` form, `refresh`).
+/// HS256 only, `exp` required and in the future (no leeway, as Strapi), `nbf` (when
+/// present) not in the future, `type` absent (`{id}` form, `legacy-support`) or `access`
+/// (`{userId, sessionId}` form, `refresh`).
 pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<String, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp"]);
     let data = decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map_err(|_| AuthError::InvalidCredentials)?;
@@ -197,6 +199,12 @@ mod tests {
             SECRET,
         );
         assert_eq!(verify_jwt(&access, SECRET).unwrap(), "2");
+        let valid_since = sign(json!({"id": 2, "nbf": t - 5, "exp": t + 60}), SECRET);
+        assert_eq!(
+            verify_jwt(&valid_since, SECRET).unwrap(),
+            "2",
+            "a past nbf is fine"
+        );
     }
 
     #[test]
@@ -212,6 +220,9 @@ mod tests {
             sign(json!({"id": 2, "exp": t + 60}), b"another-secret"),
             sign(json!({"iat": t, "exp": t + 60}), SECRET),
             sign(json!({"id": -1, "exp": t + 60}), SECRET),
+            // not valid for another hour
+            sign(json!({"id": 2, "nbf": t + 3600, "exp": t + 7200}), SECRET),
+            sign(json!({"id": 2, "nbf": "soon", "exp": t + 60}), SECRET),
             "not.a.jwt".to_string(),
         ];
         for c in cases {

@@ -60,6 +60,15 @@ pub struct Connection {
     pub ping_interval: u64,
     /// Milliseconds a client has to connect to a namespace after the transport opened.
     pub connection_timeout: u64,
+    /// Milliseconds a client has to send a request's head (from the connection's start, or
+    /// the end of its previous request), and then again its body (strapi-io's addition).
+    pub header_timeout: u64,
+    /// Most TCP connections, in all, that have not yet sent a complete request head
+    /// (strapi-io's addition); further ones are answered 503 and closed.
+    pub max_pending_connections: u64,
+    /// Most such connections from one address (an IPv6 /64 counts as one address); trusted
+    /// proxies count only towards the total (strapi-io's addition).
+    pub max_pending_connections_per_ip: u64,
 }
 
 /// `security`.
@@ -127,6 +136,9 @@ pub struct Rooms {
     pub enable_private_rooms: bool,
     /// Whether clients may send `private-message` (strapi-io's addition; default on).
     pub enable_private_messages: bool,
+    /// Most rooms a client may be in through `join-room` at once (strapi-io's addition);
+    /// audience, entity and `autoJoinByRole` rooms do not count.
+    pub max_rooms_per_socket: u32,
 }
 
 /// `entitySubscriptions`.
@@ -233,6 +245,9 @@ impl Default for Connection {
             ping_timeout: 20_000,
             ping_interval: 25_000,
             connection_timeout: 45_000,
+            header_timeout: 10_000,
+            max_pending_connections: 4096,
+            max_pending_connections_per_ip: 128,
         }
     }
 }
@@ -252,6 +267,7 @@ impl Default for Rooms {
             auto_join_by_role: BTreeMap::new(),
             enable_private_rooms: false,
             enable_private_messages: true,
+            max_rooms_per_socket: 100,
         }
     }
 }
@@ -464,18 +480,38 @@ fn type_name(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// The accepted range of a number setting, and its unit for messages. Durations stay far
+/// below 2^31 − 1 ms (what a JavaScript timer holds; clients arm one for
+/// `pingInterval + pingTimeout`); counts have ceilings that bound memory.
+pub fn number_range(path: &str) -> Option<(u64, u64, &'static str)> {
+    const HOUR_MS: u64 = 3_600_000;
+    Some(match path {
+        "connection.pingInterval" | "connection.pingTimeout" | "connection.connectionTimeout" => {
+            (100, HOUR_MS, " ms")
+        }
+        "connection.headerTimeout" => (500, 300_000, " ms"),
+        "connection.maxConnections" => (1, 10_000_000, ""),
+        "connection.maxPendingConnections" | "connection.maxPendingConnectionsPerIp" => {
+            (1, 1_000_000, "")
+        }
+        "security.rateLimiting.maxEventsPerSecond" => (1, 1_000_000, ""),
+        "rooms.maxRoomsPerSocket" | "entitySubscriptions.maxSubscriptionsPerSocket" => {
+            (0, 10_000, "")
+        }
+        "monitoring.maxEventLogSize" => (0, 10_000, ""),
+        _ => return None,
+    })
+}
+
 /// What is wrong with a well-typed value at `path` (array elements: the array's path).
 fn value_problem(path: &str, v: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     match (path, v) {
-        (
-            "connection.pingTimeout"
-            | "connection.pingInterval"
-            | "connection.connectionTimeout"
-            | "connection.maxConnections"
-            | "security.rateLimiting.maxEventsPerSecond",
-            Value::Number(n),
-        ) if n.as_u64() == Some(0) => Some("must be greater than 0".into()),
+        (p, Value::Number(n)) => {
+            let (min, max, unit) = number_range(p)?;
+            let n = n.as_u64()?;
+            (n < min || n > max).then(|| format!("must be between {min} and {max}{unit}"))
+        }
         (
             "security.ipWhitelist" | "security.ipBlacklist" | "security.trustedProxies",
             Value::String(s),
@@ -674,6 +710,71 @@ mod document_tests {
             );
         }
         assert_eq!(paths.len(), 5, "{paths:?}");
+    }
+
+    #[test]
+    fn durations_that_would_break_client_timers_are_refused() {
+        for bad in [
+            json!({"connection": {"pingInterval": 2_147_483_648u64}}),
+            json!({"connection": {"pingInterval": u64::MAX}}),
+            json!({"connection": {"pingTimeout": 3_600_001}}),
+            json!({"connection": {"connectionTimeout": 99}}),
+            json!({"connection": {"headerTimeout": 0}}),
+            json!({"connection": {"maxPendingConnectionsPerIp": 0}}),
+            json!({"rooms": {"maxRoomsPerSocket": 10_001}}),
+            json!({"monitoring": {"maxEventLogSize": 4_000_000_000u64}}),
+            json!({"entitySubscriptions": {"maxSubscriptionsPerSocket": 4_294_967_295u64}}),
+        ] {
+            let problems = Settings::from_document(&bad).unwrap_err();
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(
+                problems[0].message.starts_with("must be between "),
+                "{bad}: {problems:?}"
+            );
+        }
+        // 2^64 is no whole number a setting can hold
+        let huge: serde_json::Value =
+            serde_json::from_str(r#"{"connection": {"pingInterval": 18446744073709551616}}"#)
+                .unwrap();
+        assert!(Settings::from_document(&huge).is_err());
+        // the bounds themselves are accepted; the longest heartbeat fits a JS timer
+        let edge = Settings::from_document(&json!({"connection": {
+            "pingInterval": 3_600_000, "pingTimeout": 3_600_000, "connectionTimeout": 100,
+            "headerTimeout": 500}, "rooms": {"maxRoomsPerSocket": 0}}))
+        .unwrap();
+        assert!(edge.connection.ping_interval + edge.connection.ping_timeout < (1 << 31) - 1);
+    }
+
+    #[test]
+    fn every_number_setting_has_a_range() {
+        fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, child) in m {
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        walk(child, &p, out);
+                    }
+                }
+                serde_json::Value::Number(_) => out.push(path.to_string()),
+                _ => {}
+            }
+        }
+        let mut numbers = Vec::new();
+        walk(
+            &serde_json::to_value(Settings::default()).unwrap(),
+            "",
+            &mut numbers,
+        );
+        assert!(numbers.len() >= 10, "{numbers:?}");
+        for path in numbers {
+            let (min, max, _) =
+                number_range(&path).unwrap_or_else(|| panic!("{path} has no range"));
+            assert!(min <= max);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
 use strapi_io::{Io, IoBuilder, StaticDirectory, StrapiDirectory, StrapiDirectoryOptions};
 use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 
 use crate::config::{DirectoryKind, Loaded};
 use crate::monitoring;
@@ -140,50 +140,44 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
 }
 
 /// CORS that follows the live `cors` settings: an origin is allowed when listed, or when
-/// the list holds `*` (the request's origin is mirrored, so credentials keep working).
-/// `credentials` is read at start (tower-http fixes it when the layer is built).
+/// the list holds `*` (the request's origin is mirrored). Credentials
+/// (`Access-Control-Allow-Credentials: true`) are allowed only with `cors.credentials` and
+/// an origin listed by name: a wildcard never allows them, as browsers rule for `*`.
 fn cors(io: &Io) -> CorsLayer {
-    let live = io.clone();
-    let credentials = io.with_settings(|s| s.cors.credentials);
+    let origins = io.clone();
+    let credentials = io.clone();
     CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::OPTIONS])
         .allow_headers([
             axum::http::header::AUTHORIZATION,
             axum::http::header::CONTENT_TYPE,
         ])
-        .allow_credentials(credentials)
+        .allow_credentials(AllowCredentials::predicate(move |origin, _| {
+            let origin = origin.as_bytes();
+            credentials.with_settings(|s| {
+                s.cors.credentials && s.cors.origins.iter().any(|o| o.as_bytes() == origin)
+            })
+        }))
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let origin = origin.to_str().unwrap_or_default();
-            live.with_settings(|s| s.cors.origins.iter().any(|o| o == "*" || o == origin))
+            let origin = origin.as_bytes();
+            origins.with_settings(|s| {
+                s.cors
+                    .origins
+                    .iter()
+                    .any(|o| o == "*" || o.as_bytes() == origin)
+            })
         }))
 }
 
 /// Serves a built app until `shutdown` resolves, then closes every socket (telling them
-/// why) and returns within a few seconds.
+/// why) and returns within a few seconds (see [`Io::serve`]).
 pub async fn serve(
     router: Router,
     io: Io,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let closing = io.clone();
-    let listener = io.guarded_listener(listener);
-    let service = router.into_make_service_with_connect_info::<strapi_io::ClientAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing sockets");
-        closing.close_with_reason("Server shutting down").await;
-        let _ = stop_tx.send(());
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        res = &mut server => res?,
-        _ = async {
-            let _ = stop_rx.await;
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        } => tracing::warn!("connections still open 5 s after shutdown; exiting"),
-    }
+    io.serve(listener, router, shutdown).await?;
     Ok(())
 }
 

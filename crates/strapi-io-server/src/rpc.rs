@@ -173,17 +173,25 @@ pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError
             "The admin API is off: set server.adminToken in the config or STRAPI_IO_ADMIN_TOKEN",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    match given {
+    match bearer_token(headers) {
         Some(t) if constant_time_eq(t, expected) => Ok(()),
         _ => Err(ApiError::unauthorized()),
     }
+}
+
+/// The token of the request's one `Authorization: Bearer <token>` line (the scheme
+/// case-insensitive). `None` for any other scheme, a bare token, an empty token, or more
+/// than one `Authorization` line (a request that could be read two ways).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut lines = headers.get_all(header::AUTHORIZATION).iter();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = line.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
 }
 
 fn params<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {

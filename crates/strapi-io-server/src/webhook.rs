@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
@@ -110,17 +110,7 @@ fn check_token(state: &WebhookState, headers: &HeaderMap) -> Result<(), ApiError
             "Webhooks are off: set server.webhookToken in the config or STRAPI_IO_WEBHOOK_TOKEN, and send it as `Authorization: Bearer <token>` from Strapi",
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            let v = v.trim();
-            match v.split_once(' ') {
-                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-                _ => v,
-            }
-        });
-    match given {
+    match crate::rpc::bearer_token(headers) {
         Some(t) if constant_time_eq(t, expected) => Ok(()),
         _ => Err(ApiError::unauthorized()),
     }

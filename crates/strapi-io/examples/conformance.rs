@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "namespaces": { "enabled": true, "list": { "custom": {} } },
     }))?;
     let public = Arc::new(Audience::role("Public", "public", Vec::new()));
-    let (layer, _io) = IoBuilder::new(Schemas::new())
+    let (layer, io) = IoBuilder::new(Schemas::new())
         .settings(settings)
         .directory(Arc::new(Anyone(public)))
         .on_connect(|c| async move {
@@ -74,6 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "conformance server listening on http://{}",
         listener.local_addr()?
     );
-    axum::serve(listener, app).await?;
+    // `Io::serve` bounds the edge (timeouts, pending connections, stalled writes).
+    io.serve(listener, app, std::future::pending()).await?;
     Ok(())
 }

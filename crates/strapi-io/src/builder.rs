@@ -56,6 +56,8 @@ pub enum Transport {
 pub struct IoLayer {
     inner: SocketIoLayer<ClusterAdapter>,
     shared: Arc<Shared>,
+    /// The Socket.IO path.
+    path: Arc<str>,
 }
 
 impl std::fmt::Debug for IoLayer {
@@ -71,6 +73,7 @@ impl<S: Clone> tower::Layer<S> for IoLayer {
         SessionGuard {
             inner: self.inner.layer(inner),
             shared: self.shared.clone(),
+            path: self.path.clone(),
         }
     }
 }
@@ -227,6 +230,7 @@ impl IoBuilder {
             (true, false) => builder.transports([TransportType::Polling]),
             _ => builder.transports([TransportType::Websocket]),
         };
+        let path: Arc<str> = self.path.clone().into();
         let (layer, sio) = builder
             .req_path(self.path)
             .ping_interval(Duration::from_millis(conn.ping_interval))
@@ -262,6 +266,7 @@ impl IoBuilder {
             handlers: self.handlers,
             connect_hooks: self.connect_hooks,
             counters: Counters::default(),
+            pending: Arc::default(),
             monitor: crate::monitor::Monitor::new(),
             public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
             occupancy: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -302,6 +307,7 @@ impl IoBuilder {
             IoLayer {
                 inner: layer,
                 shared: shared.clone(),
+                path,
             },
             Io { shared },
         ))

@@ -36,16 +36,10 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The client's address: the TCP peer (from axum's `ConnectInfo`), or the forwarded one
-/// when the peer is a trusted proxy.
+/// The client's address under the live rules (see [`crate::guard::client_ip`]).
 fn client_ip(live: &Live, socket: &SocketRef) -> Option<IpAddr> {
     let parts = socket.req_parts();
-    let peer = crate::guard::peer_ip(&parts.extensions)?;
-    let forwarded = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    Some(live.access.client_ip(peer, forwarded))
+    crate::guard::client_ip(live, &parts.extensions, &parts.headers)
 }
 
 /// Runs before a socket joins a namespace; an `Err` becomes the client's `connect_error`.
@@ -217,7 +211,7 @@ macro_rules! on_event {
                             $body
                         }
                     };
-                    let _ = ack.send(&reply);
+                    $sh.answer(&$s, ack, &reply);
                 }
             },
         );
@@ -343,7 +337,7 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         }
     );
     on_event!(socket, shared, "private-message", |s, session, arg, sh| {
-        private_message(&sh, &session, arg.as_ref()).await
+        private_message(&sh, &s, &session, arg.as_ref()).await
     });
 
     for (name, handler) in &shared.handlers {
@@ -364,7 +358,7 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
                         Gate::Pass => {}
                         Gate::Drop => return,
                         Gate::Refuse(refused) => {
-                            let _ = ack.send(&refused);
+                            shared.answer(&s, ack, &refused);
                             return;
                         }
                     }
@@ -373,11 +367,14 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
                             shared: shared.clone(),
                         },
                         event: event_name,
-                        socket: SocketHandle { socket: s, session },
+                        socket: SocketHandle {
+                            socket: s.clone(),
+                            session,
+                        },
                         args: args.unwrap_or_default(),
                     };
                     if let Some(reply) = handler(event).await {
-                        let _ = ack.send(&reply);
+                        shared.answer(&s, ack, &reply);
                     }
                 }
             },
@@ -433,21 +430,44 @@ fn join_room(
         return failure(e.to_string());
     }
     let settings = shared.settings();
-    if !settings.rooms.enable_private_rooms {
-        let allowed = settings
-            .rooms
-            .auto_join_by_role
-            .get(session.audience.role_label())
-            .is_some_and(|rooms| rooms.iter().any(|r| r == name));
-        if !allowed {
-            return failure("Private rooms are disabled");
+    let auto_joined = settings
+        .rooms
+        .auto_join_by_role
+        .get(session.audience.role_label())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !settings.rooms.enable_private_rooms && !auto_joined.iter().any(|r| r == name) {
+        return failure("Private rooms are disabled");
+    }
+    // Checked and joined under one lock, so that concurrent joins cannot overshoot.
+    let _one_at_a_time = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+    let own = socket.id.to_string();
+    let rooms = socket.rooms();
+    if !rooms.iter().any(|r| **r == *name) {
+        let joined = rooms
+            .iter()
+            .filter(|r| {
+                ***r != *own
+                    && validate_client_room(r).is_ok()
+                    && !auto_joined.iter().any(|a| *a == ***r)
+            })
+            .count();
+        let max = settings.rooms.max_rooms_per_socket;
+        if joined >= max as usize {
+            return failure(format!("Maximum rooms ({max}) reached"));
         }
     }
     socket.join(name.to_string());
     json!({"success": true, "room": name})
 }
 
-async fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>) -> Value {
+/// `private-message {to, message}`: to a socket of the sender's own namespace, on any node.
+async fn private_message(
+    shared: &Shared,
+    sender: &SocketRef,
+    session: &Session,
+    arg: Option<&Value>,
+) -> Value {
     if !shared.settings().rooms.enable_private_messages {
         return failure("Private messages are disabled");
     }
@@ -461,7 +481,7 @@ async fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>
     if len == 0 || len > MAX_MESSAGE_CHARS {
         return failure("Invalid message length");
     }
-    let target = match shared.locate(to).await {
+    let target = match shared.locate_in(to, Some(sender.ns())).await {
         Ok(Some(target)) => target,
         Ok(None) => return failure("Target socket not found"),
         Err(e) => return failure(e.to_string()),
@@ -477,7 +497,7 @@ async fn private_message(shared: &Shared, session: &Session, arg: Option<&Value>
         Located::Here(target) => match target.emit("private-message", &payload) {
             Ok(()) => json!({"success": true}),
             Err(e) => {
-                shared.sent_to_one(Err(e));
+                shared.sent_to_one(&target, Err(e));
                 failure("Target socket not found")
             }
         },

@@ -1,51 +1,42 @@
-//! Transport-level protections in front of socketioxide.
+//! The request guard in front of the transport ([`SessionGuard`]).
 //!
-//! - [`SessionGuard`]: socketioxide uses the Engine.IO session id as the socket id, and
-//!   socket ids are shown to other clients (`private-message.from`) and to server code. A
-//!   long-polling session can be driven by anyone who knows its id, so a polling or upgrade
-//!   request that names a session is only let through from the address the socket
-//!   connected from; from anywhere else its `sid` is replaced by an invalid one and the
-//!   transport answers 400 as for an unknown session.
-//! - [`GuardedListener`]: a TCP listener whose connections fail a write that stays pending
-//!   longer than a timeout. A client that stops reading eventually blocks the WebSocket
-//!   writer on a full TCP buffer, where socketioxide cannot close it; the failed write ends
-//!   the connection, frees its rooms and its place, and is counted.
+//! - **One reading of the query.** A request to the Socket.IO path is refused (400 `Bad
+//!   request`) when its query could be read two ways: a key that only percent-decoding turns
+//!   into a protocol key (`s%69d`), a protocol key given twice, or a protocol value with
+//!   characters the protocol never uses. Otherwise the guard reads `sid` exactly as the
+//!   transport does: the first `&`-separated segment that literally starts with `sid=`.
+//! - **Sessions stay with their address.** socketioxide uses the Engine.IO session id as the
+//!   socket id, and a long-polling session can be driven by anyone who knows its id. A
+//!   request naming a session is only let through from the client address the socket
+//!   connected from (the same rules as the handshake: trusted proxies, every
+//!   `X-Forwarded-For` line); from anywhere else it is answered 400 `Session ID unknown`,
+//!   as for an unknown session, and counted.
 
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
-use axum::extract::connect_info::Connected;
-use axum::http::Request;
-use axum::serve::IncomingStream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_io_timeout::TimeoutStream;
+use axum::http::{HeaderMap, Request, Response, StatusCode, header};
+use futures_util::future::{Either, MapOk, Ready, TryFutureExt, ready};
 
-use crate::io::Shared;
+use crate::io::{Live, Shared};
 
 /// Wraps the socketioxide service; see the module docs.
 #[derive(Clone)]
 pub struct SessionGuard<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
+    /// The Socket.IO path (`/socket.io`), matched as the transport matches it.
+    pub(crate) path: Arc<str>,
 }
 
-/// The peer address of a connection, as [`GuardedListener`] reports it to axum's
-/// `into_make_service_with_connect_info::<ClientAddr>()`.
+/// The peer address of a connection, as [`Io::serve`](crate::Io::serve) puts it in each
+/// request's extensions (`ConnectInfo<ClientAddr>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, GuardedListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// The TCP peer of a request, from axum's connect info (`SocketAddr` or [`ClientAddr`]).
 pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
@@ -59,61 +50,130 @@ pub(crate) fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
         })
 }
 
+/// The client address of a request under the live address rules: the peer, or the
+/// forwarded address from every `X-Forwarded-For` line when the peer is a trusted proxy.
+/// `None` when the peer is not known, or the hop that decides cannot be read.
+pub(crate) fn client_ip(
+    live: &Live,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    let peer = peer_ip(extensions)?;
+    let lines = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes());
+    live.access.client_ip(peer, lines)
+}
+
+/// The query keys the transport or the handshake read.
+const PROTOCOL_KEYS: [&str; 6] = ["EIO", "transport", "sid", "b64", "j", "token"];
+
+/// Why a query is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ambiguity {
+    /// A key that percent-decodes to a protocol key (`s%69d`, `%73id`).
+    EncodedKey,
+    /// A protocol key given more than once.
+    Repeated,
+    /// A protocol value (but `token`) with a character outside `[A-Za-z0-9_-]`.
+    Value,
+}
+
+/// Reads a Socket.IO request's query the way the transport does and returns its literal
+/// `sid`, or why the query could be read two ways.
+pub(crate) fn read_query(query: &str) -> Result<Option<&str>, Ambiguity> {
+    let mut seen = [0u8; PROTOCOL_KEYS.len()];
+    let mut sid = None;
+    for segment in query.split('&') {
+        let (key, value) = segment.split_once('=').unwrap_or((segment, ""));
+        let decoded: String = form_urlencoded::parse(key.as_bytes())
+            .next()
+            .map(|(k, _)| k.into_owned())
+            .unwrap_or_default();
+        if decoded != key
+            && PROTOCOL_KEYS
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&decoded))
+        {
+            return Err(Ambiguity::EncodedKey);
+        }
+        let Some(index) = PROTOCOL_KEYS.iter().position(|p| *p == key) else {
+            continue;
+        };
+        seen[index] += 1;
+        if seen[index] > 1 {
+            return Err(Ambiguity::Repeated);
+        }
+        if key != "token"
+            && !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Ambiguity::Value);
+        }
+        if key == "sid" && segment.starts_with("sid=") {
+            sid = Some(value);
+        }
+    }
+    Ok(sid)
+}
+
+/// Whether `path` is served by the transport mounted at `mount` (its own rule).
+fn under(path: &str, mount: &str) -> bool {
+    path.strip_prefix(mount)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || mount.ends_with('/'))
+}
+
+/// An Engine.IO error answer, as the transport writes its own.
+fn refusal(code: u8, message: &str) -> Response<Body> {
+    let mut res = Response::new(Body::from(format!(
+        "{{\"code\":{code},\"message\":\"{message}\"}}"
+    )));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
 impl Shared {
-    /// Replaces the `sid` of a request that does not come from the socket's own address.
-    fn guard_session<B>(&self, req: &mut Request<B>) {
-        let Some(query) = req.uri().query() else {
-            return;
+    /// `Some(answer)` when the request must not reach the transport.
+    fn guard<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        let query = req.uri().query().unwrap_or_default();
+        let sid = match read_query(query) {
+            Ok(sid) => sid?,
+            Err(why) => {
+                self.counters
+                    .ambiguous_requests
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("strapi_io_ambiguous_requests_total").increment(1);
+                tracing::warn!(?why, "request with a query that reads two ways refused");
+                return Some(refusal(3, "Bad request"));
+            }
         };
-        let Some(sid) = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "sid")
-            .map(|(_, v)| v.into_owned())
-        else {
-            return;
-        };
-        let Some(owner_ip) = self
-            .socket_session(&sid)
-            .and_then(|(_, session)| session.ip)
-        else {
-            return;
-        };
-        let Some(peer) = peer_ip(req.extensions()) else {
-            return;
-        };
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        let client = self.settings().access.client_ip(peer, forwarded);
-        if client == owner_ip {
-            return;
+        let (_, session) = self.socket_session(sid)?;
+        let live = self.settings();
+        let client = client_ip(&live, req.extensions(), req.headers());
+        if client == session.ip {
+            return None;
         }
         self.counters
             .foreign_session_requests
             .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(%client, "request for another address's session refused");
-        let rewritten: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form_urlencoded::parse(query.as_bytes()).map(|(k, v)| {
-                if k == "sid" {
-                    (k, "refused".into())
-                } else {
-                    (k, v)
-                }
-            }))
-            .finish();
-        let path = req.uri().path().to_string();
-        if let Ok(uri) = format!("{path}?{rewritten}").parse() {
-            *req.uri_mut() = uri;
-        }
+        metrics::counter!("strapi_io_foreign_session_requests_total").increment(1);
+        tracing::warn!(client = ?client, "request for another address's session refused");
+        Some(refusal(1, "Session ID unknown"))
     }
 }
 
 /// Rebuilds a request's URI and headers in fresh allocations.
 ///
 /// hyper parses a request in place: its URI and header values are views into the
-/// connection's 16 KiB read buffer, and so is axum's `OriginalUri` extension. Engine.IO
-/// keeps the upgrade request's parts for the socket's whole life, which would keep that
-/// buffer alive per connection; a copy of the few bytes that matter frees it.
+/// connection's read buffer, and so is axum's `OriginalUri` extension. Engine.IO keeps the
+/// upgrade request's parts for the socket's whole life, which would keep that buffer alive
+/// per connection; a copy of the few bytes that matter frees it.
 fn detach<B>(req: Request<B>) -> Request<B> {
     let (parts, body) = req.into_parts();
     let mut fresh = Request::new(body);
@@ -139,152 +199,100 @@ fn detach<B>(req: Request<B>) -> Request<B> {
     fresh
 }
 
-impl<S, B> tower::Service<Request<B>> for SessionGuard<S>
+/// The transport's answer with its body boxed, so that the guard's own answers share its
+/// type.
+type Boxed<R> = fn(Response<R>) -> Response<Body>;
+
+fn boxed<R>(res: Response<R>) -> Response<Body>
 where
-    S: tower::Service<Request<B>>,
+    R: HttpBody<Data = Bytes> + Send + 'static,
+    R::Error: Into<axum::BoxError>,
 {
-    type Response = S::Response;
+    res.map(Body::new)
+}
+
+impl<S, B, R> tower::Service<Request<B>> for SessionGuard<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>>,
+    R: HttpBody<Data = Bytes> + Send + 'static,
+    R::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Either<Ready<Result<Response<Body>, S::Error>>, MapOk<S::Future, Boxed<R>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let mut req = detach(req);
-        self.shared.guard_session(&mut req);
-        self.inner.call(req)
-    }
-}
-
-/// A TCP listener whose connections fail writes stalled longer than a timeout; see the
-/// module docs. Serve it with `into_make_service_with_connect_info::<ClientAddr>()`.
-pub struct GuardedListener {
-    listener: TcpListener,
-    write_timeout: Duration,
-    shared: Arc<Shared>,
-}
-
-impl GuardedListener {
-    pub(crate) fn new(listener: TcpListener, write_timeout: Duration, shared: Arc<Shared>) -> Self {
-        GuardedListener {
-            listener,
-            write_timeout,
-            shared,
-        }
-    }
-}
-
-/// A connection of a [`GuardedListener`].
-pub struct GuardedStream {
-    inner: Pin<Box<TimeoutStream<TcpStream>>>,
-    shared: Arc<Shared>,
-    /// Set once a write stalled: the connection is shut down both ways, so the reader ends
-    /// (and with it the session) and later writes fail at once.
-    stalled: bool,
-}
-
-impl std::fmt::Debug for GuardedStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GuardedStream")
-    }
-}
-
-impl GuardedStream {
-    /// Watches write results: the first timed-out write shuts the connection down.
-    fn watch<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        if let Poll::Ready(Err(e)) = &r
-            && e.kind() == io::ErrorKind::TimedOut
-            && !self.stalled
-        {
-            self.stalled = true;
-            self.shared
-                .counters
-                .stalled_writes
-                .fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("strapi_io_slow_consumer_disconnects_total").increment(1);
-            tracing::warn!("closing a connection whose client stopped reading");
-            let tcp: &TcpStream = self.inner.get_ref();
-            let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
-        }
-        r
-    }
-}
-
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.inner.as_mut().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for GuardedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = self.inner.as_mut().poll_write(cx, buf);
-        self.watch(r)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = self.inner.as_mut().poll_flush(cx);
-        self.watch(r)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.inner.as_mut().poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let r = self.inner.as_mut().poll_write_vectored(cx, bufs);
-        self.watch(r)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-impl axum::serve::Listener for GuardedListener {
-    type Io = GuardedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let mut timed = TimeoutStream::new(stream);
-                    timed.set_write_timeout(Some(self.write_timeout));
-                    return (
-                        GuardedStream {
-                            inner: Box::pin(timed),
-                            shared: self.shared.clone(),
-                            stalled: false,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait a moment, as axum does.
-                    tracing::error!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+        if under(req.uri().path(), &self.path) {
+            let req = detach(req);
+            if let Some(answer) = self.shared.guard(&req) {
+                return Either::Left(ready(Ok(answer)));
             }
+            return Either::Right(self.inner.call(req).map_ok(boxed::<R> as Boxed<R>));
+        }
+        Either::Right(self.inner.call(req).map_ok(boxed::<R> as Boxed<R>))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sid_is_the_first_literal_one() {
+        assert_eq!(read_query("EIO=4&transport=polling"), Ok(None));
+        assert_eq!(
+            read_query("EIO=4&transport=polling&sid=AAAAAAAAAAAAAAHs"),
+            Ok(Some("AAAAAAAAAAAAAAHs"))
+        );
+        assert_eq!(read_query("sid=abc&t=P1x&EIO=4"), Ok(Some("abc")));
+        assert_eq!(read_query(""), Ok(None));
+        assert_eq!(read_query("sid="), Ok(Some("")));
+        // what only a decoder would call something else is left to the transport
+        assert_eq!(read_query("Sid=x&sid=y"), Ok(Some("y")));
+        assert_eq!(read_query("token=a%2Bb%3D&EIO=4"), Ok(None));
+    }
+
+    #[test]
+    fn queries_that_read_two_ways_are_refused() {
+        for (q, why) in [
+            // the decoy of the report: a decoder sees `sid=x` first
+            (
+                "EIO=4&transport=polling&s%69d=x&sid=VICTIM",
+                Ambiguity::EncodedKey,
+            ),
+            ("EIO=4&%73id=x", Ambiguity::EncodedKey),
+            ("EIO=4&transport=polling&%53ID=x", Ambiguity::EncodedKey),
+            ("E%49O=3&EIO=4", Ambiguity::EncodedKey),
+            (
+                "tr%61nsport=websocket&transport=polling",
+                Ambiguity::EncodedKey,
+            ),
+            ("tok%65n=x", Ambiguity::EncodedKey),
+            ("EIO=4&sid=a&sid=b", Ambiguity::Repeated),
+            ("EIO=4&EIO=3", Ambiguity::Repeated),
+            ("EIO&EIO=4", Ambiguity::Repeated),
+            ("transport=polling&transport=websocket", Ambiguity::Repeated),
+            ("token=a&token=b", Ambiguity::Repeated),
+            ("EIO=4&sid=a%42", Ambiguity::Value),
+            ("EIO=4&sid=a+b", Ambiguity::Value),
+            ("EIO=4=3", Ambiguity::Value),
+            ("EIO=4&transport=polling&sid=x=y", Ambiguity::Value),
+            ("b64=1%00", Ambiguity::Value),
+        ] {
+            assert_eq!(read_query(q), Err(why), "{q}");
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
+    #[test]
+    fn the_mount_is_matched_as_the_transport_does() {
+        assert!(under("/socket.io", "/socket.io"));
+        assert!(under("/socket.io/", "/socket.io"));
+        assert!(!under("/socket.iox", "/socket.io"));
+        assert!(!under("/api/io/stats", "/socket.io"));
+        assert!(under("/socket.io/x", "/socket.io/"));
     }
 }

@@ -12,7 +12,7 @@ use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::{RemoteSocket, Sid};
 use socketioxide::{BroadcastError, SocketError};
 
-use crate::cluster::{ClusterAdapter, Link, SocketIo, SocketRef};
+use crate::cluster::{AckSender, ClusterAdapter, Link, SocketIo, SocketRef};
 use strapi_io_core::access::AccessRules;
 use strapi_io_core::events::{ContentTypeRules, Skip, entry_ids};
 use strapi_io_core::format::{delete_entry, to_wire};
@@ -24,7 +24,6 @@ use strapi_io_core::{Audience, Schemas, Settings};
 
 use crate::directory::{Directory, UserInfo};
 use crate::errors::IoError;
-use crate::guard::GuardedListener;
 use crate::handlers::{ConnectHook, EventHandler};
 use crate::limits::EventLimiter;
 use crate::monitor::{EventLogEntry, EventStats, Monitor};
@@ -129,6 +128,12 @@ pub(crate) struct Counters {
     pub(crate) foreign_session_requests: AtomicU64,
     /// Operations that could not reach the other nodes (Redis unreachable).
     pub(crate) cluster_errors: AtomicU64,
+    /// Socket.IO requests refused because their query reads two ways.
+    pub(crate) ambiguous_requests: AtomicU64,
+    /// Connections refused over a pending-connection limit.
+    pub(crate) refused_connections: AtomicU64,
+    /// Requests whose head (on a pending connection) or body did not arrive in time.
+    pub(crate) timed_out_requests: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -153,6 +158,16 @@ pub struct IoStats {
     pub foreign_session_requests: u64,
     /// Operations that could not reach the other nodes of the cluster.
     pub cluster_errors: u64,
+    /// Socket.IO requests refused (400) because their query could be read two ways.
+    pub ambiguous_requests: u64,
+    /// TCP connections that have not sent a complete request head yet (now).
+    pub pending_connections: u64,
+    /// Connections refused (503) over `maxPendingConnections` or
+    /// `maxPendingConnectionsPerIp`.
+    pub refused_connections: u64,
+    /// Connections closed because a request head (before the first request) or a request
+    /// body did not arrive within `headerTimeout`.
+    pub timed_out_requests: u64,
 }
 
 /// Who is connected: see [`Io::connections`].
@@ -191,6 +206,8 @@ pub(crate) struct Shared {
     pub(crate) connect_hooks: Vec<ConnectHook>,
     /// What went wrong for clients.
     pub(crate) counters: Counters,
+    /// Connections waiting for their first request head ([`Io::serve`]).
+    pub(crate) pending: Arc<crate::serve::Pending>,
     /// Events sent, for stats and the event log.
     pub(crate) monitor: Monitor,
     /// Public socket id → (namespace, transport id). socketioxide uses the Engine.IO session
@@ -261,35 +278,67 @@ impl Shared {
     /// Finds a socket by id: here, or when clustered on any node (through the room only it
     /// is in).
     pub(crate) async fn locate(&self, id: &str) -> Result<Option<Located>, IoError> {
-        if let Some(s) = self.socket(id) {
+        self.locate_in(id, None).await
+    }
+
+    /// [`Shared::locate`], only among the sockets of namespace `ns` when one is given.
+    pub(crate) async fn locate_in(
+        &self,
+        id: &str,
+        ns: Option<&str>,
+    ) -> Result<Option<Located>, IoError> {
+        let local = match ns {
+            None => self.socket(id),
+            Some(ns) => self.socket(id).filter(|s| s.ns() == ns).or_else(|| {
+                // a transport id names one socket per namespace of its connection
+                let sid = Sid::from_str(id).ok()?;
+                self.sio.of(ns)?.get_socket(sid)
+            }),
+        };
+        if let Some(s) = local {
             return Ok(Some(Located::Here(s)));
         }
         if !self.clustered() {
             return Ok(None);
         }
-        // A public id, or a transport id (every socket is in the room of its own).
-        let mut rooms = vec![socket_room(id)];
-        if Sid::from_str(id).is_ok() {
-            rooms.push(id.to_string());
-        } else if id.is_empty()
-            || id.len() > 64
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        // A public id (its `#socket:` room, which clients cannot join), or a transport id:
+        // every socket is in the room named by its own id, but a client may join a room of
+        // any name, so only the socket whose id it is counts.
+        let transport_id = Sid::from_str(id).ok();
+        if transport_id.is_none()
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         {
             return Ok(None);
         }
-        for ns in &self.namespaces {
+        for ns in self
+            .namespaces
+            .iter()
+            .filter(|n| ns.is_none_or(|only| only == n.as_str()))
+        {
             let Some(op) = self.sio.of(ns.as_str()) else {
                 continue;
             };
-            let mut found = op
-                .within(rooms.clone())
-                .fetch_sockets()
-                .await
-                .map_err(|e| self.cluster_error("finding a socket", e))?;
-            if let Some(s) = found.pop() {
-                return Ok(Some(Located::There(s)));
+            // Its public id's room first; then the room of its transport id, where only
+            // the socket whose id it is counts.
+            let mut rooms = vec![(socket_room(id), None)];
+            rooms.extend(transport_id.map(|sid| (id.to_string(), Some(sid))));
+            for (room, must_be) in rooms {
+                let found = op
+                    .clone()
+                    .within(room)
+                    .fetch_sockets()
+                    .await
+                    .map_err(|e| self.cluster_error("finding a socket", e))?;
+                if let Some(s) = found
+                    .into_iter()
+                    .find(|s| must_be.is_none_or(|sid| s.data().id == sid))
+                {
+                    return Ok(Some(Located::There(s)));
+                }
             }
         }
         Ok(None)
@@ -502,16 +551,35 @@ impl Shared {
         }
     }
 
-    /// Accounts for a packet sent to one socket: a full buffer is counted and logged like
-    /// in [`Shared::delivered`]; a closed socket is simply gone.
-    pub(crate) fn sent_to_one(&self, sent: Result<(), socketioxide::SendError>) {
+    /// Accounts for a packet sent to one socket. One that could not be queued because the
+    /// socket's buffer is full is counted and logged like in [`Shared::delivered`], and — as
+    /// the socket has now missed a packet — the socket is disconnected with the reason
+    /// `Buffer full` (once its queue has room for the disconnect). A closed socket is simply
+    /// gone.
+    pub(crate) fn sent_to_one(
+        &self,
+        socket: &SocketRef,
+        sent: Result<(), socketioxide::SendError>,
+    ) {
         if let Err(socketioxide::SendError::Socket(SocketError::InternalChannelFull)) = sent {
             self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("strapi_io_buffer_full_total").increment(1);
             tracing::warn!(
-                "client buffer full: packet not queued, the client is closed at its next heartbeat"
+                socket = %socket.id,
+                "client buffer full: packet not queued, disconnecting the client"
             );
+            disconnect_with_reason(socket, BUFFER_FULL);
         }
+    }
+
+    /// Answers a client event through its ack, accounted as in [`Shared::sent_to_one`].
+    pub(crate) fn answer<T: serde::Serialize + ?Sized>(
+        &self,
+        socket: &SocketRef,
+        ack: AckSender,
+        reply: &T,
+    ) {
+        self.sent_to_one(socket, ack.send(reply));
     }
 
     /// Records a sent event in the stats, the event log and the metrics.
@@ -786,8 +854,16 @@ fn visible(rooms: impl Iterator<Item = String>, own: &str) -> Vec<String> {
 /// meanwhile.
 const DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Tells a socket why (`server-disconnect { reason }`), then disconnects it shortly after.
-/// Returns `false` when the socket was already on its way out.
+/// The reason given to a socket that missed a packet because its buffer was full.
+pub(crate) const BUFFER_FULL: &str = "Buffer full";
+
+/// How long a disconnect waits for room in a full buffer before leaving the connection to
+/// the stalled-write guard and the heartbeat.
+const DISCONNECT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tells a socket why (`server-disconnect { reason }`), then disconnects it shortly after
+/// (retrying while its buffer is full). Returns `false` when the socket was already on its
+/// way out.
 pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
     if let Some(session) = Shared::session(socket)
         && session.closing.swap(true, Ordering::AcqRel)
@@ -801,10 +877,19 @@ pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
     let socket = socket.clone();
     let reason = reason.to_string();
     tokio::spawn(async move {
-        tokio::time::sleep(DISCONNECT_GRACE).await;
         let id = socket.id;
-        if socket.disconnect().is_err() {
-            tracing::warn!(socket = %id, reason, "could not queue the disconnect (buffer full); the connection closes when its writes stall");
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            tokio::time::sleep(DISCONNECT_GRACE).await;
+            waited += DISCONNECT_GRACE;
+            match socket.clone().disconnect() {
+                Err(SocketError::InternalChannelFull) if waited < DISCONNECT_PATIENCE => {}
+                Err(SocketError::InternalChannelFull) => {
+                    tracing::warn!(socket = %id, reason, "could not queue the disconnect (buffer full); the connection closes when its writes stall");
+                    return;
+                }
+                _ => return,
+            }
         }
     });
     true
@@ -1045,7 +1130,7 @@ impl Io {
         let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(event, data)?;
         match self.shared.locate(socket_id).await? {
-            Some(Located::Here(s)) => self.shared.sent_to_one(s.emit(event, &data)),
+            Some(Located::Here(s)) => self.shared.sent_to_one(&s, s.emit(event, &data)),
             Some(Located::There(r)) => r
                 .emit(event, &data)
                 .await
@@ -1316,21 +1401,12 @@ impl Io {
             &c.stalled_writes,
             &c.foreign_session_requests,
             &c.cluster_errors,
+            &c.ambiguous_requests,
+            &c.refused_connections,
+            &c.timed_out_requests,
         ] {
             a.store(0, Ordering::Relaxed);
         }
-    }
-
-    /// A TCP listener for serving this server: writes that stay pending longer than
-    /// `pingInterval + pingTimeout` fail, so a client that stops reading is closed (see
-    /// [`GuardedListener`]). Serve with `into_make_service_with_connect_info::<ClientAddr>()`.
-    pub fn guarded_listener(&self, listener: tokio::net::TcpListener) -> GuardedListener {
-        let timeout = self.with_settings(|s| {
-            std::time::Duration::from_millis(
-                (s.connection.ping_interval + s.connection.ping_timeout).max(1000),
-            )
-        });
-        GuardedListener::new(listener, timeout, self.shared.clone())
     }
 
     /// How long the server has been up.
@@ -1395,6 +1471,10 @@ impl Io {
             slow_consumer_disconnects: get(&c.stalled_writes),
             foreign_session_requests: get(&c.foreign_session_requests),
             cluster_errors: get(&c.cluster_errors),
+            ambiguous_requests: get(&c.ambiguous_requests),
+            pending_connections: self.shared.pending.count(),
+            refused_connections: get(&c.refused_connections),
+            timed_out_requests: get(&c.timed_out_requests),
         }
     }
 
@@ -1466,7 +1546,8 @@ impl Io {
     }
 
     /// The cluster's current settings, as the last node that changed them stored them;
-    /// `None` standalone, when none were shared yet, or when Redis cannot be reached.
+    /// `None` standalone, when none were shared yet, when Redis cannot be reached, or when
+    /// what Redis holds is not valid settings (logged).
     pub async fn cluster_settings(&self) -> Option<Settings> {
         if !self.shared.clustered() {
             return None;
@@ -1477,7 +1558,18 @@ impl Io {
             .get(crate::cluster::SETTINGS_KEY)
             .await
             .ok()??;
-        serde_json::from_str(&text).ok()
+        let problems = match serde_json::from_str::<Value>(&text) {
+            Ok(doc) => match Settings::from_document(&doc) {
+                Ok(settings) => return Some(settings),
+                Err(problems) => problems.iter().map(ToString::to_string).collect(),
+            },
+            Err(e) => vec![e.to_string()],
+        };
+        tracing::warn!(
+            ?problems,
+            "the cluster's stored settings are invalid; not adopted"
+        );
+        None
     }
 
     /// Settings other nodes share from now on (see [`Io::share_settings`]), each already

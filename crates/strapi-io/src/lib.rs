@@ -26,6 +26,7 @@ mod limits;
 mod monitor;
 mod payload;
 mod project;
+mod serve;
 pub mod strapi_directory;
 mod types;
 
@@ -33,7 +34,7 @@ pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
 pub use cluster::{ClusterStatus, SocketIo};
 pub use directory::{Directory, Identity, StaticDirectory, StaticDirectoryConfig, UserInfo};
 pub use errors::{BuildError, IoError};
-pub use guard::{ClientAddr, GuardedListener, GuardedStream, SessionGuard};
+pub use guard::{ClientAddr, SessionGuard};
 pub use handlers::{ClientEvent, ConnectHook, Connected, EventHandler, SocketHandle};
 pub use io::{ConnectionsReport, DISCONNECT_REASON_EVENT, Io, IoStats};
 pub use limits::FLOOD_TOLERANCE_SECONDS;

@@ -97,9 +97,12 @@ impl TestServer {
         let app = axum::Router::new().layer(layer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
+        let serving = io.clone();
         tokio::spawn(async move {
-            let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, svc).await.unwrap();
+            serving
+                .serve(listener, app, std::future::pending())
+                .await
+                .unwrap();
         });
         TestServer { addr, io }
     }

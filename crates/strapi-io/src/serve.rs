@@ -1,0 +1,510 @@
+//! Serving an app over TCP with the edge bounded ([`Io::serve`]).
+//!
+//! - **Pending connections.** A connection is *pending* from `accept` until its first
+//!   request head is complete. At most `connection.maxPendingConnections` are pending at
+//!   once, and `connection.maxPendingConnectionsPerIp` from one address (an IPv6 /64 is one
+//!   address; trusted proxies count only towards the total). One over a limit is answered
+//!   `503` and closed at once, and counted.
+//! - **Timeouts.** HTTP/1 with a timer: a request head must arrive within
+//!   `connection.headerTimeout` of the connection's start or of the end of the previous
+//!   request (hyper's header read timeout, which also closes idle keep-alive connections),
+//!   and a request body within the same time again once its head arrived. A silent or
+//!   trickling client is closed; a pending one is counted.
+//! - **Stalled writes.** [`GuardedStream`] fails a write that stays pending longer than
+//!   `pingInterval + pingTimeout`. A client that stops reading eventually blocks the
+//!   WebSocket writer on a full TCP buffer, where socketioxide cannot close it; the failed
+//!   write ends the connection, frees its rooms and its place, and is counted.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_io_timeout::TimeoutStream;
+
+use crate::guard::ClientAddr;
+use crate::io::{Io, Live, Shared};
+
+/// Largest request head (request line and headers) a client may send.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// How long a shutdown waits for open HTTP exchanges before returning.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// What a connection over a pending limit is told before it is closed.
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nretry-after: 1\r\nconnection: close\r\n\r\n";
+
+/// Connections that have not sent a complete request head yet, in all and per address.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    by_address: Mutex<HashMap<IpAddr, u64>>,
+    total: AtomicU64,
+}
+
+/// The key a peer's pending connections are counted under: IPv4 addresses as they are,
+/// IPv6 ones by their /64 (one host usually holds a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+impl Pending {
+    /// Connections pending now.
+    pub(crate) fn count(&self) -> u64 {
+        self.total.load(Ordering::Acquire)
+    }
+
+    /// Takes a place for a connection from `ip`, or `None` when a limit is reached.
+    fn admit(self: &Arc<Self>, ip: IpAddr, live: &Live) -> Option<PendingPlace> {
+        let limits = &live.connection;
+        let key = (!live.access.is_trusted_proxy(ip)).then(|| address_key(ip));
+        let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if self.total.load(Ordering::Acquire) >= limits.max_pending_connections {
+            return None;
+        }
+        if let Some(key) = key {
+            let n = by_address.entry(key).or_default();
+            if *n >= limits.max_pending_connections_per_ip {
+                if *n == 0 {
+                    by_address.remove(&key);
+                }
+                return None;
+            }
+            *n += 1;
+        }
+        self.total.fetch_add(1, Ordering::AcqRel);
+        Some(PendingPlace {
+            pending: self.clone(),
+            key,
+            settled: AtomicBool::new(false),
+        })
+    }
+}
+
+/// A pending connection's place, given back when its first request head arrives or when
+/// the connection ends, whichever comes first.
+struct PendingPlace {
+    pending: Arc<Pending>,
+    key: Option<IpAddr>,
+    settled: AtomicBool,
+}
+
+impl PendingPlace {
+    /// Gives the place back (once). `true` the first time.
+    fn settle(&self) -> bool {
+        if self.settled.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let mut by_address = self
+            .pending
+            .by_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = self.key
+            && let Some(n) = by_address.get_mut(&key)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_address.remove(&key);
+            }
+        }
+        self.pending.total.fetch_sub(1, Ordering::AcqRel);
+        true
+    }
+
+    fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for PendingPlace {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+impl Shared {
+    /// Counts a request whose head or body did not arrive in time.
+    fn timed_out(&self, what: &str) {
+        self.counters
+            .timed_out_requests
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_timed_out_requests_total").increment(1);
+        tracing::debug!("closing a connection whose request {what} did not arrive in time");
+    }
+}
+
+/// A request body that fails once `deadline` passes before it has fully arrived.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    shared: Arc<Shared>,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.shared.timed_out("body");
+            return Poll::Ready(Some(Err("request body timed out".into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The service of one connection: settles its pending place, adds the peer address and
+/// the body deadline, and hands the request to the router.
+struct ConnectionService {
+    router: Router,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    place: Arc<PendingPlace>,
+    body_timeout: Duration,
+}
+
+impl hyper::service::Service<axum::http::Request<Incoming>> for ConnectionService {
+    type Response = axum::http::Response<Body>;
+    type Error = Infallible;
+    type Future = axum::routing::future::RouteFuture<Infallible>;
+
+    fn call(&self, req: axum::http::Request<Incoming>) -> Self::Future {
+        self.place.settle();
+        let (mut parts, incoming) = req.into_parts();
+        parts.extensions.insert(ConnectInfo(ClientAddr(self.peer)));
+        let body = if incoming.is_end_stream() {
+            Body::new(incoming)
+        } else {
+            Body::new(DeadlineBody {
+                inner: incoming,
+                deadline: Box::pin(tokio::time::sleep(self.body_timeout)),
+                shared: self.shared.clone(),
+            })
+        };
+        let mut router = self.router.clone();
+        tower::Service::call(&mut router, axum::http::Request::from_parts(parts, body))
+    }
+}
+
+impl Io {
+    /// Serves `router` (which carries this server's [`IoLayer`](crate::IoLayer)) on
+    /// `listener` until `shutdown` resolves; then stops accepting, closes every socket with
+    /// `server-disconnect {reason: "Server shutting down"}`, lets open HTTP exchanges finish
+    /// and returns (within about 5 s). The peer address reaches handlers as
+    /// `ConnectInfo<ClientAddr>`.
+    ///
+    /// The edge is bounded by the live `connection` settings: at most
+    /// `maxPendingConnections` connections (`maxPendingConnectionsPerIp` from one address,
+    /// an IPv6 /64 counting as one; trusted proxies only towards the total) may be waiting
+    /// for their first request head, and one over is answered 503 and closed; a request
+    /// head must arrive within `headerTimeout` (of the connection's start, or of the end of
+    /// the previous request, so idle keep-alive connections close too), and its body within
+    /// `headerTimeout` again; a write stalled for `pingInterval + pingTimeout` closes its
+    /// connection (a client that stopped reading).
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let shared = self.shared.clone();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Every connection task holds a sender; all gone = every connection closed.
+        let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a moment, as axum does.
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let live = shared.settings();
+            let Some(place) = shared.pending.admit(peer.ip(), &live) else {
+                refuse(&shared, &tcp, peer);
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let header_timeout = Duration::from_millis(live.connection.header_timeout);
+            let stream = GuardedStream::new(tcp, stall_timeout(&live), shared.clone());
+            let place = Arc::new(place);
+            let service = ConnectionService {
+                router: router.clone(),
+                shared: shared.clone(),
+                peer,
+                place: place.clone(),
+                body_timeout: header_timeout,
+            };
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let shared = shared.clone();
+            let mut stop = stop_rx.clone();
+            let open = open_tx.clone();
+            tokio::spawn(async move {
+                let mut conn = std::pin::pin!(conn);
+                let stopping = async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                };
+                let result = tokio::select! {
+                    r = conn.as_mut() => r,
+                    () = stopping => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = result
+                    && e.is_timeout()
+                    && !place.is_settled()
+                {
+                    shared.timed_out("head");
+                }
+                drop(open);
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: closing sockets");
+        self.close_with_reason("Server shutting down").await;
+        let _ = stop_tx.send(true);
+        drop(open_tx);
+        if tokio::time::timeout(SHUTDOWN_GRACE, open_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open 5 s after shutdown; returning");
+        }
+        Ok(())
+    }
+}
+
+/// How long a write may stay pending before its connection counts as stalled.
+fn stall_timeout(live: &Live) -> Duration {
+    Duration::from_millis(
+        live.connection
+            .ping_interval
+            .saturating_add(live.connection.ping_timeout)
+            .max(1000),
+    )
+}
+
+/// Answers a connection over a pending limit with 503 and closes it.
+fn refuse(shared: &Shared, tcp: &TcpStream, peer: SocketAddr) {
+    shared
+        .counters
+        .refused_connections
+        .fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("strapi_io_refused_connections_total").increment(1);
+    tracing::warn!(peer = %peer.ip(), "too many connections without a request: refused");
+    // A fresh socket's send buffer is empty: this never blocks, and a short write is fine.
+    let _ = tcp.try_write(BUSY);
+}
+
+/// A connection served by [`Io::serve`]: writes that stay pending longer than a timeout
+/// fail and shut the connection down; see the module docs.
+pub(crate) struct GuardedStream {
+    inner: Pin<Box<TimeoutStream<TcpStream>>>,
+    shared: Arc<Shared>,
+    /// Set once a write stalled: the connection is shut down both ways, so the reader ends
+    /// (and with it the session) and later writes fail at once.
+    stalled: bool,
+}
+
+impl std::fmt::Debug for GuardedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardedStream")
+    }
+}
+
+impl GuardedStream {
+    fn new(tcp: TcpStream, write_timeout: Duration, shared: Arc<Shared>) -> Self {
+        let mut timed = TimeoutStream::new(tcp);
+        timed.set_write_timeout(Some(write_timeout));
+        GuardedStream {
+            inner: Box::pin(timed),
+            shared,
+            stalled: false,
+        }
+    }
+
+    /// Watches write results: the first timed-out write shuts the connection down.
+    fn watch<T>(&mut self, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &r
+            && e.kind() == io::ErrorKind::TimedOut
+            && !self.stalled
+        {
+            self.stalled = true;
+            self.shared
+                .counters
+                .stalled_writes
+                .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_slow_consumer_disconnects_total").increment(1);
+            tracing::warn!("closing a connection whose client stopped reading");
+            let tcp: &TcpStream = self.inner.get_ref();
+            let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+        }
+        r
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = self.inner.as_mut().poll_write(cx, buf);
+        self.watch(r)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let r = self.inner.as_mut().poll_flush(cx);
+        self.watch(r)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = self.inner.as_mut().poll_write_vectored(cx, bufs);
+        self.watch(r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strapi_io_core::settings::Settings;
+
+    fn live(total: u64, per_ip: u64, trusted: &[&str]) -> Live {
+        let mut s = Settings::default();
+        s.connection.max_pending_connections = total;
+        s.connection.max_pending_connections_per_ip = per_ip;
+        s.security.trusted_proxies = trusted.iter().map(|t| t.to_string()).collect();
+        Live::new(s)
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn per_address_and_total_limits() {
+        let pending = Arc::new(Pending::default());
+        let l = live(5, 2, &["10.0.0.1"]);
+        let a1 = pending.admit(ip("127.0.0.2"), &l).unwrap();
+        let _a2 = pending.admit(ip("127.0.0.2"), &l).unwrap();
+        assert!(pending.admit(ip("127.0.0.2"), &l).is_none(), "per address");
+        assert!(
+            pending.admit(ip("::ffff:127.0.0.2"), &l).is_none(),
+            "v4-mapped is the same address"
+        );
+        let _b = pending.admit(ip("127.0.0.1"), &l).unwrap();
+        // a trusted proxy counts only towards the total
+        let _p1 = pending.admit(ip("10.0.0.1"), &l).unwrap();
+        let _p2 = pending.admit(ip("10.0.0.1"), &l).unwrap();
+        assert_eq!(pending.count(), 5);
+        assert!(pending.admit(ip("127.0.0.3"), &l).is_none(), "total");
+        // a settled place is free again, once
+        assert!(a1.settle());
+        assert!(!a1.settle());
+        assert_eq!(pending.count(), 4);
+        let again = pending.admit(ip("127.0.0.2"), &l).unwrap();
+        drop(a1);
+        assert_eq!(
+            pending.count(),
+            5,
+            "dropping a settled place frees nothing more"
+        );
+        drop(again);
+        assert_eq!(pending.count(), 4);
+    }
+
+    #[test]
+    fn an_ipv6_host_is_its_slash_64() {
+        let pending = Arc::new(Pending::default());
+        let l = live(100, 2, &[]);
+        let _a = pending.admit(ip("2001:db8:1:2::1"), &l).unwrap();
+        let _b = pending.admit(ip("2001:db8:1:2:ffff::9"), &l).unwrap();
+        assert!(pending.admit(ip("2001:db8:1:2::abcd"), &l).is_none());
+        assert!(pending.admit(ip("2001:db8:1:3::1"), &l).is_some());
+        assert_eq!(address_key(ip("::ffff:1.2.3.4")), ip("1.2.3.4"));
+    }
+
+    #[test]
+    fn the_table_forgets_addresses_with_nothing_pending() {
+        let pending = Arc::new(Pending::default());
+        let l = live(100, 3, &[]);
+        let places: Vec<_> = (0..3)
+            .map(|i| pending.admit(ip(&format!("192.0.2.{i}")), &l).unwrap())
+            .collect();
+        assert_eq!(pending.by_address.lock().unwrap().len(), 3);
+        drop(places);
+        assert!(pending.by_address.lock().unwrap().is_empty());
+        assert_eq!(pending.count(), 0);
+    }
+}
