@@ -96,6 +96,7 @@ describe("refused handshakes", () => {
     ["expired access JWT", { auth: { token: accessJwt(2, { ttl: -60 }) } }, "Invalid credentials"],
     ["refresh token (type: refresh)", { auth: { token: accessJwt(2, { type: "refresh" }) } }, "Invalid credentials"],
     ["JWT without exp", { auth: { token: signJwt({ id: 2, iat: now() }) } }, "Invalid credentials"],
+    ["JWT not valid for another hour (nbf)", { auth: { token: signJwt({ id: 2, iat: now(), nbf: now() + 3600, exp: now() + 7200 }) } }, "Invalid credentials"],
     ["JWT with HS512", { auth: { token: signJwt({ id: 2, iat: now(), exp: now() + 600 }, undefined, { alg: "HS512" }) } }, "Invalid credentials"],
     ["garbage JWT", { auth: { token: "not.a.jwt" } }, "Invalid credentials"],
     ["blocked user (id 3)", { auth: { token: legacyJwt(3) } }, "Invalid credentials"],

@@ -284,6 +284,10 @@ describe("webhooks: the demo config (requests for one document merged within 300
       ["wrong token", { token: "wrong-token" }],
       ["the config file's token, overridden by STRAPI_IO_WEBHOOK_TOKEN", { token: "demo-webhook-token" }],
       ["the admin token", { token: "demo-admin-token" }],
+      ["the right token without `Bearer `", { token: null, headers: { authorization: FIXTURE_WEBHOOK_TOKEN } }],
+      ["the right token under another scheme", { token: null, headers: { authorization: `Basic ${FIXTURE_WEBHOOK_TOKEN}` } }],
+      // what a client sees of two Authorization lines (fetch joins them)
+      ["two tokens in one line", { token: null, headers: { authorization: `Bearer ${FIXTURE_WEBHOOK_TOKEN}, Bearer ${FIXTURE_WEBHOOK_TOKEN}` } }],
     ];
     for (const [what, opts] of bad401) {
       const res = await webhook(url, good, opts);

@@ -247,7 +247,7 @@ impl Default for Connection {
             connection_timeout: 45_000,
             header_timeout: 10_000,
             max_pending_connections: 4096,
-            max_pending_connections_per_ip: 128,
+            max_pending_connections_per_ip: 256,
         }
     }
 }

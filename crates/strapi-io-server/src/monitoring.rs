@@ -246,6 +246,10 @@ pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
         "# TYPE strapi_io_connected_sockets gauge\nstrapi_io_connected_sockets {}\n",
         stats.connections
     ));
+    text.push_str(&format!(
+        "# TYPE strapi_io_pending_connections gauge\nstrapi_io_pending_connections {}\n",
+        stats.pending_connections
+    ));
     if let Some(rss) = rss_bytes() {
         text.push_str(&format!(
             "# TYPE strapi_io_resident_memory_bytes gauge\nstrapi_io_resident_memory_bytes {rss}\n"

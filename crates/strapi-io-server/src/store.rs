@@ -40,7 +40,9 @@ pub enum StoreError {
         source: sqlx::migrate::MigrateError,
     },
     /// The stored document is not valid settings.
-    #[error("settings database {path}: stored settings are invalid: {problems}")]
+    #[error(
+        "settings database {path}: stored settings are invalid: {problems} (delete the file to start again from the config file's settings)"
+    )]
     Invalid {
         /// The database file.
         path: PathBuf,
@@ -161,6 +163,23 @@ mod tests {
         drop(store);
         let again = SettingsStore::open(&dir).await.unwrap();
         assert_eq!(again.load().await.unwrap(), Some(s));
+    }
+
+    #[tokio::test]
+    async fn stored_durations_out_of_range_stop_the_start_with_their_path() {
+        // What an earlier version accepted: a ping interval no client timer can hold.
+        let dir = temp_dir("out-of-range");
+        let store = SettingsStore::open(&dir).await.unwrap();
+        let mut s = Settings::default();
+        s.connection.ping_interval = 1 << 31;
+        store.save(&s).await.unwrap();
+        let err = store.load().await.unwrap_err().to_string();
+        assert!(err.contains("strapi-io.db"), "{err}");
+        assert!(
+            err.contains("settings.connection.pingInterval: must be between 100 and 3600000 ms"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

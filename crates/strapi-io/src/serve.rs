@@ -285,6 +285,7 @@ impl Io {
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             let shared = shared.clone();
+            let accepted = tokio::time::Instant::now();
             let mut stop = stop_rx.clone();
             let open = open_tx.clone();
             tokio::spawn(async move {
@@ -299,11 +300,14 @@ impl Io {
                         conn.await
                     }
                 };
-                if let Err(e) = result
-                    && e.is_timeout()
-                    && !place.is_settled()
-                {
+                // hyper closes a silent connection quietly and a half-sent one with an
+                // error: either way, a connection that never sent a head and lived out the
+                // header timeout timed out (one its client closed earlier did not).
+                if !place.is_settled() && accepted.elapsed() >= header_timeout {
                     shared.timed_out("head");
+                }
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended");
                 }
                 drop(open);
             });
