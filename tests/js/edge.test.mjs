@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { connect as tcpConnect } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import WebSocket from "ws";
 import {
   ADMIN_TOKEN,
@@ -16,7 +16,7 @@ import {
   legacyJwt,
   request,
   runToExit,
-  startServerWith,
+  serverFor,
   stats,
   uniq,
   waitUntil,
@@ -28,20 +28,6 @@ import {
 after(() => closeAll());
 
 const ATTACKER = "127.0.0.2";
-
-/** Starts a server with `tables` for the tests of one describe block. */
-function serverFor(tables, opts) {
-  const ctx = {};
-  before(async () => {
-    ctx.server = await startServerWith(tables, opts);
-    ctx.url = ctx.server.url;
-  });
-  after(async () => {
-    closeAll();
-    await ctx.server?.stop();
-  });
-  return ctx;
-}
 
 /**
  * One HTTP/1.1 exchange written by hand on a fresh TCP connection from `localAddress`, so

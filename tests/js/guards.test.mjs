@@ -19,6 +19,7 @@ import {
   legacyJwt,
   marker,
   runToExit,
+  serverFor,
   startServerWith,
   stats,
   uniq,
@@ -29,20 +30,6 @@ import {
 } from "./helpers.mjs";
 
 after(() => closeAll());
-
-/** Starts a server with `tables` for the tests of one describe block. */
-function serverFor(tables, opts) {
-  const ctx = {};
-  before(async () => {
-    ctx.server = await startServerWith(tables, opts);
-    ctx.url = ctx.server.url;
-  });
-  after(async () => {
-    closeAll();
-    await ctx.server?.stop();
-  });
-  return ctx;
-}
 
 const xff = (value) => ({ extraHeaders: { "x-forwarded-for": value } });
 

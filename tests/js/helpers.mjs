@@ -10,6 +10,7 @@ import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
 
@@ -452,6 +453,23 @@ export async function startServerWithout(key) {
     config.cleanup();
     throw e;
   }
+}
+
+/**
+ * A server with `tables` (see startServerWith) for the tests of one describe block: started
+ * before them, stopped (and every client closed) after. Returns `ctx` with `server`, `url`.
+ */
+export function serverFor(tables, opts) {
+  const ctx = {};
+  before(async () => {
+    ctx.server = await startServerWith(tables, opts);
+    ctx.url = ctx.server.url;
+  });
+  after(async () => {
+    closeAll();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }
 
 export async function startServerWith(tables = {}, { extra = "", prepend = "", env, dataDir } = {}) {

@@ -2,7 +2,9 @@
 //! Socket.IO plugin, embeddable in any axum/tower application.
 //!
 //! - [`IoBuilder`] assembles schemas, settings and a [`Directory`] into an [`IoLayer`]
-//!   (serve it from axum) and an [`Io`] handle (the Rust `strapi.$io`).
+//!   (put it on an axum `Router`) and an [`Io`] handle (the Rust `strapi.$io`);
+//!   [`Io::serve`] serves the router with the edge bounded (header and body timeouts, limits
+//!   on connections that have not sent a request yet, stalled writes closed).
 //! - [`directory`] resolves handshake credentials to audiences; [`StaticDirectory`] is the
 //!   one declared in a config file; [`StrapiDirectory`] reads a Strapi 5 database read-only.
 //! - [`load_schemas`] reads a Strapi project's `src/` tree.
