@@ -5,7 +5,8 @@
 #   bench/run.sh strapi-io|node <scenario> [strapi-io-bench options...]
 #
 # Environment: PING_INTERVAL / PING_TIMEOUT (ms, default 25000/20000), EXTRA_TOKENS (extra
-# read-only API-token audiences), OUT (JSON report path; default bench/results/<server>-<scenario>.json).
+# read-only API-token audiences), OUT (JSON report path; default bench/results/<server>-<scenario>.json),
+# STRAPI_IO_BIN (another strapi-io binary, e.g. an older build for an A/B run).
 # Build first: cargo build --release -p strapi-io-server -p strapi-io-bench;
 # (cd bench/node-reference && npm ci).
 set -euo pipefail
@@ -25,7 +26,7 @@ log=$work/server.log
 case "$server" in
   strapi-io)
     STRAPI_IO_PORT=0 STRAPI_IO_DATA_DIR=$work/data RUST_LOG=warn \
-      target/release/strapi-io serve --config "$config" >"$log" 2>&1 &
+      "${STRAPI_IO_BIN:-target/release/strapi-io}" serve --config "$config" >"$log" 2>&1 &
     ;;
   node)
     node bench/node-reference/server.js --port 0 --config "$config" \

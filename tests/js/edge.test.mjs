@@ -224,7 +224,9 @@ describe("2. every X-Forwarded-For line counts", () => {
 });
 
 describe("3. stalled connections are closed; a real client still connects", () => {
-  const ctx = serverFor({ "settings.connection": { headerTimeout: 3000, maxPendingConnectionsPerIp: 128 } });
+  const ctx = serverFor({
+    "settings.connection": { headerTimeout: 3000, maxPendingConnectionsPerIp: 128, connectionTimeout: 2000 },
+  });
 
   test("200 half-sent requests (a header line every 4 s) and 50 silent connections from 127.0.0.2: 128 pending, the rest refused 503, all closed", async () => {
     const { hostname, port } = new URL(ctx.url);
@@ -283,6 +285,43 @@ describe("3. stalled connections are closed; a real client still connects", () =
     } finally {
       for (const t of timers) clearInterval(t);
       for (const c of opened) c.sock.destroy();
+    }
+  });
+
+  test("150 WebSockets from 127.0.0.2 that never send the Socket.IO CONNECT: 128 held until connectionTimeout, 22 refused 503", async () => {
+    const before = await stats(ctx.url);
+    const opened = [];
+    const refused = [];
+    for (let i = 0; i < 150; i++) {
+      const r = await upgrade(ctx.url, "/socket.io/?EIO=4&transport=websocket");
+      if (r.ws) {
+        const c = { ws: r.ws, closed: false };
+        r.ws.on("message", (d) => d.toString() === "2" && r.ws.send("3"));
+        r.ws.on("close", () => (c.closed = true));
+        opened.push(c);
+      } else refused.push(r.status);
+    }
+    try {
+      assert.equal(opened.length, 128);
+      assert.deepEqual([...new Set(refused)], [503]);
+      assert.equal(refused.length, 22);
+      assert.equal((await stats(ctx.url)).pendingConnections, 128);
+      // Polling handshakes from the same address are sessions waiting for their handshake too.
+      const polling = await rawHttp(ctx.url, { path: "/socket.io/?EIO=4&transport=polling" });
+      assert.equal(polling.status, 503, polling.body);
+      // A real client from 127.0.0.1 is not affected, and leaves nothing pending.
+      const real = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+      assert.equal(real.connected, true);
+      await waitUntil(() => opened.every((c) => c.closed), { ms: 8000, what: "the engine to close sessions without a CONNECT" });
+      const after = await stats(ctx.url);
+      assert.equal(after.pendingConnections, 0);
+      assert.equal(after.refusedConnections - before.refusedConnections, 23);
+      const again = await upgrade(ctx.url, "/socket.io/?EIO=4&transport=websocket");
+      assert.ok(again.ws, "places are free again once the sessions are gone");
+      again.ws.terminate();
+      real.close();
+    } finally {
+      for (const c of opened) c.ws.terminate();
     }
   });
 

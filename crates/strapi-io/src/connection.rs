@@ -50,6 +50,14 @@ pub(crate) async fn handshake(
 ) -> Result<(), AuthError> {
     let result = admit(&shared, &socket, auth).await;
     if result.is_ok() {
+        // The session's handshake is complete: it no longer counts as pending.
+        if let Some(place) = socket
+            .req_parts()
+            .extensions
+            .get::<crate::serve::SessionPlace>()
+        {
+            place.0.settle();
+        }
         install(&shared, &socket);
     }
     if let Err(e) = &result {

@@ -140,10 +140,11 @@ fn refusal(code: u8, message: &str) -> Response<Body> {
 
 impl Shared {
     /// `Some(answer)` when the request must not reach the transport.
-    fn guard<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+    fn guard<B>(&self, req: &mut Request<B>) -> Option<Response<Body>> {
         let query = req.uri().query().unwrap_or_default();
         let sid = match read_query(query) {
-            Ok(sid) => sid?,
+            Ok(Some(sid)) => sid,
+            Ok(None) => return self.hold_session_place(req),
             Err(why) => {
                 self.counters
                     .ambiguous_requests
@@ -165,6 +166,29 @@ impl Shared {
         metrics::counter!("strapi_io_foreign_session_requests_total").increment(1);
         tracing::warn!(client = ?client, "request for another address's session refused");
         Some(refusal(1, "Session ID unknown"))
+    }
+}
+
+impl Shared {
+    /// A request that opens a session takes a pending place for it (see
+    /// [`SessionPlace`](crate::serve::SessionPlace)); over a pending limit it is answered 503.
+    fn hold_session_place<B>(&self, req: &mut Request<B>) -> Option<Response<Body>> {
+        let peer = peer_ip(req.extensions())?;
+        match self.pending.admit(peer, &self.settings()) {
+            Some(place) => {
+                req.extensions_mut()
+                    .insert(crate::serve::SessionPlace(Arc::new(place)));
+                None
+            }
+            None => {
+                self.refused_pending(peer);
+                let mut res = refusal(4, "Too many connections waiting for their handshake");
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                Some(res)
+            }
+        }
     }
 }
 
@@ -227,8 +251,8 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if under(req.uri().path(), &self.path) {
-            let req = detach(req);
-            if let Some(answer) = self.shared.guard(&req) {
+            let mut req = detach(req);
+            if let Some(answer) = self.shared.guard(&mut req) {
                 return Either::Left(ready(Ok(answer)));
             }
             return Either::Right(self.inner.call(req).map_ok(boxed::<R> as Boxed<R>));

@@ -1,10 +1,12 @@
 //! Serving an app over TCP with the edge bounded ([`Io::serve`]).
 //!
 //! - **Pending connections.** A connection is *pending* from `accept` until its first
-//!   request head is complete. At most `connection.maxPendingConnections` are pending at
-//!   once, and `connection.maxPendingConnectionsPerIp` from one address (an IPv6 /64 is one
-//!   address; trusted proxies count only towards the total). One over a limit is answered
-//!   `503` and closed at once, and counted.
+//!   request head is complete, and a new Engine.IO session (a polling handshake, a WebSocket
+//!   without `sid`) from its opening request until its client completes the Socket.IO
+//!   handshake (see [`SessionPlace`]). At most `connection.maxPendingConnections` are pending
+//!   at once, and `connection.maxPendingConnectionsPerIp` from one address (an IPv6 /64 is
+//!   one address; trusted proxies count only towards the total). One over a limit is
+//!   answered `503` (and its TCP connection closed at once), and counted.
 //! - **Timeouts.** HTTP/1 with a timer: a request head must arrive within
 //!   `connection.headerTimeout` of the connection's start or of the end of the previous
 //!   request (hyper's header read timeout, which also closes idle keep-alive connections),
@@ -75,8 +77,9 @@ impl Pending {
         self.total.load(Ordering::Acquire)
     }
 
-    /// Takes a place for a connection from `ip`, or `None` when a limit is reached.
-    fn admit(self: &Arc<Self>, ip: IpAddr, live: &Live) -> Option<PendingPlace> {
+    /// Takes a place for a connection (or a new session) from `ip`, or `None` when a limit
+    /// is reached.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, live: &Live) -> Option<PendingPlace> {
         let limits = &live.connection;
         let key = (!live.access.is_trusted_proxy(ip)).then(|| address_key(ip));
         let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,8 +106,9 @@ impl Pending {
 }
 
 /// A pending connection's place, given back when its first request head arrives or when
-/// the connection ends, whichever comes first.
-struct PendingPlace {
+/// the connection ends, whichever comes first; or a new session's, given back when its
+/// client completes the Socket.IO handshake or when the session ends.
+pub(crate) struct PendingPlace {
     pending: Arc<Pending>,
     key: Option<IpAddr>,
     settled: AtomicBool,
@@ -112,7 +116,7 @@ struct PendingPlace {
 
 impl PendingPlace {
     /// Gives the place back (once). `true` the first time.
-    fn settle(&self) -> bool {
+    pub(crate) fn settle(&self) -> bool {
         if self.settled.swap(true, Ordering::AcqRel) {
             return false;
         }
@@ -137,6 +141,13 @@ impl PendingPlace {
         self.settled.load(Ordering::Acquire)
     }
 }
+
+/// The place of an Engine.IO session whose client has not completed the Socket.IO handshake
+/// yet, carried in its opening request's extensions: the transport keeps those for the
+/// session's life, so the place is given back when the socket is admitted
+/// ([`PendingPlace::settle`]) or when the session ends (dropped).
+#[derive(Clone)]
+pub(crate) struct SessionPlace(pub(crate) Arc<PendingPlace>);
 
 impl Drop for PendingPlace {
     fn drop(&mut self) {
@@ -337,14 +348,20 @@ fn stall_timeout(live: &Live) -> Duration {
     )
 }
 
+impl Shared {
+    /// Counts a connection or session refused over a pending limit.
+    pub(crate) fn refused_pending(&self, peer: IpAddr) {
+        self.counters
+            .refused_connections
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_refused_connections_total").increment(1);
+        tracing::warn!(%peer, "too many connections waiting for a request or handshake: refused");
+    }
+}
+
 /// Answers a connection over a pending limit with 503 and closes it.
 fn refuse(shared: &Shared, tcp: &TcpStream, peer: SocketAddr) {
-    shared
-        .counters
-        .refused_connections
-        .fetch_add(1, Ordering::Relaxed);
-    metrics::counter!("strapi_io_refused_connections_total").increment(1);
-    tracing::warn!(peer = %peer.ip(), "too many connections without a request: refused");
+    shared.refused_pending(peer.ip());
     // A fresh socket's send buffer is empty: this never blocks, and a short write is fine.
     let _ = tcp.try_write(BUSY);
 }
