@@ -11,6 +11,9 @@
 //!   connected from (the same rules as the handshake: trusted proxies, every
 //!   `X-Forwarded-For` line); from anywhere else it is answered 400 `Session ID unknown`,
 //!   as for an unknown session, and counted.
+//! - **New sessions are pending.** A request that opens a session (no `sid`) takes a pending
+//!   place for its peer address (the limits of [`Io::serve`](crate::Io::serve)), carried in
+//!   its extensions until the socket is admitted; over a limit it is answered 503.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
