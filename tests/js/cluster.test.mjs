@@ -160,10 +160,10 @@ describe("cluster: two nodes on one Redis", () => {
     // comment updates: a public subscriber hears them through its entity room.
     const pub = await connect(b.url);
     assert.equal((await ack(pub, "subscribe-entity", { uid: "api::comment.comment", id: 1 })).success, true);
-    const data = { id: 1, documentId: "comment-1", body: uniq("c") };
+    const data = { id: 1, documentId: "comment-1", text: uniq("c") };
     await ok(a.url, "emit", { event: "update", schema: "api::comment.comment", data });
-    await pub.rec.waitFor("comment:update", (p) => p.data.body === data.body);
-    await comments.rec.waitFor("comment:update", (p) => p.data.body === data.body);
+    await pub.rec.waitFor("comment:update", (p) => p.data.text === data.text);
+    await comments.rec.waitFor("comment:update", (p) => p.data.text === data.text);
     await marker(a.url, [pub, comments]);
     assert.equal(pub.rec.count("comment:update"), 1);
     assert.equal(comments.rec.count("comment:update"), 1, "once, though routed and subscribed");

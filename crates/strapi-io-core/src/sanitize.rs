@@ -162,6 +162,39 @@ fn normalize(key: &str) -> String {
 
 type Attributes = BTreeMap<String, Attribute>;
 
+/// Keys Strapi puts on every entry beside its attributes; kept when they hold a scalar.
+pub const ENTRY_SYSTEM_KEYS: [&str; 6] = [
+    "id",
+    "documentId",
+    "createdAt",
+    "updatedAt",
+    "publishedAt",
+    "locale",
+];
+
+/// Keys Strapi puts on every component item; kept when they hold a scalar.
+pub const COMPONENT_SYSTEM_KEYS: [&str; 2] = ["id", "__component"];
+
+/// The fields Strapi 5's REST API sends of an uploaded file, for projects whose `src/` has no
+/// schema of `plugin::upload.file` (the usual case): values sanitized like JSON attributes.
+pub const MEDIA_FIELDS: [&str; 15] = [
+    "name",
+    "alternativeText",
+    "caption",
+    "focalPoint",
+    "width",
+    "height",
+    "formats",
+    "hash",
+    "ext",
+    "mime",
+    "size",
+    "url",
+    "previewUrl",
+    "provider",
+    "provider_metadata",
+];
+
 /// Which generic rules apply to keys outside a schema.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -171,7 +204,42 @@ enum Mode {
     Raw,
 }
 
+/// What an object in an entry is: the declared attributes it may hold, and its system keys.
+#[derive(Clone, Copy)]
+struct Shape<'s> {
+    /// The content type or component uid, for reporting undeclared keys.
+    owner: &'s str,
+    /// Its attributes; `None` when the project has no schema for it (only system keys pass).
+    attrs: Option<&'s Attributes>,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An entry of a content type: [`ENTRY_SYSTEM_KEYS`], `localizations`.
+    Entry,
+    /// A component item: [`COMPONENT_SYSTEM_KEYS`].
+    Component,
+    /// An uploaded file without a project schema: [`ENTRY_SYSTEM_KEYS`] and [`MEDIA_FIELDS`].
+    Media,
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Object(_) | Value::Array(_))
+}
+
+/// Receives each key dropped because no schema declares it: (content type or component uid,
+/// key).
+pub type Undeclared<'r> = &'r mut dyn FnMut(&str, &str);
+
 /// Sanitizes entries and raw payloads with a project's schemas and the configured field lists.
+///
+/// Entries are sanitized **deny-by-default**: an object keeps only what its schema declares
+/// (each attribute as the audience may see it) and Strapi's system keys holding scalars
+/// ([`ENTRY_SYSTEM_KEYS`], [`COMPONENT_SYSTEM_KEYS`]); `localizations` are entries of the
+/// same content type; a relation counted as `{count: N}` is dropped (the count says nothing
+/// the client can use, and `populate` refetches such a relation when configured). Any other
+/// key is dropped and reported ([`Sanitizer::entry_reporting`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Sanitizer<'a> {
     /// The project's content types and components.
@@ -183,16 +251,56 @@ pub struct Sanitizer<'a> {
 }
 
 impl Sanitizer<'_> {
-    /// The entry as `audience` may see it (entry of content type `uid`; unknown uid → only the generic rules).
+    /// The entry as `audience` may see it (an entry of content type `uid`; with no schema for
+    /// `uid`, only the system keys pass).
     pub fn entry(&self, uid: &str, entry: &Value, audience: &Audience) -> Value {
-        let attrs = self.schemas.content_type(uid).map(|c| &c.attributes);
-        self.node(entry, attrs, audience, 0)
+        self.entry_reporting(uid, entry, audience, &mut |_, _| {})
+    }
+
+    /// [`Sanitizer::entry`], handing each undeclared key it drops to `undeclared`.
+    pub fn entry_reporting(
+        &self,
+        uid: &str,
+        entry: &Value,
+        audience: &Audience,
+        undeclared: Undeclared<'_>,
+    ) -> Value {
+        let shape = self.entry_shape(uid);
+        let mut pass = Pass {
+            sanitizer: self,
+            audience,
+            undeclared,
+        };
+        pass.node(entry, shape, 0)
     }
 
     /// Generic pass for `raw` payloads: removes keys matching the sensitive-field list at
     /// every depth (nothing else).
     pub fn strip_sensitive(&self, value: &Value) -> Value {
         self.generic(value, Mode::Raw, 0)
+    }
+
+    fn entry_shape<'s>(&'s self, uid: &'s str) -> Shape<'s> {
+        Shape {
+            owner: uid,
+            attrs: self.schemas.content_type(uid).map(|c| &c.attributes),
+            kind: Kind::Entry,
+        }
+    }
+
+    fn media_shape(&self) -> Shape<'_> {
+        match self.schemas.content_type(MEDIA_UID) {
+            Some(c) => Shape {
+                owner: MEDIA_UID,
+                attrs: Some(&c.attributes),
+                kind: Kind::Entry,
+            },
+            None => Shape {
+                owner: MEDIA_UID,
+                attrs: None,
+                kind: Kind::Media,
+            },
+        }
     }
 
     /// Whether a key is removed wherever it appears in an entry.
@@ -203,7 +311,7 @@ impl Sanitizer<'_> {
             || self.sensitive.matches(key)
     }
 
-    /// The generic rules, recursively.
+    /// The generic rules, recursively (for JSON attributes and raw payloads).
     fn generic(&self, value: &Value, mode: Mode, depth: usize) -> Value {
         if depth > MAX_DEPTH {
             return Value::Null;
@@ -231,33 +339,62 @@ impl Sanitizer<'_> {
             scalar => scalar.clone(),
         }
     }
+}
 
-    /// An object sanitized against `attrs` (when known); anything else gets the generic rules.
-    fn node(
-        &self,
-        value: &Value,
-        attrs: Option<&Attributes>,
-        audience: &Audience,
-        depth: usize,
-    ) -> Value {
+/// One entry being sanitized for one audience.
+struct Pass<'p, 'a, 'r> {
+    sanitizer: &'p Sanitizer<'a>,
+    audience: &'p Audience,
+    undeclared: Undeclared<'r>,
+}
+
+impl Pass<'_, '_, '_> {
+    /// An object sanitized against its shape; scalars pass, arrays are sanitized item by item.
+    fn node(&mut self, value: &Value, shape: Shape<'_>, depth: usize) -> Value {
         if depth > MAX_DEPTH {
             return Value::Null;
         }
-        let (Value::Object(map), Some(attrs)) = (value, attrs) else {
-            return self.generic(value, Mode::Entry, depth);
+        let map = match value {
+            Value::Object(map) => map,
+            Value::Array(items) => {
+                return Value::Array(
+                    items
+                        .iter()
+                        .map(|v| self.node(v, shape, depth + 1))
+                        .collect(),
+                );
+            }
+            scalar => return scalar.clone(),
         };
+        let s = self.sanitizer;
         let mut out = Map::new();
         for (k, v) in map {
-            if self.drop_key(k) {
+            if s.drop_key(k) {
                 continue;
             }
-            let kept = match attrs.get(k) {
-                Some(attr) => self.attribute(attr, v, audience, depth + 1),
-                // v4 shape `{ id, attributes: { ... } }`: the inner object holds the attributes.
-                None if k == "attributes" && v.is_object() => {
-                    Some(self.node(v, Some(attrs), audience, depth + 1))
+            if let Some(attr) = shape.attrs.and_then(|a| a.get(k)) {
+                if let Some(v) = self.attribute(attr, v, depth + 1) {
+                    out.insert(k.clone(), v);
                 }
-                None => Some(self.generic(v, Mode::Entry, depth + 1)),
+                continue;
+            }
+            let system = match shape.kind {
+                Kind::Entry | Kind::Media => ENTRY_SYSTEM_KEYS.contains(&k.as_str()),
+                Kind::Component => COMPONENT_SYSTEM_KEYS.contains(&k.as_str()),
+            };
+            let kept = if system {
+                is_scalar(v).then(|| v.clone())
+            } else if shape.kind == Kind::Entry && k == "localizations" {
+                // Other locales of the same document: entries of the same content type.
+                v.is_array().then(|| self.node(v, shape, depth + 1))
+            } else if shape.kind == Kind::Entry && k == "attributes" && v.is_object() {
+                // v4 shape `{ id, attributes: { ... } }`: the inner object holds the attributes.
+                Some(self.node(v, shape, depth + 1))
+            } else if shape.kind == Kind::Media && MEDIA_FIELDS.contains(&k.as_str()) {
+                Some(s.generic(v, Mode::Entry, depth + 1))
+            } else {
+                (self.undeclared)(shape.owner, k);
+                None
             };
             if let Some(v) = kept {
                 out.insert(k.clone(), v);
@@ -267,19 +404,14 @@ impl Sanitizer<'_> {
     }
 
     /// The value of one schema attribute, or `None` when the attribute must not be sent.
-    fn attribute(
-        &self,
-        attr: &Attribute,
-        value: &Value,
-        audience: &Audience,
-        depth: usize,
-    ) -> Option<Value> {
+    fn attribute(&mut self, attr: &Attribute, value: &Value, depth: usize) -> Option<Value> {
         if attr.is_hidden() {
             return None;
         }
         if depth > MAX_DEPTH {
             return Some(Value::Null);
         }
+        let s = self.sanitizer;
         match attr {
             Attribute::Password => None,
             Attribute::Relation { target: None, .. } => None,
@@ -287,30 +419,24 @@ impl Sanitizer<'_> {
                 target: Some(target),
                 ..
             } => {
-                if !audience.can_read(target) {
+                if !self.audience.can_read(target) {
                     return None;
                 }
-                let attrs = self.schemas.content_type(target).map(|c| &c.attributes);
-                Some(self.related(value, attrs, audience, depth))
+                self.related(value, s.entry_shape(target), depth)
             }
             Attribute::Media { .. } => {
-                if !audience.can_read(MEDIA_UID) {
+                if !self.audience.can_read(MEDIA_UID) {
                     return None;
                 }
-                let attrs = self.schemas.content_type(MEDIA_UID).map(|c| &c.attributes);
-                Some(self.related(value, attrs, audience, depth))
+                self.related(value, s.media_shape(), depth)
             }
             Attribute::Component { component, .. } => {
-                let attrs = self.schemas.component(component).map(|c| &c.attributes);
-                Some(match value {
-                    Value::Array(items) => Value::Array(
-                        items
-                            .iter()
-                            .map(|v| self.node(v, attrs, audience, depth + 1))
-                            .collect(),
-                    ),
-                    other => self.node(other, attrs, audience, depth),
-                })
+                let shape = Shape {
+                    owner: component,
+                    attrs: s.schemas.component(component).map(|c| &c.attributes),
+                    kind: Kind::Component,
+                };
+                Some(self.node(value, shape, depth))
             }
             Attribute::DynamicZone { components, .. } => match value {
                 Value::Null => Some(Value::Null),
@@ -322,49 +448,46 @@ impl Sanitizer<'_> {
                             if !components.iter().any(|c| c == uid) {
                                 return None;
                             }
-                            let component = self.schemas.component(uid)?;
-                            Some(self.node(item, Some(&component.attributes), audience, depth + 1))
+                            let component = s.schemas.component(uid)?;
+                            let shape = Shape {
+                                owner: uid,
+                                attrs: Some(&component.attributes),
+                                kind: Kind::Component,
+                            };
+                            Some(self.node(item, shape, depth + 1))
                         })
                         .collect(),
                 )),
                 // Not shaped like a dynamic zone: nothing safe to send.
                 _ => None,
             },
-            Attribute::Scalar { .. } => Some(self.generic(value, Mode::Entry, depth)),
+            Attribute::Scalar { .. } => Some(s.generic(value, Mode::Entry, depth)),
         }
     }
 
     /// A relation or media value: `null`, an id, an object, an array of those, or the v4
-    /// wrapper `{ "data": ... }` (kept, its content sanitized).
-    fn related(
-        &self,
-        value: &Value,
-        attrs: Option<&Attributes>,
-        audience: &Audience,
-        depth: usize,
-    ) -> Value {
+    /// wrapper `{ "data": ... }` (kept, its content sanitized). `None` for a relation counted
+    /// as `{count: N}` (the Content Manager's shape), which is dropped.
+    fn related(&mut self, value: &Value, shape: Shape<'_>, depth: usize) -> Option<Value> {
         if depth > MAX_DEPTH {
-            return Value::Null;
+            return Some(Value::Null);
         }
         match value {
+            Value::Object(map) if map.len() == 1 && map.contains_key("count") => None,
             Value::Object(map) if map.len() == 1 && map.contains_key("data") => {
+                let inner = self.related(&map["data"], shape, depth + 1)?;
                 let mut out = Map::new();
-                out.insert(
-                    "data".to_string(),
-                    self.related(&map["data"], attrs, audience, depth + 1),
-                );
-                Value::Object(out)
+                out.insert("data".to_string(), inner);
+                Some(Value::Object(out))
             }
-            Value::Array(items) => Value::Array(
+            Value::Array(items) => Some(Value::Array(
                 items
                     .iter()
-                    .map(|v| match v {
-                        Value::Array(_) => self.generic(v, Mode::Entry, depth + 1),
-                        _ => self.related(v, attrs, audience, depth + 1),
-                    })
+                    .filter(|v| !v.is_array())
+                    .filter_map(|v| self.related(v, shape, depth + 1))
                     .collect(),
-            ),
-            other => self.node(other, attrs, audience, depth),
+            )),
+            other => Some(self.node(other, shape, depth)),
         }
     }
 }
@@ -647,12 +770,12 @@ mod tests {
     }
 
     #[test]
-    fn relation_to_unknown_schema_gets_generic_rules() {
+    fn relation_to_a_target_without_schema_keeps_only_system_keys() {
         let out = run(
-            json!({"ghost": {"id": 9, "secret": "s", "createdBy": 1, "name": "g"}}),
+            json!({"ghost": {"id": 9, "documentId": "g9", "secret": "s", "createdBy": 1, "name": "g"}}),
             &reader(),
         );
-        assert_eq!(out, json!({"ghost": {"id": 9, "name": "g"}}));
+        assert_eq!(out, json!({"ghost": {"id": 9, "documentId": "g9"}}));
     }
 
     #[test]
@@ -692,9 +815,16 @@ mod tests {
     }
 
     #[test]
-    fn count_relation_values_are_kept() {
-        let out = run(json!({"comments": {"count": 3}}), &reader());
-        assert_eq!(out, json!({"comments": {"count": 3}}));
+    fn count_relation_values_are_dropped() {
+        // The Content Manager's shape of an unpopulated relation.
+        let out = run(
+            json!({"id": 1, "comments": {"count": 3}, "author": {"count": 1}}),
+            &reader(),
+        );
+        assert_eq!(out, json!({"id": 1}));
+        // a related entry that happens to have a `count` attribute beside others is an entry
+        let out = run(json!({"comments": [{"count": 3, "id": 4}]}), &reader());
+        assert_eq!(out, json!({"comments": [{"id": 4}]}));
     }
 
     #[test]
@@ -792,7 +922,7 @@ mod tests {
                 "author": {"id": 2, "name": "A", "views": 4},
                 "seo": {"metaTitle": "m", "views": 5},
                 "extra": [{"views": 6, "keep": 1}],
-                "viewsTotal": 9
+                "body": "b"
             }),
             &reader(),
             &[],
@@ -805,7 +935,7 @@ mod tests {
                 "author": {"id": 2, "name": "A"},
                 "seo": {"metaTitle": "m"},
                 "extra": [{"keep": 1}],
-                "viewsTotal": 9
+                "body": "b"
             })
         );
     }
@@ -823,7 +953,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_kept_with_generic_rules() {
+    fn system_keys_and_localizations_pass() {
         let out = run(
             json!({"id": 1, "documentId": "d", "createdAt": "t", "publishedAt": null, "locale": "en",
                    "localizations": [{"id": 2, "accessToken": "a"}]}),
@@ -837,7 +967,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_uid_and_non_object_entries_get_generic_rules() {
+    fn unknown_uid_keeps_system_keys_and_non_object_entries_pass() {
         let s = schemas();
         let sensitive = SensitiveFields::default();
         let sanitizer = Sanitizer {
@@ -850,7 +980,7 @@ mod tests {
             &json!({"id": 1, "internalNotes": "kept: no schema", "password": "p", "createdBy": 1}),
             &reader(),
         );
-        assert_eq!(out, json!({"id": 1, "internalNotes": "kept: no schema"}));
+        assert_eq!(out, json!({"id": 1}));
         let out = sanitizer.entry(
             ARTICLE_UID,
             &json!([{"title": "T", "token": "t"}, 3]),
@@ -959,6 +1089,169 @@ mod tests {
             })
         );
         assert_eq!(sanitizer.strip_sensitive(&json!("x")), json!("x"));
+    }
+
+    #[test]
+    fn undeclared_keys_are_dropped_and_reported_with_their_owner() {
+        let s = schemas();
+        let sensitive = SensitiveFields::default();
+        let sanitizer = Sanitizer {
+            schemas: &s,
+            sensitive: &sensitive,
+            exclude_fields: &[],
+        };
+        let mut seen = Vec::new();
+        let out = sanitizer.entry_reporting(
+            ARTICLE_UID,
+            &json!({"id": 1, "title": "T", "viewsTotal": 9, "id2": {"x": 1},
+                    "documentId": {"nested": "objects are not system values"},
+                    "seo": {"id": 3, "metaTitle": "m", "sneaky": "s", "__component": "shared.seo"},
+                    "author": {"id": 2, "name": "A", "shadow": true},
+                    "createdBy": {"id": 1}, "password": "p"}),
+            &reader(),
+            &mut |owner, key| seen.push(format!("{owner}.{key}")),
+        );
+        assert_eq!(
+            out,
+            json!({"id": 1, "title": "T", "seo": {"id": 3, "metaTitle": "m", "__component": "shared.seo"},
+                   "author": {"id": 2, "name": "A"}})
+        );
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "api::article.article.id2",
+                "api::article.article.viewsTotal",
+                "api::author.author.shadow",
+                "shared.seo.sneaky",
+            ],
+            "known rules (createdBy, sensitive keys) and system keys are not reported"
+        );
+    }
+
+    #[test]
+    fn localizations_are_entries_of_the_same_type() {
+        // Content Manager unpublish (issue 13): other locales came with their private fields.
+        let out = run(
+            json!({"id": 2, "documentId": "d", "publishedAt": null,
+                   "localizations": [{"id": 7, "documentId": "d", "locale": "fr", "title": "T",
+                                      "internalNotes": "private", "seo": {"metaSecret": "s", "metaTitle": "m"},
+                                      "localizations": [{"id": 8, "internalNotes": "deeper"}]}]}),
+            &reader(),
+        );
+        assert_eq!(
+            out,
+            json!({"id": 2, "documentId": "d", "publishedAt": null,
+                   "localizations": [{"id": 7, "documentId": "d", "locale": "fr", "title": "T",
+                                      "seo": {"metaTitle": "m"}, "localizations": [{"id": 8}]}]})
+        );
+        // anything but a list of entries is dropped
+        assert_eq!(
+            run(json!({"id": 2, "localizations": {"count": 1}}), &reader()),
+            json!({"id": 2})
+        );
+    }
+
+    #[test]
+    fn media_without_a_project_schema_keeps_strapis_file_fields() {
+        let out = run(
+            json!({"cover": {"id": 5, "documentId": "f5", "name": "a.png", "url": "/uploads/a.png",
+                             "formats": {"thumbnail": {"url": "/uploads/t.png", "secret": "s"}},
+                             "folderPath": "/1", "related": [{"id": 1}], "createdBy": 1}}),
+            &reader(),
+        );
+        assert_eq!(
+            out,
+            json!({"cover": {"id": 5, "documentId": "f5", "name": "a.png", "url": "/uploads/a.png",
+                             "formats": {"thumbnail": {"url": "/uploads/t.png"}}}})
+        );
+    }
+
+    mod undeclared_keys_never_pass {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Arbitrary JSON whose object keys are undeclared (`zz…`) or look declared.
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                "[a-z]{0,6}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            "zz[a-z]{0,4}",
+                            Just("title".to_string()),
+                            Just("id".to_string())
+                        ],
+                        inner,
+                        0..4
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Undeclared keys with arbitrary values, to put beside an object's own keys.
+        fn extras() -> impl Strategy<Value = Vec<(String, Value)>> {
+            prop::collection::vec(("zz[a-z]{0,6}", json_value()), 0..4)
+        }
+
+        fn with(mut base: Value, extra: Vec<(String, Value)>) -> Value {
+            if let Value::Object(map) = &mut base {
+                map.extend(extra);
+            }
+            base
+        }
+
+        fn undeclared_keys(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if k.starts_with("zz") {
+                            out.push(k.clone());
+                        }
+                        undeclared_keys(x, out);
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|x| undeclared_keys(x, out)),
+                _ => {}
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            #[test]
+            fn beside_any_schema_object(
+                top in extras(), author in extras(), comment in extras(), seo in extras(),
+                block in extras(), locale in extras(), cover in extras(), system in json_value(),
+            ) {
+                let entry = json!({
+                    "id": 1,
+                    "documentId": system,
+                    "title": "T",
+                    "author": with(json!({"id": 2, "name": "A"}), author),
+                    "comments": [with(json!({"id": 3, "text": "c"}), comment), {"count": 2}],
+                    "seo": with(json!({"id": 4, "metaTitle": "m"}), seo),
+                    "blocks": [with(json!({"__component": "shared.quote", "text": "q"}), block)],
+                    "cover": with(json!({"id": 5, "url": "/u.png"}), cover),
+                    "localizations": [with(json!({"id": 6, "locale": "fr", "title": "L"}), locale)],
+                });
+                let entry = with(entry, top);
+                let token = Audience::api_token("ops", TokenType::FullAccess, Vec::new());
+                for audience in [reader(), articles_only(), token, role(&[])] {
+                    let out = run(entry.clone(), &audience);
+                    let mut leaked = Vec::new();
+                    undeclared_keys(&out, &mut leaked);
+                    prop_assert!(leaked.is_empty(), "{leaked:?} reached {}: {out}", audience.name);
+                    prop_assert!(out["documentId"].is_null() || !out["documentId"].is_object() && !out["documentId"].is_array());
+                }
+            }
+        }
     }
 
     /// Tiny xorshift PRNG, so the test needs no extra crates.

@@ -14,7 +14,8 @@
 //! When an entry "lacks" its populate:
 //! - a list (`["author", "comments"]`, or `"author,comments"`): when a listed key is absent
 //!   or holds a bare reference — an id, a documentId, an object with nothing but `id` and
-//!   `documentId`, a write instruction (`connect`, `disconnect`, `set`), or an array with any
+//!   `documentId`, a write instruction (`connect`, `disconnect`, `set`), a Content Manager
+//!   `{count: N}`, or an array with any
 //!   of these. `null` and `[]` are populated (an empty relation). A dotted name
 //!   (`author.avatar`) always refetches: its depth is not checked;
 //! - `"*"`: the same test on every relation, media, component and dynamic zone of the schema
@@ -219,6 +220,8 @@ fn is_reference(value: &Value) -> bool {
         Value::Object(m) => {
             m.is_empty()
                 || m.keys().all(|k| k == "id" || k == "documentId")
+                // the Content Manager's `{count: N}` of an unpopulated relation
+                || (m.len() == 1 && m.contains_key("count"))
                 || ["connect", "disconnect", "set"]
                     .iter()
                     .any(|k| m.contains_key(*k))
@@ -1023,6 +1026,10 @@ mod tests {
             "a write shape"
         );
         assert!(!complete(json!({"set": []}), json!([])));
+        assert!(
+            !complete(json!({"count": 1}), json!([])),
+            "the Content Manager's count"
+        );
         assert!(!complete(author.clone(), json!([1, 2])), "ids in a list");
         assert!(!complete(
             author.clone(),

@@ -271,6 +271,7 @@ impl IoBuilder {
             public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
             occupancy: std::sync::Mutex::new(std::collections::HashMap::new()),
             subscribing: std::sync::Mutex::new(()),
+            undeclared_logged: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         for ns in namespaces {
             let on_conn = {

@@ -134,6 +134,8 @@ pub(crate) struct Counters {
     pub(crate) refused_connections: AtomicU64,
     /// Requests whose head (on a pending connection) or body did not arrive in time.
     pub(crate) timed_out_requests: AtomicU64,
+    /// Keys of emitted entries that no schema declares, dropped.
+    pub(crate) undeclared_keys: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -168,6 +170,9 @@ pub struct IoStats {
     /// Connections closed because a request head (before the first request) or a request
     /// body did not arrive within `headerTimeout`.
     pub timed_out_requests: u64,
+    /// Keys of emitted entries dropped because no schema declares them (once per key and
+    /// event).
+    pub undeclared_keys: u64,
 }
 
 /// Who is connected: see [`Io::connections`].
@@ -219,6 +224,8 @@ pub(crate) struct Shared {
     pub(crate) occupancy: Mutex<std::collections::HashMap<String, usize>>,
     /// Held while a local socket's entity rooms are checked and changed.
     pub(crate) subscribing: Mutex<()>,
+    /// The (owner uid, key) pairs of undeclared keys already logged (bounded).
+    pub(crate) undeclared_logged: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Shared {
@@ -569,6 +576,37 @@ impl Shared {
                 "client buffer full: packet not queued, disconnecting the client"
             );
             disconnect_with_reason(socket, BUFFER_FULL);
+        }
+    }
+
+    /// Counts the undeclared keys one event's entry carried (dropped by the sanitizer), and
+    /// logs each (content type or component, key) the first time it is seen.
+    pub(crate) fn undeclared(&self, keys: std::collections::BTreeSet<(String, String)>) {
+        /// Distinct pairs remembered; past it, new ones are counted but not logged.
+        const LOGGED_AT_MOST: usize = 1024;
+        if keys.is_empty() {
+            return;
+        }
+        self.counters
+            .undeclared_keys
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        metrics::counter!("strapi_io_undeclared_keys_total").increment(keys.len() as u64);
+        let mut logged = self
+            .undeclared_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (owner, key) in keys {
+            if logged.len() >= LOGGED_AT_MOST {
+                break;
+            }
+            if logged.insert((owner.clone(), key.clone())) {
+                tracing::warn!(%owner, %key, "a key no schema declares was dropped from an entry (logged once)");
+                if logged.len() == LOGGED_AT_MOST {
+                    tracing::warn!(
+                        "{LOGGED_AT_MOST} distinct undeclared keys logged; further ones are only counted"
+                    );
+                }
+            }
         }
     }
 
@@ -1019,6 +1057,7 @@ impl Io {
         let sanitizer = shared.sanitizer(&settings);
         let clustered = shared.clustered();
         let mut reached = 0;
+        let mut undeclared = std::collections::BTreeSet::new();
         let mut cluster_error = None;
         for audience in shared.directory.audiences().iter() {
             let routed = audience.routed(&ct.uid, action, &settings.role_permissions);
@@ -1039,7 +1078,9 @@ impl Io {
             }
             let entry = match &deleted {
                 Some(d) => d.clone(),
-                None => sanitizer.entry(&ct.uid, &opts.data, audience),
+                None => sanitizer.entry_reporting(&ct.uid, &opts.data, audience, &mut |o, k| {
+                    undeclared.insert((o.to_string(), k.to_string()));
+                }),
             };
             let payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
             if let Some(e) = shared
@@ -1050,6 +1091,7 @@ impl Io {
             }
             reached += 1;
         }
+        shared.undeclared(undeclared);
         shared.record(&event, "emit", reached, Vec::new(), started);
         Ok(EmitReport {
             event: Some(event),
@@ -1404,6 +1446,7 @@ impl Io {
             &c.ambiguous_requests,
             &c.refused_connections,
             &c.timed_out_requests,
+            &c.undeclared_keys,
         ] {
             a.store(0, Ordering::Relaxed);
         }
@@ -1475,6 +1518,7 @@ impl Io {
             pending_connections: self.shared.pending.count(),
             refused_connections: get(&c.refused_connections),
             timed_out_requests: get(&c.timed_out_requests),
+            undeclared_keys: get(&c.undeclared_keys),
         }
     }
 

@@ -105,6 +105,58 @@ async fn emit_reaches_each_audience_once_sanitized_for_it() {
     assert_eq!(comments.recv("comment:create").await["data"]["text"], "hi");
 }
 
+/// What the Content Manager hands the plugin entry on an unpublish (issue 13): other locales
+/// with their private fields, relations as `{count}`, and keys no schema declares. None of it
+/// may reach any audience.
+#[tokio::test]
+async fn a_content_manager_unpublish_leaks_nothing_to_any_audience() {
+    let server = TestServer::start().await;
+    let mut clients = [
+        Client::public(&server.addr).await,
+        Client::jwt(&server.addr, &jwt(2)).await,
+        Client::jwt(&server.addr, &access_jwt(1)).await,
+        Client::api_token(&server.addr, "demo-token-dashboard").await,
+    ];
+    let entry = json!({
+        "id": 1, "documentId": "article-1", "title": "Hello", "publishedAt": null,
+        "internalNotes": "do not leak",
+        "comments": {"count": 2},
+        "author": {"count": 1},
+        "seo": {"id": 4, "metaTitle": "T", "metaSecret": "do not leak"},
+        "localizations": [{
+            "id": 7, "documentId": "article-1", "locale": "fr", "title": "Bonjour",
+            "internalNotes": "do not leak", "seo": {"metaSecret": "do not leak"},
+            "status": "draft", "undeclaredLocaleKey": "do not leak"
+        }],
+        "status": "draft",
+        "strapi_stage": {"id": 3, "secretWorkflow": "do not leak"},
+        "undeclared": {"nested": {"deep": "do not leak"}}
+    });
+    server
+        .io
+        .emit(EmitOptions::new("update", ARTICLE, entry))
+        .await
+        .unwrap();
+    for c in clients.iter_mut() {
+        let got = c.recv("article:update").await;
+        let text = got.to_string();
+        assert!(!text.contains("do not leak"), "{text}");
+        let d = &got["data"];
+        assert_eq!(d["title"], "Hello");
+        assert!(
+            d.get("comments").is_none() && d.get("author").is_none(),
+            "{text}"
+        );
+        assert!(
+            d.get("status").is_none() && d.get("undeclared").is_none(),
+            "{text}"
+        );
+        assert_eq!(d["localizations"][0]["title"], "Bonjour", "{text}");
+    }
+    // status, strapi_stage, undeclared (article); status, undeclaredLocaleKey appear once each.
+    assert_eq!(server.io.stats().undeclared_keys, 4);
+}
+
 #[tokio::test]
 async fn entity_subscribers_get_one_copy_and_unrouted_readers_only_theirs() {
     let mut settings = demo_settings();
