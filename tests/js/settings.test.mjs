@@ -22,6 +22,7 @@ import {
   marker,
   request,
   runToExit,
+  startServer,
   startServerWith,
   uniq,
   withTimeout,
@@ -304,6 +305,33 @@ describe("the settings database", () => {
       assert.match(run.stderr, /data directory|strapi-io\.db/, run.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("settings from the environment", () => {
+  test("STRAPI_IO_CORS_ORIGINS and STRAPI_IO_ONLY_PUBLISHED win over the file and over stored settings", async () => {
+    const dataDir = freshDataDir();
+    try {
+      const first = await startServer({ dataDir });
+      const stored = (await request(first.url, "/api/io/settings")).body.data;
+      const put = await putSettings(first.url, { ...stored, cors: { origins: ["https://stored.example"], credentials: true } });
+      assert.equal(put.status, 200, put.text);
+      await first.stop();
+      const env = { STRAPI_IO_CORS_ORIGINS: "https://a.example,https://b.example", STRAPI_IO_ONLY_PUBLISHED: "true" };
+      const second = await startServer({ dataDir, env });
+      try {
+        const live = (await request(second.url, "/api/io/settings")).body.data;
+        assert.deepEqual(live.cors.origins, ["https://a.example", "https://b.example"]);
+        assert.equal(live.events.onlyPublished, true);
+      } finally {
+        await second.stop();
+      }
+      const bad = await runToExit(["serve"], { env: { STRAPI_IO_ONLY_PUBLISHED: "yes" } });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /STRAPI_IO_ONLY_PUBLISHED: `yes`/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

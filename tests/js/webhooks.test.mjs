@@ -480,3 +480,47 @@ describe("webhooks: no webhook token configured", () => {
     assert.equal(s.rec.count("article:create"), 0);
   });
 });
+
+describe("webhooks: SIGTERM while a window is open", () => {
+  test("a request accepted 10 ms before SIGTERM reaches the client before exit; the gateway exits 0", async () => {
+    const server = await startServer({ env: { ...ENV, RUST_LOG: "info" } });
+    try {
+      const client = await connect(server.url);
+      const order = [];
+      client.onAny((event) => order.push(event));
+      const heard = client.rec.waitFor("article:create");
+      const res = await webhook(server.url, webhookFixture("01").body);
+      assert.equal(res.status, 202, res.text);
+      assert.equal(res.body.data.queued, true, "waiting in its 300 ms window");
+      await new Promise((r) => setTimeout(r, 10));
+      server.child.kill("SIGTERM");
+      const payload = await heard;
+      assert.equal(payload.data.documentId, webhookFixture("01").body.entry.documentId);
+      const { code, signal } = await server.exited;
+      assert.equal(code, 0, `exit code (signal ${signal})\n${server.output()}`);
+      assert.equal(order[0], "article:create", `the event came first: ${JSON.stringify(order)}`);
+      assert.ok(order.includes("server-disconnect"), JSON.stringify(order));
+      assert.match(server.output(), /webhook windows flushed at shutdown/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("webhooks: a wrong token is logged", () => {
+  test("401 and one log line with the reason; repeated refusals within 10 s are counted, not logged", async () => {
+    const server = await startServer({ env: ENV });
+    try {
+      const body = webhookFixture("01").body;
+      assertApiError(await webhook(server.url, body, { token: "wrong-token" }), 401, "wrong token");
+      for (let i = 0; i < 5; i++) assertApiError(await webhook(server.url, body, { token: "wrong-token" }), 401);
+      await waitUntil(() => /webhook request refused \(401\)/.test(server.output()), { what: "the log line" });
+      const lines = server.output().split("\n").filter((l) => l.includes("webhook request refused"));
+      assert.equal(lines.length, 1, lines.join("\n"));
+      assert.match(lines[0], /wrong token/);
+      assert.ok(!server.output().includes("wrong-token"), "the token itself is never logged");
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -24,9 +24,23 @@ const BODY_OVERHEAD: usize = 64 * 1024;
 /// Where the gateway keeps its database when `server.dataDir` is not set.
 pub const DEFAULT_DATA_DIR: &str = ".strapi-io";
 
+/// A built gateway: its routes, its `Io`, and the webhook route's state (open windows are
+/// flushed at shutdown).
+pub struct Gateway {
+    /// Every route, with Socket.IO and CORS.
+    pub router: Router,
+    /// The server.
+    pub io: Io,
+    /// The webhook route's state.
+    pub webhooks: Arc<crate::webhook::WebhookState>,
+}
+
+/// How long a shutdown waits for open webhook windows to go out.
+const WINDOWS_AT_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// Builds the router and the `Io` handle from a loaded config: opens the settings
 /// database (stored settings win over the config's seed) and assembles the routes.
-pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
+pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
     let c = &loaded.config;
     let data_dir = c
         .server
@@ -35,8 +49,12 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
     let store = SettingsStore::open(&data_dir).await?;
     let settings = match store.load().await? {
-        Some(stored) => {
+        Some(mut stored) => {
             tracing::info!(db = %store.path().display(), "using the stored settings (they win over the config file)");
+            if loaded.settings_env != crate::config::SettingsEnv::default() {
+                tracing::info!("STRAPI_IO_CORS_ORIGINS / STRAPI_IO_ONLY_PUBLISHED win over them");
+                loaded.settings_env.apply(&mut stored);
+            }
             stored
         }
         None => c.settings.clone(),
@@ -132,11 +150,15 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<(Router, Io)> {
         .with_state(state)
         .route(
             "/webhooks/strapi",
-            post(crate::webhook::handler).with_state(webhooks),
+            post(crate::webhook::handler).with_state(webhooks.clone()),
         )
         .layer(layer)
         .layer(cors(&io));
-    Ok((router, io))
+    Ok(Gateway {
+        router,
+        io,
+        webhooks,
+    })
 }
 
 /// CORS that follows the live `cors` settings: an origin is allowed when listed, or when
@@ -169,14 +191,23 @@ fn cors(io: &Io) -> CorsLayer {
         }))
 }
 
-/// Serves a built app until `shutdown` resolves, then closes every socket (telling them
-/// why) and returns within a few seconds (see [`Io::serve`]).
+/// Serves a built gateway until `shutdown` resolves; then emits what the open webhook windows
+/// hold, closes every socket (telling them why) and returns within a few seconds (see
+/// [`Io::serve`]).
 pub async fn serve(
-    router: Router,
-    io: Io,
+    gateway: Gateway,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Gateway {
+        router,
+        io,
+        webhooks,
+    } = gateway;
+    let shutdown = async move {
+        shutdown.await;
+        webhooks.close_windows(WINDOWS_AT_SHUTDOWN).await;
+    };
     io.serve(listener, router, shutdown).await?;
     Ok(())
 }
@@ -187,8 +218,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (router, io) = app(&loaded).await?;
-    serve(router, io, listener, shutdown).await
+    serve(app(&loaded).await?, listener, shutdown).await
 }
 
 #[cfg(test)]
@@ -230,11 +260,11 @@ mod tests {
 
     /// Builds and serves the gateway, and answers `GET /health` (status, body).
     async fn health_of(loaded: &Loaded) -> (u16, Value) {
-        let (router, io) = app(loaded).await.unwrap();
+        let gateway = app(loaded).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(router, io, listener, async move {
+        let server = tokio::spawn(serve(gateway, listener, async move {
             let _ = stopped.await;
         }));
         let response = reqwest::get(format!("http://{addr}/health")).await.unwrap();

@@ -242,6 +242,9 @@ const EMBEDDED_COMPONENTS: [(&str, &str); 1] = [(
 pub struct Loaded {
     /// The effective config (file + environment).
     pub config: Config,
+    /// Settings the environment sets (`STRAPI_IO_CORS_ORIGINS`, `STRAPI_IO_ONLY_PUBLISHED`):
+    /// applied to the config's seed here, and to stored settings at start.
+    pub settings_env: SettingsEnv,
     /// The project's schemas.
     pub schemas: Schemas,
     /// Whether this is the embedded demo.
@@ -288,6 +291,53 @@ pub fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value, ConfigE
         let v: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))?;
         serde_json::to_value(v).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+    }
+}
+
+/// Settings given by environment variables, which win over the config file and over stored
+/// settings at start (a later `PUT /api/io/settings` still changes them live).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsEnv {
+    /// `STRAPI_IO_CORS_ORIGINS`: `cors.origins`, comma-separated.
+    pub cors_origins: Option<Vec<String>>,
+    /// `STRAPI_IO_ONLY_PUBLISHED`: `events.onlyPublished` (`true`/`false`/`1`/`0`).
+    pub only_published: Option<bool>,
+}
+
+impl SettingsEnv {
+    /// Reads the variables; a malformed one is an error naming it.
+    pub fn read(env: Env<'_>) -> Result<Self, ConfigError> {
+        let cors_origins = env("STRAPI_IO_CORS_ORIGINS").map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect()
+        });
+        let only_published = match env("STRAPI_IO_ONLY_PUBLISHED").as_deref() {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(v) => {
+                return Err(ConfigError::one(format!(
+                    "STRAPI_IO_ONLY_PUBLISHED: `{v}` is not true, false, 1 or 0"
+                )));
+            }
+        };
+        Ok(SettingsEnv {
+            cors_origins,
+            only_published,
+        })
+    }
+
+    /// Sets what the environment gives on `settings`.
+    pub fn apply(&self, settings: &mut strapi_io::core::Settings) {
+        if let Some(origins) = &self.cors_origins {
+            settings.cors.origins = origins.clone();
+        }
+        if let Some(only) = self.only_published {
+            settings.events.only_published = only;
+        }
     }
 }
 
@@ -389,6 +439,11 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
         config.strapi.project_dir = None;
     }
     apply_env(&mut config, env)?;
+    let settings_env = SettingsEnv::read(env)?;
+    settings_env.apply(&mut config.settings);
+    if let Err(problems) = config.settings.check() {
+        return Err(ConfigError { problems });
+    }
     if config.server.webhook_coalesce_ms > MAX_WEBHOOK_COALESCE_MS {
         return Err(ConfigError::one(format!(
             "server.webhookCoalesceMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
@@ -450,6 +505,7 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
     crate::populate::check(&config, &schemas).map_err(|problems| ConfigError { problems })?;
     Ok(Loaded {
         config,
+        settings_env,
         schemas,
         embedded,
     })
@@ -538,6 +594,31 @@ mod tests {
         assert!(c.settings.redis.enabled);
         let bad = |k: &str| (k == "STRAPI_IO_PORT").then(|| "x".to_string());
         assert!(apply_env(&mut c, &bad).is_err());
+    }
+
+    #[test]
+    fn settings_from_the_environment() {
+        let env = |k: &str| match k {
+            "STRAPI_IO_CORS_ORIGINS" => Some(" https://a.example, https://b.example ,".to_string()),
+            "STRAPI_IO_ONLY_PUBLISHED" => Some("1".to_string()),
+            _ => None,
+        };
+        let loaded = load(None, &env).unwrap();
+        assert_eq!(
+            loaded.config.settings.cors.origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(loaded.config.settings.events.only_published);
+        // the same on stored settings
+        let mut stored = strapi_io::core::Settings::default();
+        loaded.settings_env.apply(&mut stored);
+        assert_eq!(stored.cors.origins, loaded.config.settings.cors.origins);
+        assert!(stored.events.only_published);
+        let none = |_: &str| None;
+        assert_eq!(SettingsEnv::read(&none).unwrap(), SettingsEnv::default());
+        let bad = |k: &str| (k == "STRAPI_IO_ONLY_PUBLISHED").then(|| "yes".to_string());
+        let err = load(None, &bad).map(drop).unwrap_err().to_string();
+        assert!(err.contains("STRAPI_IO_ONLY_PUBLISHED: `yes`"), "{err}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub async fn execute(command: Command) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let (router, io) = match app::app(&loaded).await {
+            let gateway = match app::app(&loaded).await {
                 Ok(built) => built,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -122,7 +122,7 @@ pub async fn execute(command: Command) -> ExitCode {
             };
             let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
             print_banner(&loaded, &local, nofile);
-            match app::serve(router, io, listener, shutdown_signal()).await {
+            match app::serve(gateway, listener, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -154,7 +154,12 @@ fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
     if let Some(n) = nofile {
         println!("  open files     : {n}");
     }
-    println!("  connect        : io(\"http://{addr}\", {{ auth: {{ token: \"<JWT>\" }} }})");
+    println!(
+        "  connect        : io(\"http://{addr}\", {{ auth: {{ strategy: \"jwt\", token: \"<JWT>\" }} }})"
+    );
+    println!(
+        "                   io(\"http://{addr}\", {{ auth: {{ strategy: \"api-token\", token: \"<API token>\" }} }})"
+    );
     let demo = |v: &Option<String>, d: &str| v.as_deref() == Some(d);
     if loaded.embedded
         || demo(&c.directory.jwt_secret, "demo-jwt-secret")

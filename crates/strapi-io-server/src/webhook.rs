@@ -39,6 +39,15 @@ pub struct WebhookState {
     pub pending: Arc<Pending>,
     /// Refetches entries whose content type asks for `populate`.
     pub populator: crate::populate::Populator,
+    /// Refused requests, logged with their reason (rate-limited).
+    pub refusals: RefusalLog,
+    /// Set on shutdown: every open window closes at once, and new requests are emitted as
+    /// they arrive.
+    closing: tokio::sync::watch::Sender<bool>,
+    /// Held by every window task; dropped on shutdown, so that the receiver learns when the
+    /// last window has gone out.
+    windows: Mutex<Option<tokio::sync::mpsc::Sender<()>>>,
+    windows_done: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<()>>,
 }
 
 impl WebhookState {
@@ -50,6 +59,7 @@ impl WebhookState {
         coalesce: Duration,
         populator: crate::populate::Populator,
     ) -> Self {
+        let (windows, windows_done) = tokio::sync::mpsc::channel(1);
         WebhookState {
             io,
             token,
@@ -57,6 +67,33 @@ impl WebhookState {
             coalesce,
             pending: Arc::default(),
             populator,
+            refusals: RefusalLog::default(),
+            closing: tokio::sync::watch::Sender::new(false),
+            windows: Mutex::new(Some(windows)),
+            windows_done: tokio::sync::Mutex::new(windows_done),
+        }
+    }
+
+    /// Shutdown: closes every open window at once (each emits its event) and waits, at most
+    /// `within`, until all have gone out; requests arriving from now on are emitted as they
+    /// arrive. An accepted request thus always becomes an event before the gateway exits.
+    pub async fn close_windows(&self, within: Duration) {
+        self.closing.send_replace(true);
+        drop(
+            self.windows
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        let open = self.pending.groups.lock().map(|g| g.len()).unwrap_or(0);
+        let mut done = self.windows_done.lock().await;
+        if tokio::time::timeout(within, done.recv()).await.is_err() {
+            tracing::warn!(
+                open,
+                "webhook windows still open at shutdown; their events are lost"
+            );
+        } else if open > 0 {
+            tracing::info!(open, "webhook windows flushed at shutdown");
         }
     }
 }
@@ -110,9 +147,51 @@ fn check_token(state: &WebhookState, headers: &HeaderMap) -> Result<(), ApiError
             "Webhooks are off: set server.webhookToken in the config or STRAPI_IO_WEBHOOK_TOKEN, and send it as `Authorization: Bearer <token>` from Strapi",
         ));
     };
-    match crate::rpc::bearer_token(headers) {
-        Some(t) if constant_time_eq(t, expected) => Ok(()),
-        _ => Err(ApiError::unauthorized()),
+    let reason = match crate::rpc::bearer_token(headers) {
+        Some(t) if constant_time_eq(t, expected) => return Ok(()),
+        Some(_) => "wrong token",
+        None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
+            "not `Authorization: Bearer <token>` (one line, one token)"
+        }
+        None => "no Authorization header",
+    };
+    state.refusals.log(reason);
+    Err(ApiError::unauthorized())
+}
+
+/// Logs refused webhook requests with their reason, at most once per
+/// [`RefusalLog::EVERY`], with the number left unlogged meanwhile — so that a Strapi webhook
+/// set up with the wrong token shows in the log without flooding it.
+#[derive(Debug, Default)]
+pub struct RefusalLog {
+    /// When the last line was written (ms since the Unix epoch).
+    last: AtomicU64,
+    /// Refusals since that line.
+    quiet: AtomicU64,
+}
+
+impl RefusalLog {
+    /// At most one line per this many milliseconds.
+    pub const EVERY: u64 = 10_000;
+
+    fn log(&self, reason: &str) {
+        let now = u64::try_from(strapi_io::directory::unix_millis()).unwrap_or_default();
+        let last = self.last.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= Self::EVERY
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let before = self.quiet.swap(0, Ordering::AcqRel);
+            tracing::warn!(
+                reason,
+                refused_since_last_line = before,
+                "webhook request refused (401): check the Authorization header of Strapi's webhook"
+            );
+        } else {
+            self.quiet.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -161,8 +240,9 @@ async fn handle(
         Ok(Webhook::Entry(request)) => request,
     };
     state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+    let closing = *state.closing.borrow();
     let key = match request.document_key() {
-        Some(document) if !state.coalesce.is_zero() => (request.uid.clone(), document),
+        Some(document) if !state.coalesce.is_zero() && !closing => (request.uid.clone(), document),
         // No window, or nothing to merge by: emitted as it arrives.
         _ => {
             let group = [(request.event, request.entry)];
@@ -212,10 +292,20 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> boo
     };
     groups.insert(key.clone(), vec![(request.event, request.entry)]);
     drop(groups);
+    let open = state
+        .windows
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut closing = state.closing.subscribe();
     let state = state.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = closing.wait_for(|closing| *closing) => {}
+        }
         flush(&state, key).await;
+        drop(open);
     });
     false
 }
