@@ -104,7 +104,11 @@ const replay = (url, fixture) => webhook(url, fixture.body, { token: null, heade
 const emittedReaches = (url, n) =>
   waitUntil(async () => (await stats(url)).webhooks.emitted >= n, { what: `${n} webhook events emitted` });
 
-describe("webhooks: the demo config (requests for one document merged within 300 ms)", () => {
+/** A fixed 300 ms window for every draft-and-publish request: replays one request at a time
+ * and still merges each action, whatever the machine's speed. */
+const FIXED_WINDOW = { server: { webhookSettleMs: 300 } };
+
+describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs = 300)", () => {
   let server;
   let url;
   let clients;
@@ -112,7 +116,7 @@ describe("webhooks: the demo config (requests for one document merged within 300
   const sent = { accepted: 0, emitted: 0, merged: 0, failed: 0, ignored: 0, rejected: 0 };
 
   before(async () => {
-    server = await startServer({ env: ENV });
+    server = await startServerWith(FIXED_WINDOW, { env: ENV });
     url = server.url;
     clients = await connectAudiences(url);
   });
@@ -318,7 +322,7 @@ describe("webhooks: publish enabled as an action of its own", () => {
     server = await startServerWith(
       // The editor role routes publish events too; the public's entry for articles lists
       // create/update/delete only, so it does not.
-      { 'settings.rolePermissions.editor.contentTypes."api::article.article"': { publish: true } },
+      { ...FIXED_WINDOW, 'settings.rolePermissions.editor.contentTypes."api::article.article"': { publish: true } },
       {
         env: ENV,
         prepend: `contentTypes = ["${COMMENT}", { uid = "${ARTICLE}", actions = ["create", "update", "delete", "publish"] }]`,
@@ -415,6 +419,7 @@ describe("webhooks: entity subscribers of either row of a document", () => {
     // entity subscriptions (no verification, so the fixture's row ids can be subscribed).
     server = await startServerWith(
       {
+        ...FIXED_WINDOW,
         'settings.rolePermissions.public.contentTypes."api::article.article"': { create: false, update: false, delete: false },
         "settings.entitySubscriptions": { requireVerification: false },
       },
@@ -483,7 +488,7 @@ describe("webhooks: no webhook token configured", () => {
 
 describe("webhooks: SIGTERM while a window is open", () => {
   test("a request accepted 10 ms before SIGTERM reaches the client before exit; the gateway exits 0", async () => {
-    const server = await startServer({ env: { ...ENV, RUST_LOG: "info" } });
+    const server = await startServerWith(FIXED_WINDOW, { env: { ...ENV, RUST_LOG: "info" } });
     try {
       const client = await connect(server.url);
       const order = [];
@@ -522,5 +527,63 @@ describe("webhooks: a wrong token is logged", () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe("webhooks: the default window (none for complete requests, learnt for the rest)", () => {
+  let server;
+  let url;
+  let client;
+  before(async () => {
+    server = await startServer({ env: ENV });
+    url = server.url;
+    client = await connect(url, { auth: { token: legacyJwt(1) } });
+  });
+  after(async () => {
+    closeAll();
+    await server?.stop();
+  });
+
+  /** Sends an action's requests as Strapi does: all in flight together, `gapMs` apart. */
+  async function action(files, gapMs = 0) {
+    const answers = [];
+    for (const [i, n] of files.entries()) {
+      if (i > 0 && gapMs) await new Promise((r) => setTimeout(r, gapMs));
+      answers.push(replay(url, webhookFixture(n)));
+    }
+    return Promise.all(answers);
+  }
+
+  const events = () => client.rec.events.filter((e) => e.event !== "test:marker").map((e) => [e.event, e.args[0].data.id]);
+  /** The row id a fixture request carries. */
+  const row = (n) => webhookFixture(n).body.entry.id;
+
+  test("a comment (no draft & publish) and an unpublish go out at once; a REST create that publishes is one event", async () => {
+    const [comment] = await action(["13"]);
+    assert.equal(comment.body.data.windowMs, 0, comment.text);
+    const [unpublish] = await action(["04"]);
+    assert.equal(unpublish.body.data.windowMs, 0, unpublish.text);
+    const pair = await action(["09", "10"]);
+    assert.equal(pair[0].body.data.windowMs, 15, pair[0].text);
+    await emittedReaches(url, 3);
+    await marker(url, [client]);
+    // the REST create's event carries the published row (request 10's)
+    assert.deepEqual(events(), [["comment:create", row("13")], ["article:update", row("04")], ["article:create", row("10")]]);
+  });
+
+  test("the rest of an action arriving after its window: two events once, then the window has learnt the gap", async () => {
+    client.rec.events.length = 0;
+    const before = (await stats(url)).webhooks.emitted;
+    await action(["05", "06"], 60);
+    await emittedReaches(url, before + 2);
+    await marker(url, [client]);
+    assert.deepEqual(events(), [["article:update", row("05")], ["article:update", row("06")]], "too late: heard twice");
+    client.rec.events.length = 0;
+    const again = await action(["05", "06"], 60);
+    assert.ok(again[0].body.data.windowMs >= 125, `the window grew: ${again[0].text}`);
+    assert.equal(again[1].body.data.coalesced, true, again[1].text);
+    await emittedReaches(url, before + 3);
+    await marker(url, [client]);
+    assert.deepEqual(events(), [["article:update", row("06")]], "now one event, the published row");
   });
 });

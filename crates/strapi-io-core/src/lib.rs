@@ -20,6 +20,7 @@ pub mod rooms;
 pub mod sanitize;
 pub mod schema;
 pub mod settings;
+pub mod settle;
 pub mod webhook;
 
 pub use audience::{Audience, AudienceKind, TokenType};

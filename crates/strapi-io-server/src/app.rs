@@ -109,7 +109,10 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         io.clone(),
         c.server.webhook_token.clone().filter(|t| !t.is_empty()),
         webhook_counters.clone(),
-        Duration::from_millis(c.server.webhook_coalesce_ms),
+        strapi_io::core::settle::SettleWindow::new(
+            Duration::from_millis(c.server.webhook_settle_ms),
+            Duration::from_millis(c.server.webhook_coalesce_ms),
+        ),
         populator.clone(),
     ));
     crate::cluster::join(&io, store.clone()).await;

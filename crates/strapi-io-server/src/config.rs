@@ -48,9 +48,13 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     /// Bearer token Strapi's webhooks carry.
     pub webhook_token: Option<String>,
-    /// Webhook requests about one document arriving within this many milliseconds become
-    /// one event (Strapi sends several per action, in no set order); 0 emits each at once.
+    /// The longest a webhook request may wait for the rest of its action (Strapi sends
+    /// several per action, in no set order); 0 emits each at once.
     pub webhook_coalesce_ms: u64,
+    /// The shortest such wait, where one is needed (see `strapi_io::core::settle`); the
+    /// window grows from here with the gaps the gateway observes (never above
+    /// `webhook_coalesce_ms`).
+    pub webhook_settle_ms: u64,
     /// Where the gateway keeps its own data.
     pub data_dir: Option<PathBuf>,
 }
@@ -63,6 +67,7 @@ impl Default for ServerConfig {
             admin_token: None,
             webhook_token: None,
             webhook_coalesce_ms: 300,
+            webhook_settle_ms: 15,
             data_dir: None,
         }
     }
@@ -448,6 +453,12 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
         return Err(ConfigError::one(format!(
             "server.webhookCoalesceMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
             config.server.webhook_coalesce_ms
+        )));
+    }
+    if config.server.webhook_settle_ms > MAX_WEBHOOK_COALESCE_MS {
+        return Err(ConfigError::one(format!(
+            "server.webhookSettleMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
+            config.server.webhook_settle_ms
         )));
     }
     if config.directory.kind == DirectoryKind::Strapi {

@@ -1,12 +1,14 @@
 //! `POST /webhooks/strapi`: Strapi's own webhooks as a source of content events. Entry
-//! events are collected per document for a short window (`server.webhookCoalesceMs`) and
-//! merged into one `emit` ([`strapi_io::core::webhook::merge`]); media events and unknown
-//! models are acknowledged (202) and counted, not emitted.
+//! events are collected per document for a short window — none when a request is complete on
+//! its own, else one learnt from the gaps between an action's requests
+//! ([`strapi_io::core::settle`]), at most `server.webhookCoalesceMs` — and merged into one
+//! `emit` ([`strapi_io::core::webhook::merge`]); media events and unknown models are
+//! acknowledged (202) and counted, not emitted.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
+use strapi_io::core::settle::{SettleWindow, completes};
 use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, OwnActions, Webhook};
 use strapi_io::{EmitOptions, Io};
 
@@ -32,9 +35,10 @@ pub struct WebhookState {
     pub token: Option<String>,
     /// Counters.
     pub counters: Arc<WebhookCounters>,
-    /// Requests for one document arriving within this window become one event; zero
-    /// emits every request as it arrives.
+    /// The longest window; zero emits every request as it arrives.
     pub coalesce: Duration,
+    /// The window as learnt so far.
+    pub window: Mutex<SettleWindow>,
     /// Documents in their window, and the order of their emits.
     pub pending: Arc<Pending>,
     /// Refetches entries whose content type asks for `populate`.
@@ -56,7 +60,7 @@ impl WebhookState {
         io: Io,
         token: Option<String>,
         counters: Arc<WebhookCounters>,
-        coalesce: Duration,
+        window: SettleWindow,
         populator: crate::populate::Populator,
     ) -> Self {
         let (windows, windows_done) = tokio::sync::mpsc::channel(1);
@@ -64,7 +68,8 @@ impl WebhookState {
             io,
             token,
             counters,
-            coalesce,
+            coalesce: window.ceiling(),
+            window: Mutex::new(window),
             pending: Arc::default(),
             populator,
             refusals: RefusalLog::default(),
@@ -105,8 +110,17 @@ type DocKey = (String, String);
 /// events are emitted in order even when an emit is slow.
 #[derive(Default)]
 pub struct Pending {
-    groups: Mutex<HashMap<DocKey, Vec<(EntryEvent, Value)>>>,
+    groups: Mutex<HashMap<DocKey, Window>>,
     order: Mutex<HashMap<DocKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Windows closed lately (when each opened, and its requests), to learn from a request
+    /// that arrives just after its action's window closed.
+    closed: Mutex<HashMap<DocKey, (Instant, Vec<EntryEvent>)>>,
+}
+
+/// One document's open window.
+struct Window {
+    opened: Instant,
+    requests: Vec<(EntryEvent, Value)>,
 }
 
 /// What the webhook route has seen.
@@ -253,7 +267,12 @@ async fn handle(
             return Ok(Json(json!({"data": report?})).into_response());
         }
     };
-    let joined = enqueue(state, key.clone(), request);
+    let draft_and_publish = state
+        .io
+        .schemas()
+        .content_type(&request.uid)
+        .is_some_and(|c| c.draft_and_publish);
+    let (joined, wait) = enqueue(state, key.clone(), request, draft_and_publish);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"data": {
@@ -261,6 +280,7 @@ async fn handle(
             "uid": key.0,
             "document": key.1,
             "coalesced": joined,
+            "windowMs": wait.as_millis() as u64,
             "coalesceMs": state.coalesce.as_millis() as u64,
         }})),
     )
@@ -268,18 +288,46 @@ async fn handle(
 }
 
 /// Adds a request to its document's window, opening the window (and the task that closes
-/// it) for the first one; `true` when it joined a window already open. Past
-/// [`MAX_PENDING`] documents, the request is emitted at once.
-fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> bool {
+/// it) for the first one: `(true, _)` when it joined a window already open, else `(false,
+/// how long the new window waits)`. Past [`MAX_PENDING`] documents, the request is emitted at
+/// once. Every later request of an action teaches the window its gap.
+fn enqueue(
+    state: &Arc<WebhookState>,
+    key: DocKey,
+    request: EntryWebhook,
+    draft_and_publish: bool,
+) -> (bool, Duration) {
+    let now = Instant::now();
     let mut groups = state
         .pending
         .groups
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(group) = groups.get_mut(&key) {
-        group.push((request.event, request.entry));
+    let mut window = state.window.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(open) = groups.get_mut(&key) {
+        let earlier: Vec<EntryEvent> = open.requests.iter().map(|(e, _)| *e).collect();
+        if completes(&earlier, request.event) {
+            window.observe(now, now - open.opened);
+        }
+        open.requests.push((request.event, request.entry));
         state.counters.merged.fetch_add(1, Ordering::Relaxed);
-        return true;
+        return (true, Duration::ZERO);
+    }
+    // The rest of an action whose window closed too early: the window must grow.
+    if let Some((opened, events)) = state
+        .pending
+        .closed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        && now - *opened <= state.coalesce
+        && completes(events, request.event)
+    {
+        tracing::info!(
+            late_ms = (now - *opened).as_millis() as u64,
+            "a webhook request arrived after its action's window: the window grows"
+        );
+        window.observe(now, now - *opened);
     }
     let delay = if groups.len() >= MAX_PENDING {
         tracing::warn!(
@@ -288,9 +336,16 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> boo
         );
         Duration::ZERO
     } else {
-        state.coalesce
+        window.wait_for(now, draft_and_publish, request.event)
     };
-    groups.insert(key.clone(), vec![(request.event, request.entry)]);
+    drop(window);
+    groups.insert(
+        key.clone(),
+        Window {
+            opened: now,
+            requests: vec![(request.event, request.entry)],
+        },
+    );
     drop(groups);
     let open = state
         .windows
@@ -307,7 +362,7 @@ fn enqueue(state: &Arc<WebhookState>, key: DocKey, request: EntryWebhook) -> boo
         flush(&state, key).await;
         drop(open);
     });
-    false
+    (false, delay)
 }
 
 /// Closes a document's window: waits for its previous event to go out, then emits the
@@ -322,13 +377,17 @@ async fn flush(state: &WebhookState, key: DocKey) {
         order.entry(key.clone()).or_default().clone()
     };
     let guard = lock.clone().lock_owned().await;
-    let group = state
+    let window = state
         .pending
         .groups
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&key)
-        .unwrap_or_default();
+        .remove(&key);
+    let (opened, group) = match window {
+        Some(w) => (w.opened, w.requests),
+        None => (Instant::now(), Vec::new()),
+    };
+    remember_closed(state, &key, opened, &group);
     if let Err(e) = emit_group(state, &key.0, &group).await {
         state.counters.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(uid = %key.0, document = %key.1, error = ?e, "webhook emit failed");
@@ -343,6 +402,31 @@ async fn flush(state: &WebhookState, key: DocKey) {
     if Arc::strong_count(&lock) == 2 {
         order.remove(&key);
     }
+}
+
+/// Keeps a closed window's requests for a while, to recognise the rest of its action.
+fn remember_closed(
+    state: &WebhookState,
+    key: &DocKey,
+    opened: Instant,
+    group: &[(EntryEvent, Value)],
+) {
+    let mut closed = state
+        .pending
+        .closed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if closed.len() >= MAX_PENDING {
+        let ceiling = state.coalesce;
+        closed.retain(|_, (at, _)| at.elapsed() <= ceiling);
+        if closed.len() >= MAX_PENDING {
+            closed.clear();
+        }
+    }
+    closed.insert(
+        key.clone(),
+        (opened, group.iter().map(|(e, _)| *e).collect()),
+    );
 }
 
 /// Emits the one event a group of requests about one document becomes.
