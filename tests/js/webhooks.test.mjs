@@ -488,7 +488,7 @@ describe("webhooks: no webhook token configured", () => {
 
 describe("webhooks: SIGTERM while a window is open", () => {
   test("a request accepted 10 ms before SIGTERM reaches the client before exit; the gateway exits 0", async () => {
-    const server = await startServerWith(FIXED_WINDOW, { env: { ...ENV, RUST_LOG: "info" } });
+    const server = await startServerWith(FIXED_WINDOW, { env: { ...ENV, RUST_LOG: "warn,strapi_io_server::webhook=info" } });
     try {
       const client = await connect(server.url);
       const order = [];

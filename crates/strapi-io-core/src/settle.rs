@@ -8,7 +8,8 @@
 //! own and go out at once. For the others the gateway waits a short window, learnt from the
 //! gaps it observes between the requests of one action — the later requests that joined a
 //! window, and those that arrived just after their window had closed (which then count as
-//! too late) — so that it stays short on a quick Strapi and grows on a loaded one.
+//! too late) — so that it stays short on a quick Strapi and grows on a loaded one. A window
+//! whose action is surely complete ([`is_complete`]) closes at once.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -93,6 +94,15 @@ pub fn completes(earlier: &[EntryEvent], later: EntryEvent) -> bool {
     }
 }
 
+/// Whether an action whose requests are `requests` is surely complete, so its event can go
+/// out before the window closes: a draft row written and the published row written (a create
+/// or update that publishes sends exactly these two). Deletes are not: a document with several
+/// locales sends one per row.
+pub fn is_complete(requests: &[EntryEvent]) -> bool {
+    use EntryEvent::*;
+    requests.contains(&Publish) && (requests.contains(&Create) || requests.contains(&Update))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +148,15 @@ mod tests {
         for e in [Create, Update, Delete, Publish] {
             assert_eq!(w.wait_for(t, true, e), 15 * MS, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_publish_with_its_draft_row_is_complete() {
+        assert!(is_complete(&[Create, Publish]));
+        assert!(is_complete(&[Publish, Update]));
+        assert!(!is_complete(&[Create]));
+        assert!(!is_complete(&[Publish]));
+        assert!(!is_complete(&[Delete, Delete]), "more locales may follow");
     }
 
     #[test]

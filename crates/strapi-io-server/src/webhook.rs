@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
-use strapi_io::core::settle::{SettleWindow, completes};
+use strapi_io::core::settle::{SettleWindow, completes, is_complete};
 use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, OwnActions, Webhook};
 use strapi_io::{EmitOptions, Io};
 
@@ -121,6 +121,8 @@ pub struct Pending {
 struct Window {
     opened: Instant,
     requests: Vec<(EntryEvent, Value)>,
+    /// Closes the window early, once its action is surely complete.
+    complete: Arc<tokio::sync::Notify>,
 }
 
 /// What the webhook route has seen.
@@ -311,6 +313,10 @@ fn enqueue(
         }
         open.requests.push((request.event, request.entry));
         state.counters.merged.fetch_add(1, Ordering::Relaxed);
+        let events: Vec<EntryEvent> = open.requests.iter().map(|(e, _)| *e).collect();
+        if is_complete(&events) {
+            open.complete.notify_one();
+        }
         return (true, Duration::ZERO);
     }
     // The rest of an action whose window closed too early: the window must grow.
@@ -339,11 +345,13 @@ fn enqueue(
         window.wait_for(now, draft_and_publish, request.event)
     };
     drop(window);
+    let complete = Arc::new(tokio::sync::Notify::new());
     groups.insert(
         key.clone(),
         Window {
             opened: now,
             requests: vec![(request.event, request.entry)],
+            complete: complete.clone(),
         },
     );
     drop(groups);
@@ -357,6 +365,7 @@ fn enqueue(
     tokio::spawn(async move {
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
+            () = complete.notified() => {}
             _ = closing.wait_for(|closing| *closing) => {}
         }
         flush(&state, key).await;
