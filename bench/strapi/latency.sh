@@ -5,6 +5,8 @@
 #   webhook  — Strapi's webhook (registered by the fixture's bootstrap from FIXTURE_WEBHOOK_URL,
 #              as the README's guide does) to the gateway's /webhooks/strapi, default window;
 #   plugin   — the @strapi-io/client plugin entry forwarding document lifecycles (no webhook).
+#   guide    — the same webhook registered instead by the README's bootstrap snippet (step 2),
+#              taken from README.md as written, with STRAPI_IO_WEBHOOK_URL/_TOKEN.
 # Each row: N REST creates of a draft-and-publish article (default status: publishes) and N of
 # a comment, one at a time; prints one JSON line per row (latency ms p50/p95/p99/max, copies).
 #
@@ -44,7 +46,7 @@ stop_all() {
 trap stop_all EXIT
 
 row() {
-  local label=$1 lifecycles=$2 webhook_url=$3
+  local label=$1 lifecycles=$2 webhook_url=$3 guide_url=${4:-}
   cp "$FIXTURE/data.db" "$APP/.tmp/data.db"
   rm -rf "$WORK/gateway-data"
   STRAPI_IO_DIRECTORY=strapi STRAPI_IO_DATABASE_URL="sqlite://$APP/.tmp/data.db" \
@@ -56,10 +58,35 @@ row() {
   GATEWAY_PID=$!
   for _ in $(seq 1 100); do grep -q "strapi-io listening on" "$WORK/gateway-$label.log" && break; sleep 0.1; done
   APP=$APP PORT=$STRAPI_PORT STRAPI_IO_URL="http://127.0.0.1:$GATEWAY_PORT" STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
-    STRAPI_IO_LIFECYCLES=$lifecycles FIXTURE_WEBHOOK_URL=$webhook_url "$FIXTURE/reproduce/start.sh" >/dev/null
+    STRAPI_IO_LIFECYCLES=$lifecycles FIXTURE_WEBHOOK_URL=$webhook_url \
+    STRAPI_IO_WEBHOOK_URL=$guide_url STRAPI_IO_WEBHOOK_TOKEN=fixture-webhook-token \
+    "$FIXTURE/reproduce/start.sh" >/dev/null
   node "$WORK/bench/latency.mjs" "$label" "http://127.0.0.1:$STRAPI_PORT" "http://127.0.0.1:$GATEWAY_PORT" "$N"
   stop_all
 }
 
 row webhook false "http://127.0.0.1:$GATEWAY_PORT/webhooks/strapi"
 row plugin true ""
+
+# The README's snippet, as written, after the fixture's own bootstrap.
+node -e '
+  const fs = require("fs");
+  const readme = fs.readFileSync(process.argv[1], "utf8");
+  const m = readme.match(/```js\n(module\.exports = \{\n  register\(\) \{\},\n  async bootstrap\(\{ strapi \}\) \{\n    const url = process\.env\.STRAPI_IO_WEBHOOK_URL;[\s\S]*?\n\};\n)```/);
+  if (!m) throw new Error("no bootstrap snippet in README.md");
+  fs.writeFileSync(process.argv[2], "\u0027use strict\u0027;\n" + m[1]);
+' "$REPO/README.md" "$APP/src/strapi-io-webhook.js"
+cp "$APP/src/index.js" "$WORK/index.fixture.js"
+cp "$APP/src/index.js" "$APP/src/index.fixture.js"
+cat >"$APP/src/index.js" <<'JS'
+'use strict';
+const fixture = require('./index.fixture.js');
+const strapiIo = require('./strapi-io-webhook.js');
+module.exports = {
+  register(ctx) { return fixture.register && fixture.register(ctx); },
+  async bootstrap(ctx) { await fixture.bootstrap(ctx); await strapiIo.bootstrap(ctx); },
+};
+JS
+row guide false "" "http://127.0.0.1:$GATEWAY_PORT/webhooks/strapi"
+cp "$WORK/index.fixture.js" "$APP/src/index.js"
+rm -f "$APP/src/index.fixture.js" "$APP/src/strapi-io-webhook.js"
