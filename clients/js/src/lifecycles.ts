@@ -1,10 +1,20 @@
 /**
  * Forwarding Strapi 5's document lifecycles to the gateway: a Document Service middleware
  * (`strapi.documents.use(...)`) that, once an action has succeeded and its transaction has
- * committed, calls `emit` for it. Forwarding never changes, delays or fails the action.
+ * committed, puts its `emit`s in an outbox. Forwarding never changes, delays or fails the
+ * action. The outbox sends in order, one at a time, each `emit` with an idempotency key of its
+ * own; while the gateway cannot be reached (or answers 5xx/429) it retries the same `emit`
+ * with backoff, so nothing is lost while the gateway restarts and a retried `emit` is still
+ * heard once. It is bounded: when full, the oldest `emit` is dropped, and the count logged.
  */
 
-import type { RemoteIo } from "./types.js";
+import { RemoteIoGatewayError, RemoteIoNetworkError } from "./errors.js";
+import type { CallOptions, EmitOptions } from "./types.js";
+
+/** What the middleware needs of the gateway client: `emit`, taking an idempotency key. */
+export interface Emitter {
+  emit(options: EmitOptions, call?: CallOptions): Promise<void>;
+}
 
 /** The Document Service actions that can be forwarded. */
 export type LifecycleAction = "create" | "update" | "delete" | "publish" | "unpublish";
@@ -26,6 +36,8 @@ export interface LifecyclesConfig {
   publishEvent?: "update" | "publish";
   /** Same for unpublish: `"update"` (default; the entry is sent with `publishedAt: null`) or `"unpublish"`. */
   unpublishEvent?: "update" | "unpublish";
+  /** Most `emit`s waiting in the outbox (default 10,000); past it the oldest is dropped. */
+  outboxSize?: number;
 }
 
 /** {@link LifecyclesConfig} with every default applied. */
@@ -35,7 +47,14 @@ export interface ResolvedLifecycles {
   actions: LifecycleAction[];
   publishEvent: "update" | "publish";
   unpublishEvent: "update" | "unpublish";
+  outboxSize: number;
 }
+
+/** The outbox's default bound. */
+export const DEFAULT_OUTBOX_SIZE = 10_000;
+/** First and longest pause between retries of one `emit`, in milliseconds. */
+export const RETRY_FIRST_MS = 100;
+export const RETRY_MAX_MS = 5_000;
 
 /** The Document Service middleware context (Strapi 5): `{ uid, action, params, contentType }`. */
 export interface DocumentMiddlewareContext {
@@ -70,6 +89,7 @@ export function resolveLifecycles(value: unknown): ResolvedLifecycles {
     actions: [...LIFECYCLE_ACTIONS],
     publishEvent: "update",
     unpublishEvent: "update",
+    outboxSize: DEFAULT_OUTBOX_SIZE,
   };
   if (value === undefined || value === null || value === false) return off;
   if (value === true) return { ...off, enabled: true };
@@ -77,7 +97,7 @@ export function resolveLifecycles(value: unknown): ResolvedLifecycles {
     throw new Error(`lifecycles must be true, false or an object { enabled, contentTypes, actions, publishEvent, unpublishEvent }, got ${JSON.stringify(value)}`);
   }
   const v = value as Record<string, unknown>;
-  const known = ["enabled", "contentTypes", "actions", "publishEvent", "unpublishEvent"];
+  const known = ["enabled", "contentTypes", "actions", "publishEvent", "unpublishEvent", "outboxSize"];
   const unknown = Object.keys(v).filter((k) => !known.includes(k));
   if (unknown.length) throw new Error(`lifecycles: unknown key(s) ${unknown.join(", ")} (known: ${known.join(", ")})`);
   if (v.enabled !== undefined && typeof v.enabled !== "boolean") throw new Error("lifecycles.enabled must be a boolean");
@@ -99,50 +119,131 @@ export function resolveLifecycles(value: unknown): ResolvedLifecycles {
   if (v.unpublishEvent !== undefined && v.unpublishEvent !== "update" && v.unpublishEvent !== "unpublish") {
     throw new Error("lifecycles.unpublishEvent must be \"update\" or \"unpublish\"");
   }
+  if (
+    v.outboxSize !== undefined &&
+    !(typeof v.outboxSize === "number" && Number.isInteger(v.outboxSize) && v.outboxSize >= 1 && v.outboxSize <= 1_000_000)
+  ) {
+    throw new Error("lifecycles.outboxSize must be an integer from 1 to 1000000");
+  }
   return {
     enabled: (v.enabled as boolean | undefined) ?? true,
     contentTypes: (v.contentTypes as string[] | undefined) ?? null,
     actions: (v.actions as LifecycleAction[] | undefined) ?? off.actions,
     publishEvent: (v.publishEvent as "update" | "publish" | undefined) ?? "update",
     unpublishEvent: (v.unpublishEvent as "update" | "unpublish" | undefined) ?? "update",
+    outboxSize: (v.outboxSize as number | undefined) ?? DEFAULT_OUTBOX_SIZE,
   };
+}
+
+/** Whether an `emit` that failed this way may succeed later (the gateway unreachable, restarting, overloaded). */
+function retryable(error: unknown): boolean {
+  if (error instanceof RemoteIoNetworkError) return true;
+  if (error instanceof RemoteIoGatewayError) {
+    const status = (error as { httpStatus?: number; status?: number }).httpStatus ?? error.status;
+    return status === 429 || status === 409 || (typeof status === "number" && status >= 500);
+  }
+  return false;
+}
+
+/** One `emit` waiting to go out. */
+interface Pending {
+  options: EmitOptions;
+  call: CallOptions;
+  what: string;
+}
+
+/** Sends `emit`s in order, retrying what may succeed later; see the module docs. */
+class Outbox {
+  private readonly queue: Pending[] = [];
+  private running = false;
+  private dropped = 0;
+  private failingSince = 0;
+
+  constructor(
+    private readonly io: Emitter,
+    private readonly log: LifecycleHost["log"],
+    private readonly size: number,
+  ) {}
+
+  push(p: Pending): void {
+    if (this.queue.length >= this.size) {
+      this.queue.shift();
+      this.dropped += 1;
+      if (this.dropped === 1 || this.dropped % 1000 === 0) {
+        this.log.error(`[strapi-io] outbox full (${this.size}): ${this.dropped} oldest event(s) dropped so far`);
+      }
+    }
+    this.queue.push(p);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    let pause = RETRY_FIRST_MS;
+    try {
+      while (this.queue.length > 0) {
+        const p = this.queue[0];
+        try {
+          await this.io.emit(p.options, p.call);
+          if (this.failingSince) {
+            this.log.error(`[strapi-io] the gateway answers again: sending the ${this.queue.length} waiting event(s)`);
+            this.failingSince = 0;
+          }
+          this.queue.shift();
+          pause = RETRY_FIRST_MS;
+        } catch (error) {
+          const e = error as { name?: string; status?: number; message?: string };
+          const why = `${e?.name ?? "Error"}${e?.status ? ` (${e.status})` : ""}: ${e?.message ?? String(error)}`;
+          if (!retryable(error)) {
+            this.log.error(`[strapi-io] could not forward ${p.what} to the gateway (not retried): ${why}`);
+            this.queue.shift();
+            continue;
+          }
+          if (!this.failingSince) {
+            this.failingSince = Date.now();
+            this.log.error(`[strapi-io] could not forward ${p.what} to the gateway, retrying until it answers: ${why}`);
+          }
+          await new Promise((r) => {
+            // Never the reason the process stays up (Strapi's server is).
+            const timer: { unref?: () => void } = setTimeout(r, pause) as never;
+            timer.unref?.();
+          });
+          pause = Math.min(pause * 2, RETRY_MAX_MS);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
 }
 
 /**
  * The middleware: `next()` first (its result is returned untouched, its error rethrown),
  * then, after the commit (at once, or through `strapi.db`'s `onCommit` when the action ran
- * inside an outer transaction; never after a rollback), one `emit` per affected entry.
- * Emits of one document go out in order; a failure is logged through `strapi.log.error`.
+ * inside an outer transaction; never after a rollback), one `emit` per affected entry, into
+ * the outbox (in order; retried while the gateway is unreachable; each heard once).
  */
 export function createLifecycleMiddleware(options: {
   strapi: LifecycleHost;
-  io: Pick<RemoteIo, "emit">;
+  io: Emitter;
   lifecycles?: LifecyclesConfig | boolean;
 }): DocumentMiddleware {
   const { strapi, io } = options;
   const config = resolveLifecycles(options.lifecycles ?? true);
-  const chains = new Map<string, Promise<void>>();
+  const outbox = new Outbox(io, strapi.log, config.outboxSize);
+  // Unique per emit: this middleware's own random prefix, and a counter.
+  const prefix = `${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 10)}`;
+  let sequence = 0;
 
   const dispatch = (uid: string, action: string, documentId: string, forwards: Forward[]) => {
-    const key = `${uid}\u0000${documentId}`;
-    const previous = chains.get(key) ?? Promise.resolve();
-    const current = previous.then(async () => {
-      for (const f of forwards) {
-        try {
-          await io.emit({ event: f.event, schema: uid, data: f.data });
-        } catch (error) {
-          const e = error as { name?: string; status?: number; message?: string };
-          strapi.log.error(
-            `[strapi-io] could not forward ${action} of ${uid} ${documentId} to the gateway as "${f.event}": ` +
-              `${e?.name ?? "Error"}${e?.status ? ` (${e.status})` : ""}: ${e?.message ?? String(error)}`,
-          );
-        }
-      }
-    });
-    chains.set(key, current);
-    void current.finally(() => {
-      if (chains.get(key) === current) chains.delete(key);
-    });
+    for (const f of forwards) {
+      outbox.push({
+        options: { event: f.event, schema: uid, data: f.data },
+        call: { idempotencyKey: `${action}:${uid}:${documentId}:${prefix}.${(sequence += 1)}` },
+        what: `${action} of ${uid} ${documentId} (as "${f.event}")`,
+      });
+    }
   };
 
   return async function strapiIoLifecycles(ctx, next) {

@@ -11,6 +11,7 @@ import {
   RemoteIoTimeoutError,
 } from "./errors.js";
 import type {
+  CallOptions,
   EmitOptions,
   EntityRoomSocket,
   EntitySubscriptionResult,
@@ -48,11 +49,18 @@ export function createRemoteIo(options: RemoteIoOptions): RemoteIo {
   const call = createCaller(config);
 
   const io = {
-    emit(opts: EmitOptions): Promise<void> {
+    emit(opts: EmitOptions, callOptions?: CallOptions): Promise<void> {
+      const key = callOptions?.idempotencyKey;
       return call("emit", () => {
         const o = requireObject("emit", opts, "{ event, schema, data }");
+        if (key !== undefined && (typeof key !== "string" || !/^[\x21-\x7e]{1,200}$/.test(key))) {
+          throw new RemoteIoArgumentError({
+            message: "emit: idempotencyKey must be 1 to 200 visible ASCII characters",
+            method: "emit",
+          });
+        }
         return { event: o.event, schema: schemaRef(o.schema), data: o.data };
-      }, nothing);
+      }, nothing, key === undefined ? {} : { "idempotency-key": key });
     },
     raw(opts: RawEmitOptions): Promise<void> {
       return call("raw", () => {
@@ -189,8 +197,9 @@ function createCaller(config: Config) {
     method: string,
     body: () => Record<string, unknown>,
     answer: (data: unknown) => T = (data) => data as T,
+    headers: Record<string, string> = {},
   ): Promise<T> {
-    const p = run(config, method, body).then(answer, (error: unknown) => {
+    const p = run(config, method, body, headers).then(answer, (error: unknown) => {
       const e = error instanceof RemoteIoError ? error : unexpected(method, error);
       if (config.onError) {
         try {
@@ -206,7 +215,12 @@ function createCaller(config: Config) {
   };
 }
 
-async function run(config: Config, method: string, build: () => Record<string, unknown>): Promise<unknown> {
+async function run(
+  config: Config,
+  method: string,
+  build: () => Record<string, unknown>,
+  extraHeaders: Record<string, string>,
+): Promise<unknown> {
   const payload = serialize(method, build());
   const url = `${config.base}/api/io/${method}`;
   const signal = AbortSignal.timeout(config.timeoutMs);
@@ -218,6 +232,7 @@ async function run(config: Config, method: string, build: () => Record<string, u
       res = await config.fetch(url, {
         method: "POST",
         headers: {
+          ...extraHeaders,
           "content-type": "application/json",
           accept: "application/json",
           authorization: `Bearer ${config.adminToken}`,

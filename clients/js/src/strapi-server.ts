@@ -188,6 +188,7 @@ function lifecyclesOption(l: ResolvedLifecycles): LifecyclesConfig {
     actions: l.actions,
     publishEvent: l.publishEvent,
     unpublishEvent: l.unpublishEvent,
+    outboxSize: l.outboxSize,
     ...(l.contentTypes ? { contentTypes: l.contentTypes } : {}),
   };
 }

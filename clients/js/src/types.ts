@@ -4,6 +4,19 @@
  * shapes the strapi-io gateway answers with.
  */
 
+/**
+ * Per-call options the gateway client's `emit` takes as a second argument, beyond the
+ * reference's signature (used by the plugin entry's outbox).
+ */
+export interface CallOptions {
+  /**
+   * Sent as `Idempotency-Key`: the gateway answers a retried call with a key it has already
+   * answered (within 10 minutes, on that node) without emitting again. 1 to 200 visible
+   * ASCII characters.
+   */
+  idempotencyKey?: string;
+}
+
 /** `emit({ event, schema, data })`. */
 export interface EmitOptions {
   /** Action: `create`, `update`, `delete`, or a custom action the gateway enables. */

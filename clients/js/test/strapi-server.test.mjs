@@ -11,7 +11,21 @@ import { dirname, extname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createRemoteIo } from "@strapi-io/client";
-import { ADMIN_TOKEN, ARTICLE, COMMENT, WAIT_MS, closeAll, connect, freePort, legacyJwt, marker, startGateway } from "./helpers.mjs";
+import {
+  ADMIN_TOKEN,
+  ARTICLE,
+  COMMENT,
+  WAIT_MS,
+  closeAll,
+  connect,
+  freePort,
+  legacyJwt,
+  marker,
+  relay,
+  startGateway,
+  uniq,
+  withTimeout,
+} from "./helpers.mjs";
 
 const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -330,7 +344,69 @@ describe("forwarding when things go wrong, and its options", () => {
     const entry = { id: 701, documentId: "doc-701", title: "t" };
     assert.equal(await fake.run(ARTICLE, "create", {}, async () => entry), entry);
     const message = await fake.waitForLog("error", /could not forward/);
-    assert.match(message, /^\[strapi-io\] could not forward create of api::article\.article doc-701 to the gateway as "create": NetworkError \(503\): emit: strapi-io gateway unreachable .*ECONNREFUSED/);
+    assert.match(
+      message,
+      /^\[strapi-io\] could not forward create of api::article\.article doc-701 \(as "create"\) to the gateway, retrying until it answers: NetworkError \(503\): emit: strapi-io gateway unreachable .*ECONNREFUSED/,
+    );
+  });
+
+  test("the gateway unreachable for 3 s during 20 actions: all 20 events arrive once, in order, when it is back", async () => {
+    // The plugin reaches the gateway through a relay that is not listening for 3 s.
+    const port = await freePort();
+    const { plugin } = loadLikeStrapi(envOf({}));
+    const fake = fakeStrapi(pluginConfig(plugin, { url: `http://127.0.0.1:${port}`, adminToken: ADMIN_TOKEN, retries: 0, lifecycles: true }));
+    await plugin.register({ strapi: fake.strapi });
+    const doc = uniq("outbox");
+    const ids = Array.from({ length: 20 }, (_, i) => 900 + i);
+    const started = Date.now();
+    for (const id of ids) {
+      const entry = { id, documentId: `${doc}-${id}`, title: `t${id}` };
+      assert.equal(await fake.run(ARTICLE, "update", {}, async () => entry), entry, "the action is not held up");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await fake.waitForLog("error", /retrying until it answers/);
+    await new Promise((r) => setTimeout(r, Math.max(0, 3000 - (Date.now() - started))));
+    const ours = () => editor.rec.all("article:update").filter((p) => p.data.documentId.startsWith(doc));
+    assert.equal(ours().length, 0, "nothing could arrive while the gateway was unreachable");
+    const back = await relay(Number(new URL(gateway.url).port), "pass", { port });
+    try {
+      await withTimeout(
+        (async () => {
+          while (ours().length < ids.length) await new Promise((r) => setTimeout(r, 50));
+        })(),
+        15_000,
+        "the 20 events after the gateway came back",
+      );
+      await marker(createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN }), [editor]);
+      assert.deepEqual(ours().map((p) => p.data.id), ids, "each once, in order");
+      await fake.waitForLog("error", /the gateway answers again/);
+    } finally {
+      await back.close();
+    }
+  });
+
+  test("a retried emit with the same idempotency key is heard once", async () => {
+    const res = async () => {
+      const r = await fetch(`${gateway.url}/api/io/emit`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify({ event: "update", schema: ARTICLE, data: { id: 990, documentId: key, title: "once" } }),
+      });
+      return { status: r.status, body: await r.json() };
+    };
+    const key = uniq("idem");
+    const first = await res();
+    const second = await res();
+    assert.deepEqual(first, { status: 200, body: { data: null } });
+    assert.deepEqual(second, { status: 200, body: { data: null, meta: { duplicate: true } } });
+    await marker(createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN }), [editor]);
+    assert.equal(editor.rec.all("article:update").filter((p) => p.data.documentId === key).length, 1);
+    const bad = await fetch(`${gateway.url}/api/io/emit`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "idempotency-key": "a b" },
+      body: "{}",
+    });
+    assert.equal(bad.status, 400);
   });
 
   test("the gateway refuses (wrong token): logged, the action unaffected", async () => {

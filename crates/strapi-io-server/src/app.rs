@@ -126,6 +126,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
+        idempotency: Default::default(),
     });
     let router = Router::new()
         .route("/health", get(monitoring::health))

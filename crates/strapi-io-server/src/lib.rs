@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod forward;
+pub mod idempotency;
 pub mod monitoring;
 pub mod populate;
 pub mod rpc;

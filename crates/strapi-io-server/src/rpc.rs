@@ -34,6 +34,8 @@ pub struct RpcState {
     pub admin_token: Option<String>,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// `Idempotency-Key`s answered lately.
+    pub idempotency: crate::idempotency::Idempotency,
 }
 
 /// An error in Strapi's shape: `{ data: null, error: { status, name, message, details } }`.
@@ -441,9 +443,55 @@ pub async fn handler(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     check_admin(&state, &headers)?;
+    let key = idempotency_key(&headers)?;
     let body = read_json(body, state.body_limit, true).await?;
     if !body.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object"));
     }
-    call(&state.io, &state.populator, &method, body).await
+    let Some(key) = key else {
+        return call(&state.io, &state.populator, &method, body).await;
+    };
+    use crate::idempotency::Begin;
+    let key = format!("{method}\u{0}{key}");
+    match state.idempotency.begin(&key, std::time::Instant::now()) {
+        Begin::Replay(mut answer) => {
+            if let Value::Object(map) = &mut answer {
+                let meta = map.entry("meta").or_insert_with(|| json!({}));
+                if let Value::Object(meta) = meta {
+                    meta.insert("duplicate".into(), Value::Bool(true));
+                }
+            }
+            Ok(Json(answer))
+        }
+        Begin::InFlight => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ConflictError",
+            "A request with this Idempotency-Key is still running; retry later",
+        )),
+        Begin::New => {
+            let result = call(&state.io, &state.populator, &method, body).await;
+            state
+                .idempotency
+                .finish(&key, result.as_ref().ok().map(|Json(v)| v));
+            result
+        }
+    }
+}
+
+/// The request's `Idempotency-Key` (one line, 1 to 200 visible ASCII characters), if any.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut lines = headers.get_all("idempotency-key").iter();
+    let Some(line) = lines.next() else {
+        return Ok(None);
+    };
+    let key = line
+        .to_str()
+        .ok()
+        .filter(|k| crate::idempotency::valid_key(k));
+    match (key, lines.next()) {
+        (Some(k), None) => Ok(Some(k.to_string())),
+        _ => Err(ApiError::bad_request(
+            "Idempotency-Key: one line of 1 to 200 visible ASCII characters",
+        )),
+    }
 }
