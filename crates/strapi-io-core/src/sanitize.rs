@@ -591,6 +591,15 @@ mod tests {
         run_with(entry, audience, &[], &[])
     }
 
+    /// The test schemas' sanitizer with the default sensitive fields and no excluded fields.
+    fn default_sanitizer<'a>(s: &'a Schemas, sensitive: &'a SensitiveFields) -> Sanitizer<'a> {
+        Sanitizer {
+            schemas: s,
+            sensitive,
+            exclude_fields: &[],
+        }
+    }
+
     fn run_with(entry: Value, audience: &Audience, extra: &[&str], exclude: &[&str]) -> Value {
         let s = schemas();
         let extra: Vec<String> = extra.iter().map(|e| e.to_string()).collect();
@@ -968,13 +977,8 @@ mod tests {
 
     #[test]
     fn unknown_uid_keeps_system_keys_and_non_object_entries_pass() {
-        let s = schemas();
-        let sensitive = SensitiveFields::default();
-        let sanitizer = Sanitizer {
-            schemas: &s,
-            sensitive: &sensitive,
-            exclude_fields: &[],
-        };
+        let (s, sensitive) = (schemas(), SensitiveFields::default());
+        let sanitizer = default_sanitizer(&s, &sensitive);
         let out = sanitizer.entry(
             "api::nope.nope",
             &json!({"id": 1, "internalNotes": "kept: no schema", "password": "p", "createdBy": 1}),
@@ -1036,13 +1040,8 @@ mod tests {
         );
         assert!(max_depth(&out) <= MAX_DEPTH + 2, "{}", max_depth(&out));
         assert!(!out.to_string().contains("secret"));
-        let s = schemas();
-        let sensitive = SensitiveFields::default();
-        let sanitizer = Sanitizer {
-            schemas: &s,
-            sensitive: &sensitive,
-            exclude_fields: &[],
-        };
+        let (s, sensitive) = (schemas(), SensitiveFields::default());
+        let sanitizer = default_sanitizer(&s, &sensitive);
         let raw = sanitizer.strip_sensitive(&deep);
         assert!(max_depth(&raw) <= MAX_DEPTH + 1);
         // Shallow values are untouched by the limit.
@@ -1093,13 +1092,8 @@ mod tests {
 
     #[test]
     fn undeclared_keys_are_dropped_and_reported_with_their_owner() {
-        let s = schemas();
-        let sensitive = SensitiveFields::default();
-        let sanitizer = Sanitizer {
-            schemas: &s,
-            sensitive: &sensitive,
-            exclude_fields: &[],
-        };
+        let (s, sensitive) = (schemas(), SensitiveFields::default());
+        let sanitizer = default_sanitizer(&s, &sensitive);
         let mut seen = Vec::new();
         let out = sanitizer.entry_reporting(
             ARTICLE_UID,
@@ -1433,13 +1427,8 @@ mod tests {
 
     #[test]
     fn randomized_entries_never_leak_private_keys() {
-        let s = schemas();
-        let sensitive = SensitiveFields::default();
-        let sanitizer = Sanitizer {
-            schemas: &s,
-            sensitive: &sensitive,
-            exclude_fields: &[],
-        };
+        let (s, sensitive) = (schemas(), SensitiveFields::default());
+        let sanitizer = default_sanitizer(&s, &sensitive);
         let always = [
             "internalNotes",
             "pw",
