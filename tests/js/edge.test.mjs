@@ -420,17 +420,34 @@ describe("4. settings that break every client are refused", () => {
 describe("5. acks are never dropped silently", () => {
   const ctx = serverFor({ "socket.serverOptions": { maxBufferSize: 16 } });
 
-  test("3,000 acked get-rooms in one burst with maxBufferSize 16: every missing ack is counted as bufferFull and the client is disconnected", async () => {
-    const s = await connect(ctx.url);
-    const before = await stats(ctx.url);
-    let answered = 0;
-    const disconnected = new Promise((res) => s.once("disconnect", res));
-    for (let i = 0; i < 3000; i++) s.emit("get-rooms", () => answered++);
-    const reason = await withTimeout(disconnected, 10_000, "the overflowing client to be disconnected");
-    assert.equal(reason, "io server disconnect");
-    const after = await stats(ctx.url);
-    assert.ok(answered < 3000, `${answered} answered`);
-    assert.ok(after.bufferFull > before.bufferFull, JSON.stringify(after));
+  test("3,000 acked get-rooms in one burst with maxBufferSize 16: a missing ack is counted as bufferFull and its client disconnected", async () => {
+    // Whether a burst overflows the 16-packet queue depends on how the server's tasks are
+    // scheduled; nearly every burst does. Each burst must end one of the two honest ways.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const s = await connect(ctx.url);
+      const before = await stats(ctx.url);
+      let answered = 0;
+      let allAnswered;
+      const complete = new Promise((res) => (allAnswered = res));
+      const disconnected = new Promise((res) => s.once("disconnect", res));
+      for (let i = 0; i < 3000; i++) s.emit("get-rooms", () => ++answered === 3000 && allAnswered());
+      const [how, reason] = await withTimeout(
+        Promise.race([disconnected.then((r) => ["disconnected", r]), complete.then(() => ["answered"])]),
+        15_000,
+        "every ack, or the overflowing client's disconnect",
+      );
+      const after = await stats(ctx.url);
+      if (how === "answered") {
+        assert.equal(after.bufferFull, before.bufferFull, "every ack arrived: nothing was dropped");
+        s.close();
+        continue;
+      }
+      assert.equal(reason, "io server disconnect");
+      assert.ok(answered < 3000, `${answered} answered`);
+      assert.ok(after.bufferFull > before.bufferFull, JSON.stringify(after));
+      return;
+    }
+    assert.fail("no burst of 3,000 overflowed a 16-packet queue in 5 tries");
   });
 
   test("a burst the buffer holds is answered in full and the client stays", async () => {

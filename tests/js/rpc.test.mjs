@@ -298,6 +298,17 @@ describe("HTTP RPC errors", () => {
     assertError(await rpc(url, "raw", { event: "x", data: {} }, { token: "wrong-token" }), 401);
   });
 
+  test("emit's meta: action publish/unpublish reaches clients as meta.action; anything else → 400", async () => {
+    const data = { id: 1, documentId: "article-1", title: uniq("meta"), publishedAt: null };
+    const got = a.rec.waitFor("article:update", (p) => p.data.title === data.title);
+    const res = await rpc(url, "emit", { event: "update", schema: "api::article.article", data, meta: { action: "unpublish" } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual((await got).meta, { action: "unpublish" });
+    for (const meta of [{ action: "delete" }, { other: 1 }, "x"]) {
+      assertError(await rpc(url, "emit", { event: "update", schema: "api::article.article", data, meta }), 400);
+    }
+  });
+
   test("unknown method → 404", async () => {
     assertError(await rpc(url, "noSuchMethod", {}), 404);
   });

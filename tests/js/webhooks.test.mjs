@@ -45,8 +45,8 @@ const ENV = { STRAPI_IO_WEBHOOK_TOKEN: FIXTURE_WEBHOOK_TOKEN };
 const ACTIONS = [
   { action: "article-create-draft", files: ["01"], event: "article:create", entryOf: "01" },
   { action: "article-update-draft", files: ["02"], event: "article:update", entryOf: "02" },
-  { action: "article-publish-docservice", files: ["03"], event: "article:update", entryOf: "03" },
-  { action: "article-unpublish-docservice", files: ["04"], event: "article:update", entryOf: "04", draftAgain: true },
+  { action: "article-publish-docservice", files: ["03"], event: "article:update", entryOf: "03", via: "publish" },
+  { action: "article-unpublish-docservice", files: ["04"], event: "article:update", entryOf: "04", draftAgain: true, via: "unpublish" },
   { action: "article-update-rest-default-status-publishes", files: ["05", "06"], event: "article:update", entryOf: "06" },
   { action: "article-delete", files: ["07", "08"], event: "article:delete", entryOf: "08" },
   { action: "article-create-rest-default-status", files: ["09", "10"], event: "article:create", entryOf: "10" },
@@ -82,9 +82,10 @@ async function connectAudiences(url) {
 const omit = (obj, keys) => Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
 
 /** The wire payload an audience gets for `entry` (Strapi 5 shape; deletes carry ids only). */
-function expectedPayload(entry, event, hidden) {
+function expectedPayload(entry, event, hidden, via) {
   if (event.endsWith(":delete")) return { data: { id: entry.id, documentId: entry.documentId }, meta: {} };
-  return { data: omit(entry, hidden), meta: {} };
+  // An update that stands for a publish or an unpublish says so (not a draft save).
+  return { data: omit(entry, hidden), meta: via ? { action: via } : {} };
 }
 
 /** The entry an action's event carries. */
@@ -151,7 +152,7 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       sent.merged += a.files.length - 1;
       await emittedReaches(url, sent.emitted);
       for (const [name, audience] of Object.entries(AUDIENCES)) {
-        if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden)]);
+        if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden, a.via)]);
       }
     }
     await marker(url, Object.values(clients));
@@ -353,7 +354,10 @@ describe("webhooks: publish enabled as an action of its own", () => {
     const f = webhookFixture("04");
     const res = await replay(url, f);
     assert.equal(res.status, 202, res.text);
-    assert.deepEqual(await clients.public.rec.waitFor("article:update"), { data: { ...f.body.entry, publishedAt: null }, meta: {} });
+    assert.deepEqual(await clients.public.rec.waitFor("article:update"), {
+      data: { ...f.body.entry, publishedAt: null },
+      meta: { action: "unpublish" },
+    });
     const c = webhookFixture("13");
     const cres = await replay(url, c);
     assert.equal(cres.status, 202, cres.text);

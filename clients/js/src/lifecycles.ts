@@ -79,6 +79,8 @@ export interface LifecycleHost {
 interface Forward {
   event: string;
   data: Record<string, unknown>;
+  /** An `update` standing for a publish or an unpublish. */
+  via?: "publish" | "unpublish";
 }
 
 /** Checks and completes `lifecycles` (throws an Error naming the key). */
@@ -240,7 +242,10 @@ export function createLifecycleMiddleware(options: {
     for (const f of forwards) {
       outbox.push({
         options: { event: f.event, schema: uid, data: f.data },
-        call: { idempotencyKey: `${action}:${uid}:${documentId}:${prefix}.${(sequence += 1)}` },
+        call: {
+          idempotencyKey: `${action}:${uid}:${documentId}:${prefix}.${(sequence += 1)}`,
+          ...(f.via ? { meta: { action: f.via } } : {}),
+        },
         what: `${action} of ${uid} ${documentId} (as "${f.event}")`,
       });
     }
@@ -305,8 +310,16 @@ function forwardsFor(
       const entries = Array.isArray(result.entries) ? result.entries.filter(isObject) : [];
       const forwards =
         ctx.action === "publish"
-          ? entries.map((e) => ({ event: config.publishEvent, data: e }))
-          : entries.map((e) => ({ event: config.unpublishEvent, data: { ...e, publishedAt: null } }));
+          ? entries.map((e): Forward => ({
+              event: config.publishEvent,
+              data: e,
+              ...(config.publishEvent === "update" ? { via: "publish" as const } : {}),
+            }))
+          : entries.map((e): Forward => ({
+              event: config.unpublishEvent,
+              data: { ...e, publishedAt: null },
+              ...(config.unpublishEvent === "update" ? { via: "unpublish" as const } : {}),
+            }));
       return { documentId, forwards };
     }
     default:

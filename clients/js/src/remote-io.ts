@@ -59,7 +59,8 @@ export function createRemoteIo(options: RemoteIoOptions): RemoteIo {
             method: "emit",
           });
         }
-        return { event: o.event, schema: schemaRef(o.schema), data: o.data };
+        const meta = callOptions?.meta;
+        return { event: o.event, schema: schemaRef(o.schema), data: o.data, ...(meta ? { meta } : {}) };
       }, nothing, key === undefined ? {} : { "idempotency-key": key });
     },
     raw(opts: RawEmitOptions): Promise<void> {

@@ -15,6 +15,11 @@ export interface CallOptions {
    * ASCII characters.
    */
   idempotencyKey?: string;
+  /**
+   * The event's `meta` beyond the reference: `{ action: "publish" | "unpublish" }` marks an
+   * `update` that stands for a publish or an unpublish (not a draft save).
+   */
+  meta?: { action?: "publish" | "unpublish" };
 }
 
 /** `emit({ event, schema, data })`. */

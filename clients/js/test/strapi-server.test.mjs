@@ -263,11 +263,19 @@ describe("forwarding document lifecycles", () => {
     const published = article(602, { publishedAt: "2026-02-02T00:00:00.000Z" });
     const gotPublish = pub.rec.waitFor("article:update", (p) => p.data.id === 602 && p.data.publishedAt !== null);
     await fake.run(ARTICLE, "publish", { documentId: "doc-602" }, async () => ({ documentId: "doc-602", entries: [published] }));
-    assert.equal((await gotPublish).data.publishedAt, "2026-02-02T00:00:00.000Z");
+    const publishEvent = await gotPublish;
+    assert.equal(publishEvent.data.publishedAt, "2026-02-02T00:00:00.000Z");
+    assert.deepEqual(publishEvent.meta, { action: "publish" }, "an update that stands for a publish says so");
 
     const gotUnpublish = pub.rec.waitFor("article:update", (p) => p.data.id === 602 && p.data.publishedAt === null);
     await fake.run(ARTICLE, "unpublish", { documentId: "doc-602" }, async () => ({ documentId: "doc-602", entries: [published] }));
-    assert.equal((await gotUnpublish).data.title, "Article 602");
+    const unpublishEvent = await gotUnpublish;
+    assert.equal(unpublishEvent.data.title, "Article 602");
+    assert.deepEqual(unpublishEvent.meta, { action: "unpublish" }, "not a draft save");
+    // a plain update has no action
+    const saved = pub.rec.waitFor("article:update", (p) => p.data.id === 602 && p.data.title === "saved");
+    await fake.run(ARTICLE, "update", { documentId: "doc-602" }, async () => article(602, { title: "saved" }));
+    assert.deepEqual((await saved).meta, {});
   });
 
   test("delete sends the published row's {id, documentId}; nothing when nothing was deleted", async () => {

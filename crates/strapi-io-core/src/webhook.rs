@@ -143,6 +143,9 @@ pub struct Merged {
     pub other_ids: Vec<String>,
     /// How many requests were merged.
     pub requests: usize,
+    /// `publish` or `unpublish` when the event is `update` standing for one of them (not a
+    /// save): clients get it as `meta.action`.
+    pub via: Option<&'static str>,
 }
 
 fn is_published(entry: &Value) -> bool {
@@ -205,18 +208,18 @@ pub fn merge(requests: &[(EntryEvent, Value)], own: OwnActions) -> Option<Merged
         }
         _ => deciding.last().map(|r| (*r).clone())?,
     };
-    let action = match event {
-        EntryEvent::Create => "create",
-        EntryEvent::Update => "update",
-        EntryEvent::Delete => "delete",
-        EntryEvent::Publish if own.publish => "publish",
-        EntryEvent::Unpublish if own.unpublish => "unpublish",
-        EntryEvent::Publish => "update",
+    let (action, via) = match event {
+        EntryEvent::Create => ("create", None),
+        EntryEvent::Update => ("update", None),
+        EntryEvent::Delete => ("delete", None),
+        EntryEvent::Publish if own.publish => ("publish", None),
+        EntryEvent::Unpublish if own.unpublish => ("unpublish", None),
+        EntryEvent::Publish => ("update", Some("publish")),
         EntryEvent::Unpublish => {
             if let Some(map) = entry.as_object_mut() {
                 map.insert("publishedAt".into(), Value::Null);
             }
-            "update"
+            ("update", Some("unpublish"))
         }
     };
     let own_id = row_id(&entry);
@@ -231,6 +234,7 @@ pub fn merge(requests: &[(EntryEvent, Value)], own: OwnActions) -> Option<Merged
         entry,
         other_ids,
         requests: requests.len(),
+        via,
     })
 }
 

@@ -1478,6 +1478,7 @@ mod tests {
             ("create", json!("api::article.article"), json!([1])),
         ] {
             let o = EmitOptions {
+                meta: Default::default(),
                 event: event.into(),
                 schema: schema.clone(),
                 data: data.clone(),
@@ -1505,6 +1506,7 @@ mod tests {
         );
         // The same entry on a live event, by uid or by schema object.
         let o = EmitOptions {
+            meta: Default::default(),
             event: "update".into(),
             schema: json!({"singularName": "article"}),
             data: lacking.clone(),

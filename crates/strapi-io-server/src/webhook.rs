@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use strapi_io::core::auth::constant_time_eq;
 use strapi_io::core::settle::{SettleWindow, completes, is_complete};
 use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, OwnActions, Webhook};
-use strapi_io::{EmitOptions, Io};
+use strapi_io::{EmitOptions, Io, StrapiAction};
 
 use crate::rpc::{ApiError, read_json};
 
@@ -451,7 +451,11 @@ async fn emit_group(
         .populator
         .populate(
             &state.io,
-            EmitOptions::new(merged.action, uid, merged.entry),
+            EmitOptions::new(merged.action, uid, merged.entry).with_action(match merged.via {
+                Some("publish") => Some(StrapiAction::Publish),
+                Some("unpublish") => Some(StrapiAction::Unpublish),
+                _ => None,
+            }),
         )
         .await;
     let report = state.io.emit_with_ids(options, &merged.other_ids).await?;

@@ -1082,7 +1082,16 @@ impl Io {
                     undeclared.insert((o.to_string(), k.to_string()));
                 }),
             };
-            let payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
+            let mut payload = to_wire(settings.events.format, &shared.schemas, &ct.uid, entry);
+            if let (Some(action), Some(meta)) = (
+                opts.meta.action,
+                payload.get_mut("meta").and_then(Value::as_object_mut),
+            ) {
+                meta.insert(
+                    "action".into(),
+                    serde_json::to_value(action).unwrap_or_default(),
+                );
+            }
             if let Some(e) = shared
                 .send("/", |op| op.to(rooms.clone()), &event, &payload)
                 .await?

@@ -49,5 +49,5 @@ pub use strapi_directory::{
 pub use strapi_io_core as core;
 pub use types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
-    EntitySubscriptions, RawOptions, SocketInfo,
+    EntitySubscriptions, EventMeta, RawOptions, SocketInfo, StrapiAction,
 };

@@ -15,6 +15,30 @@ pub struct EmitOptions {
     /// The entry.
     #[serde(default)]
     pub data: Value,
+    /// What clients get in the event's `meta` besides (strapi-io's addition).
+    #[serde(default)]
+    pub meta: EventMeta,
+}
+
+/// An event's `meta` (strapi-io's addition to the reference's `emit`): only what is declared
+/// here is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMeta {
+    /// The Strapi action behind an `update` that is not a save: `"publish"` or `"unpublish"`
+    /// (so a client can tell an unpublish from a draft save). Sent as `meta.action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<StrapiAction>,
+}
+
+/// A Strapi action an `update` event may stand for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrapiAction {
+    /// The document was published.
+    Publish,
+    /// The document was unpublished: it is a draft again.
+    Unpublish,
 }
 
 impl EmitOptions {
@@ -24,7 +48,14 @@ impl EmitOptions {
             event: event.to_string(),
             schema: Value::String(uid.to_string()),
             data,
+            meta: EventMeta::default(),
         }
+    }
+
+    /// The same, standing for Strapi's `action` (see [`EventMeta::action`]).
+    pub fn with_action(mut self, action: Option<StrapiAction>) -> Self {
+        self.meta.action = action;
+        self
     }
 }
 
