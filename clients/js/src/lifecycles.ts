@@ -159,7 +159,8 @@ class Outbox {
   private readonly queue: Pending[] = [];
   private running = false;
   private dropped = 0;
-  private failingSince = 0;
+  /** Whether the last attempt failed (the recovery is then logged). */
+  private failing = false;
 
   constructor(
     private readonly io: Emitter,
@@ -188,9 +189,9 @@ class Outbox {
         const p = this.queue[0];
         try {
           await this.io.emit(p.options, p.call);
-          if (this.failingSince) {
+          if (this.failing) {
             this.log.error(`[strapi-io] the gateway answers again: sending the ${this.queue.length} waiting event(s)`);
-            this.failingSince = 0;
+            this.failing = false;
           }
           this.queue.shift();
           pause = RETRY_FIRST_MS;
@@ -202,8 +203,8 @@ class Outbox {
             this.queue.shift();
             continue;
           }
-          if (!this.failingSince) {
-            this.failingSince = Date.now();
+          if (!this.failing) {
+            this.failing = true;
             this.log.error(`[strapi-io] could not forward ${p.what} to the gateway, retrying until it answers: ${why}`);
           }
           await new Promise((r) => {

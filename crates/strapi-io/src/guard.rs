@@ -170,9 +170,7 @@ impl Shared {
         tracing::warn!(client = ?client, "request for another address's session refused");
         Some(refusal(1, "Session ID unknown"))
     }
-}
 
-impl Shared {
     /// A request that opens a session takes a pending place for it (see
     /// [`SessionPlace`](crate::serve::SessionPlace)); over a pending limit it is answered 503.
     fn hold_session_place<B>(&self, req: &mut Request<B>) -> Option<Response<Body>> {

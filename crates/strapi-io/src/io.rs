@@ -222,7 +222,8 @@ pub(crate) struct Shared {
     /// Local members of each audience room and audience-scoped entity room, so that an emit
     /// skips audiences nobody here belongs to (no sanitizing, no serializing for them).
     pub(crate) occupancy: Mutex<std::collections::HashMap<String, usize>>,
-    /// Held while a local socket's entity rooms are checked and changed.
+    /// Held while a local socket's entity rooms, or the rooms it joined itself, are counted
+    /// and changed (so that concurrent requests cannot overshoot their limits).
     pub(crate) subscribing: Mutex<()>,
     /// The (owner uid, key) pairs of undeclared keys already logged (bounded).
     pub(crate) undeclared_logged: Mutex<std::collections::HashSet<(String, String)>>,
