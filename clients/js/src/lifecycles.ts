@@ -180,6 +180,14 @@ class Outbox {
     void this.drain();
   }
 
+  /**
+   * Takes `p` out once it was sent or given up. A full outbox may already have dropped it
+   * while it was in flight: then the queue's head is another emit, which stays.
+   */
+  private done(p: Pending): void {
+    if (this.queue[0] === p) this.queue.shift();
+  }
+
   private async drain(): Promise<void> {
     if (this.running) return;
     this.running = true;
@@ -193,14 +201,14 @@ class Outbox {
             this.log.error(`[strapi-io] the gateway answers again: sending the ${this.queue.length} waiting event(s)`);
             this.failing = false;
           }
-          this.queue.shift();
+          this.done(p);
           pause = RETRY_FIRST_MS;
         } catch (error) {
           const e = error as { name?: string; status?: number; message?: string };
           const why = `${e?.name ?? "Error"}${e?.status ? ` (${e.status})` : ""}: ${e?.message ?? String(error)}`;
           if (!retryable(error)) {
             this.log.error(`[strapi-io] could not forward ${p.what} to the gateway (not retried): ${why}`);
-            this.queue.shift();
+            this.done(p);
             continue;
           }
           if (!this.failing) {

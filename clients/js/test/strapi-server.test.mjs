@@ -167,6 +167,8 @@ describe("loading and configuring the plugin", () => {
       [{ ...ok, lifecycles: { publishEvent: "published" } }, /lifecycles\.publishEvent must be "update" or "publish"/],
       [{ ...ok, lifecycles: { unpublishEvent: "x" } }, /lifecycles\.unpublishEvent must be "update" or "unpublish"/],
       [{ ...ok, lifecycles: { enable: true } }, /lifecycles: unknown key\(s\) enable/],
+      [{ ...ok, lifecycles: { outboxSize: 0 } }, /lifecycles\.outboxSize must be an integer from 1 to 1000000/],
+      [{ ...ok, lifecycles: { outboxSize: 2.5 } }, /lifecycles\.outboxSize must be an integer from 1 to 1000000/],
     ];
     for (const [user, message] of cases) {
       assert.throws(() => pluginConfig(plugin, user), (e) => /^Error regarding strapi-io config: /.test(e.message) && message.test(e.message), JSON.stringify(user));
@@ -393,6 +395,37 @@ describe("forwarding when things go wrong, and its options", () => {
     }
   });
 
+  test("a full outbox drops its oldest emits, says how many, and sends the rest once the gateway is back", async () => {
+    const port = await freePort();
+    const { plugin } = loadLikeStrapi(envOf({}));
+    const fake = fakeStrapi(
+      pluginConfig(plugin, { url: `http://127.0.0.1:${port}`, adminToken: ADMIN_TOKEN, retries: 0, lifecycles: { outboxSize: 2 } }),
+    );
+    await plugin.register({ strapi: fake.strapi });
+    const doc = uniq("full");
+    const ids = [951, 952, 953, 954, 955];
+    for (const id of ids) await fake.run(ARTICLE, "update", {}, async () => ({ id, documentId: `${doc}-${id}`, title: "t" }));
+    // The first emit is the one being retried; the next ones wait, two at most.
+    const dropped = await fake.waitForLog("error", /outbox full \(2\)/);
+    assert.match(dropped, /1 oldest event\(s\) dropped so far/);
+    const back = await relay(Number(new URL(gateway.url).port), "pass", { port });
+    try {
+      const ours = () => editor.rec.all("article:update").filter((p) => p.data.documentId.startsWith(doc));
+      await withTimeout(
+        (async () => {
+          while (ours().length < 2) await new Promise((r) => setTimeout(r, 50));
+        })(),
+        15_000,
+        "the events the outbox kept",
+      );
+      await marker(createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN }), [editor]);
+      assert.deepEqual(ours().map((p) => p.data.id), [954, 955], "the two newest; the older ones were dropped, as logged");
+      assert.equal(fake.logged("error", /outbox full/).length, 1, "one line for the first drop, then one per thousand");
+    } finally {
+      await back.close();
+    }
+  });
+
   test("a retried emit with the same idempotency key is heard once", async () => {
     const res = async () => {
       const r = await fetch(`${gateway.url}/api/io/emit`, {
@@ -425,6 +458,34 @@ describe("forwarding when things go wrong, and its options", () => {
     assert.equal(await fake.run(ARTICLE, "update", {}, async () => entry), entry);
     const message = await fake.waitForLog("error", /could not forward/);
     assert.match(message, /UnauthorizedError \(401\): Missing or invalid credentials$/);
+  });
+
+  test("an emit the full outbox dropped while it was in flight does not take the next one with it", async () => {
+    const { createLifecycleMiddleware } = await import("@strapi-io/client");
+    const sent = [];
+    let finishFirst;
+    const io = {
+      emit: (o) => {
+        sent.push(o.data.id);
+        // the first emit stays in flight until the test lets it succeed
+        return sent.length === 1 ? new Promise((r) => (finishFirst = r)) : Promise.resolve();
+      },
+    };
+    const fake = fakeStrapi(null);
+    fake.strapi.documents.use(createLifecycleMiddleware({ strapi: fake.strapi, io, lifecycles: { outboxSize: 1 } }));
+    const entry = (id) => ({ id, documentId: `d-${id}`, title: "t" });
+    await fake.run(ARTICLE, "update", {}, async () => entry(811)); // in flight
+    await fake.run(ARTICLE, "update", {}, async () => entry(812)); // the outbox is full: 811 is dropped
+    await fake.waitForLog("error", /outbox full \(1\): 1 oldest event\(s\) dropped/);
+    finishFirst();
+    await withTimeout(
+      (async () => {
+        while (sent.length < 2) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      WAIT_MS,
+      "the emit behind the dropped one",
+    );
+    assert.deepEqual(sent, [811, 812]);
   });
 
   test("contentTypes, actions, publishEvent and unpublishEvent choose what is sent", async () => {
