@@ -627,6 +627,17 @@ mod tests {
         assert!(stored.events.only_published);
         let none = |_: &str| None;
         assert_eq!(SettingsEnv::read(&none).unwrap(), SettingsEnv::default());
+        // the webhook window's floor is bounded like its ceiling
+        let dir = std::env::temp_dir().join(format!("strapi-io-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[server]\nwebhookSettleMs = 10001\n").unwrap();
+        let err = load(Some(&file), &none).map(drop).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            err.contains("server.webhookSettleMs: 10001 is above"),
+            "{err}"
+        );
         let bad = |k: &str| (k == "STRAPI_IO_ONLY_PUBLISHED").then(|| "yes".to_string());
         let err = load(None, &bad).map(drop).unwrap_err().to_string();
         assert!(err.contains("STRAPI_IO_ONLY_PUBLISHED: `yes`"), "{err}");
