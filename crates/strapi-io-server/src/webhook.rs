@@ -83,6 +83,8 @@ impl WebhookState {
     /// `within`, until all have gone out; requests arriving from now on are emitted as they
     /// arrive. An accepted request thus always becomes an event before the gateway exits.
     pub async fn close_windows(&self, within: Duration) {
+        // Counted before the windows are told to close: they empty themselves at once.
+        let open = self.pending.groups.lock().map(|g| g.len()).unwrap_or(0);
         self.closing.send_replace(true);
         drop(
             self.windows
@@ -90,7 +92,6 @@ impl WebhookState {
                 .unwrap_or_else(|e| e.into_inner())
                 .take(),
         );
-        let open = self.pending.groups.lock().map(|g| g.len()).unwrap_or(0);
         let mut done = self.windows_done.lock().await;
         if tokio::time::timeout(within, done.recv()).await.is_err() {
             tracing::warn!(
