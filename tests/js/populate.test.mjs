@@ -382,7 +382,12 @@ describe("populate with Strapi down (nothing listening at strapi.url)", () => {
     await emit(server.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
     const p = await arrival(reader, "article:create", doc);
     assert.deepEqual(p.data, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
-    assert.deepEqual((await stats(server.url)).populate, { refetched: 0, skipped: 0, failed: 1 });
+    assert.deepEqual((await stats(server.url)).populate, {
+      refetched: 0,
+      skipped: 0,
+      failed: 1,
+      publishedRelations: { swapped: 0, kept: 0, failed: 0 },
+    });
     await waitUntil(() => server.output().includes("populate failed"), { what: "the failure logged" });
     assert.ok(server.output().includes(doc), server.output());
     assert.ok(!server.output().includes(STRAPI_TOKEN), server.output());
@@ -409,7 +414,81 @@ describe("populate without strapi.url", () => {
     await emit(server.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
     const p = await arrival(reader, "article:create", doc);
     assert.deepEqual(p.data, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
-    assert.deepEqual((await stats(server.url)).populate, { refetched: 0, skipped: 0, failed: 1 });
+    assert.deepEqual((await stats(server.url)).populate, {
+      refetched: 0,
+      skipped: 0,
+      failed: 1,
+      publishedRelations: { swapped: 0, kept: 0, failed: 0 },
+    });
+  });
+});
+
+describe("published rows of related documents: a comment's article as REST shows it", () => {
+  let fake;
+  let server;
+  let url;
+  let clients;
+
+  before(async () => {
+    fake = await startFakeStrapi();
+    server = await startServerWith({ strapi: { url: fake.url, token: STRAPI_TOKEN, populateTimeoutMs: TIMEOUT_MS } });
+    url = server.url;
+    clients = await connectAudiences(url);
+  });
+  after(async () => {
+    closeAll();
+    await server?.stop();
+    await fake?.stop();
+  });
+
+  /** A comment created on article document `articleDoc`, its `article` the draft row, as Strapi's webhook sends it. */
+  const commentOn = (articleDoc) => ({
+    event: "entry.create",
+    uid: COMMENT,
+    entry: {
+      id: 4,
+      documentId: uniq("comment"),
+      text: "webhook comment",
+      createdAt: "2026-11-25T23:36:30.609Z",
+      updatedAt: "2026-11-25T23:36:30.609Z",
+      publishedAt: "2026-11-25T23:36:30.605Z",
+      article: { id: 1, documentId: articleDoc, title: "Hello Strapi", internalNotes: SECRET, publishedAt: null },
+    },
+  });
+
+  test("a draft row is swapped for the published row read from Strapi (status=published), once per document, counted", async () => {
+    const before = (await stats(url)).populate.publishedRelations;
+    const articleDoc = uniq("article");
+    const body = commentOn(articleDoc);
+    const got = arrival(clients.reader, "comment:create", body.entry.documentId);
+    assert.equal((await call(url, "entryEvents", { events: [body] })).emitted, 1);
+    const p = await got;
+    assert.equal(p.data.article.id, 2, "the published row's id");
+    assert.equal(p.data.article.publishedAt, published);
+    assert.equal(p.data.article.documentId, articleDoc);
+    assert.ok(!JSON.stringify(p).includes(SECRET), "still sanitized");
+    assert.deepEqual(fake.requestsFor(articleDoc).map((r) => [r.path, r.query, r.authorization]), [
+      [`/api/articles/${articleDoc}`, { status: "published" }, `Bearer ${STRAPI_TOKEN}`],
+    ]);
+    assert.deepEqual((await stats(url)).populate.publishedRelations, { ...before, swapped: before.swapped + 1 });
+  });
+
+  test("a document with no published version keeps its draft row; a failing Strapi keeps it too, counted and logged", async () => {
+    const before = (await stats(url)).populate.publishedRelations;
+    for (const [articleDoc, key] of [[uniq("e404"), "kept"], [uniq("e500"), "failed"]]) {
+      const body = commentOn(articleDoc);
+      const got = arrival(clients.reader, "comment:create", body.entry.documentId);
+      await call(url, "entryEvents", { events: [body] });
+      const p = await got;
+      assert.equal(p.data.article.id, 1, `${key}: the draft row`);
+      assert.equal(p.data.article.publishedAt, null);
+      assert.equal("internalNotes" in p.data.article, false);
+      before[key] += 1;
+    }
+    assert.deepEqual((await stats(url)).populate.publishedRelations, before);
+    await waitUntil(() => server.output().includes("could not read the published row of a related document"), {
+      what: "the failure logged",
+    });
   });
 });
 

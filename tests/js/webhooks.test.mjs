@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import {
   ack,
+  rpc,
   stats,
   waitUntil,
   startServerWithout,
@@ -47,7 +48,7 @@ const ACTIONS = [
   { action: "article-update-draft", files: ["02"], event: "article:update", entryOf: "02" },
   { action: "article-publish-docservice", files: ["03"], event: "article:update", entryOf: "03", via: "publish" },
   { action: "article-unpublish-docservice", files: ["04"], event: "article:update", entryOf: "04", draftAgain: true, via: "unpublish" },
-  { action: "article-update-rest-default-status-publishes", files: ["05", "06"], event: "article:update", entryOf: "06" },
+  { action: "article-update-rest-default-status-publishes", files: ["05", "06"], event: "article:update", entryOf: "06", via: "publish" },
   { action: "article-delete", files: ["07", "08"], event: "article:delete", entryOf: "08" },
   { action: "article-create-rest-default-status", files: ["09", "10"], event: "article:create", entryOf: "10" },
   { action: "article-delete-2", files: ["11", "12"], event: "article:delete", entryOf: "12" },
@@ -315,6 +316,111 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
   });
 });
 
+describe("the plugin entry's path: POST /api/io/entryEvents, each action's requests in one call", () => {
+  let server;
+  let url;
+  let clients;
+  const sent = { accepted: 0, emitted: 0, merged: 0, failed: 0, ignored: 0, rejected: 0 };
+
+  before(async () => {
+    // No webhook token, no window: this path needs neither.
+    server = await startServer();
+    url = server.url;
+    clients = await connectAudiences(url);
+  });
+  after(async () => {
+    closeAll();
+    await server?.stop();
+  });
+
+  test("Strapi 5.54's entry events, action by action (in either order): the same one event per action as the webhook route, sanitized per audience", async () => {
+    for (const order of [(f) => f, (f) => [...f].reverse()]) {
+      await marker(url, Object.values(clients));
+      for (const socket of Object.values(clients)) socket.rec.events.length = 0;
+      const expected = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+      for (const a of ACTIONS) {
+        const events = order(a.files).map((n) => webhookFixture(n).body);
+        const res = await rpc(url, "entryEvents", { events });
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.equal(res.body.data.accepted, a.files.length);
+        assert.equal(res.body.data.emitted, 1, JSON.stringify(res.body));
+        assert.equal(res.body.data.events[0].documentId, webhookFixture(a.files[0]).body.entry.documentId);
+        sent.accepted += a.files.length;
+        sent.emitted += 1;
+        sent.merged += a.files.length - 1;
+        for (const [name, audience] of Object.entries(AUDIENCES)) {
+          if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden, a.via)]);
+        }
+      }
+      await marker(url, Object.values(clients));
+      for (const [name, socket] of Object.entries(clients)) {
+        assert.deepEqual(received(socket), expected[name], `what the ${name} client received`);
+      }
+    }
+  });
+
+  test("one call about several documents: one event each, in the order each document first appears; media events ignored", async () => {
+    await marker(url, Object.values(clients));
+    clients.editor.rec.events.length = 0;
+    const events = ["13", "05", "16", "06", "14"].map((n) => webhookFixture(n).body);
+    const res = await rpc(url, "entryEvents", { events });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(
+      { accepted: res.body.data.accepted, ignored: res.body.data.ignored, emitted: res.body.data.emitted, failed: res.body.data.failed },
+      { accepted: 4, ignored: 1, emitted: 2, failed: 0 },
+    );
+    sent.accepted += 4;
+    sent.ignored += 1;
+    sent.emitted += 2;
+    sent.merged += 2;
+    await marker(url, [clients.editor]);
+    // The comment's create and update merge into one create (the strongest), carrying the later row.
+    const [comment, published] = [webhookFixture("14").body.entry, webhookFixture("06").body.entry];
+    assert.equal(comment.documentId, webhookFixture("13").body.entry.documentId, "13 and 14: one comment");
+    assert.deepEqual(
+      received(clients.editor).map(([e, p]) => [e, p.data.id, p.data.text ?? p.data.title]),
+      [["comment:create", comment.id, comment.text], ["article:update", published.id, published.title]],
+    );
+  });
+
+  test("bad calls → 400 naming the problem, nothing emitted; a retried call with the same Idempotency-Key is heard once", async () => {
+    await marker(url, Object.values(clients));
+    for (const socket of Object.values(clients)) socket.rec.events.length = 0;
+    const good = webhookFixture("02").body;
+    for (const [body, message] of [
+      [{}, /entryEvents takes \{events: \[\.\.\.\]\}: missing field `events`/],
+      [{ events: good }, /entryEvents takes \{events: \[\.\.\.\]\}: invalid type/],
+      [{ events: [good], extra: 1 }, /unknown field `extra`/],
+      [{ events: [good, { event: "entry.update", uid: ARTICLE }] }, /^events\[1\]\.entry: missing or not an object$/],
+      [{ events: [good, { uid: ARTICLE, entry: {} }] }, /^events\[1\]\.event: missing or not a string$/],
+      [{ events: Array.from({ length: 10_001 }, () => 0) }, /^events: at most 10000 per call, got 10001$/],
+    ]) {
+      const res = await rpc(url, "entryEvents", body);
+      assertApiError(res, 400, JSON.stringify(body).slice(0, 80));
+      assert.match(res.body.error.message, message);
+      sent.rejected += 1;
+    }
+    const unauthorized = await rpc(url, "entryEvents", { events: [good] }, { token: "wrong" });
+    assertApiError(unauthorized, 401);
+    const key = uniq("entries");
+    const first = await rpc(url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
+    const again = await rpc(url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
+    assert.equal(first.status, 200);
+    assert.deepEqual(again.body.meta, { duplicate: true });
+    assert.deepEqual(again.body.data, first.body.data, "the first answer, replayed");
+    sent.accepted += 1;
+    sent.emitted += 1;
+    await marker(url, Object.values(clients));
+    assert.deepEqual(received(clients.editor).map(([e]) => e), ["article:update"], "heard once; the bad calls reached no one");
+  });
+
+  test("GET /api/io/stats → data.entryEvents counts what this file sent; data.webhooks is untouched", async () => {
+    const s = await adminGet(url, "/api/io/stats");
+    assert.deepEqual(s.entryEvents, sent);
+    assert.equal(s.webhooks.accepted, 0);
+  });
+});
+
 describe("webhooks: publish enabled as an action of its own", () => {
   let server;
   let url;
@@ -456,7 +562,7 @@ describe("webhooks: entity subscribers of either row of a document", () => {
       assert.deepEqual(
         received(s),
         [
-          ["article:update", { data: published, meta: {} }],
+          ["article:update", { data: published, meta: { action: "publish" } }],
           ["article:delete", { data: { id: 8, documentId: "qn91iwaux3ccsi3l46gz4c7q" }, meta: {} }],
         ],
         `subscriber of ${id}`,

@@ -5,7 +5,12 @@
 # gateway reading the app's database. Checks (scripts/strapi-e2e-check.mjs): the plugin's
 # bootstrap finds the gateway; `strapi.$io` called from the app's code works; REST create /
 # update / delete and Document Service publish / unpublish reach a socket.io-client once each,
-# sanitized.
+# sanitized. Then scripts/strapi-e2e-actions.mjs drives every action (REST create as a draft,
+# Content Manager publish, REST update, Content Manager draft save, unpublish, publish, a
+# comment on the published article, delete) twice: with events from the plugin entry's
+# forwarder, then with Strapi's webhook instead (lifecycles off) — each audience must hear
+# exactly one correctly sanitized event per action on both paths. Strapi runs in production
+# mode (`strapi start` after `strapi build`).
 #
 # NOT part of scripts/test: it needs the npm registry (create-strapi, ~1 GB of node_modules),
 # an admin-panel build and several minutes. Run it by hand:
@@ -118,12 +123,15 @@ module.exports = (ctx) => ({
     config: {
       url: ctx.env('STRAPI_IO_URL'),
       adminToken: ctx.env('STRAPI_IO_ADMIN_TOKEN'),
-      lifecycles: true,
+      lifecycles: ctx.env.bool('STRAPI_IO_LIFECYCLES', true),
     },
   },
 });
 EOF
 fi
+
+# An app laid out by an earlier version of this script: lifecycles from the environment.
+sed -i "s/lifecycles: true,/lifecycles: ctx.env.bool('STRAPI_IO_LIFECYCLES', true),/" "$APP/config/plugins.js"
 
 echo "== npm install (the app, better-sqlite3 12.8.0, and the package tarball)"
 (cd "$APP" && npm install --no-audit --no-fund --loglevel=error && \
@@ -132,30 +140,58 @@ echo "== npm install (the app, better-sqlite3 12.8.0, and the package tarball)"
 echo "== strapi build (admin panel)"
 (cd "$APP" && NODE_ENV=production npx strapi build >"$WORK/build.log" 2>&1) || { tail -40 "$WORK/build.log"; exit 1; }
 
+# The gateway on the app's database; Strapi's REST API for published rows of related documents.
+start_gateway() {
+  local log=$1
+  shift
+  env STRAPI_IO_DIRECTORY=strapi \
+    STRAPI_IO_DATABASE_URL="sqlite://$APP/.tmp/data.db" \
+    STRAPI_IO_STRAPI_PROJECT_DIR="$APP" \
+    STRAPI_IO_JWT_SECRET=fixture-jwt-secret \
+    STRAPI_IO_API_TOKEN_SALT=fixture-api-token-salt \
+    STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
+    STRAPI_IO_STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" \
+    STRAPI_IO_STRAPI_TOKEN=fixture-token-dashboard \
+    STRAPI_IO_PORT="$GATEWAY_PORT" \
+    STRAPI_IO_DATA_DIR="$WORK/gateway-data" \
+    RUST_LOG=${RUST_LOG:-warn} \
+    "$@" "$BIN" serve >"$log" 2>&1 &
+  GATEWAY_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "strapi-io listening on" "$log" && break
+    kill -0 "$GATEWAY_PID" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  grep -q "strapi-io listening on" "$log" || { echo "gateway did not start"; cat "$log"; exit 1; }
+}
+stop_gateway() {
+  kill "$GATEWAY_PID" 2>/dev/null || true
+  wait "$GATEWAY_PID" 2>/dev/null || true
+  GATEWAY_PID=
+}
+
 echo "== start the gateway on :$GATEWAY_PORT (strapi directory on the app's database)"
 rm -rf "$WORK/gateway-data"
-STRAPI_IO_DIRECTORY=strapi \
-STRAPI_IO_DATABASE_URL="sqlite://$APP/.tmp/data.db" \
-STRAPI_IO_STRAPI_PROJECT_DIR="$APP" \
-STRAPI_IO_JWT_SECRET=fixture-jwt-secret \
-STRAPI_IO_API_TOKEN_SALT=fixture-api-token-salt \
-STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
-STRAPI_IO_PORT="$GATEWAY_PORT" \
-STRAPI_IO_DATA_DIR="$WORK/gateway-data" \
-RUST_LOG=${RUST_LOG:-warn} \
-  "$BIN" serve >"$WORK/gateway.log" 2>&1 &
-GATEWAY_PID=$!
-for _ in $(seq 1 100); do
-  grep -q "strapi-io listening on" "$WORK/gateway.log" && break
-  kill -0 "$GATEWAY_PID" 2>/dev/null || { cat "$WORK/gateway.log"; exit 1; }
-  sleep 0.1
-done
-grep -q "strapi-io listening on" "$WORK/gateway.log" || { echo "gateway did not start"; cat "$WORK/gateway.log"; exit 1; }
+start_gateway "$WORK/gateway.log"
 
-echo "== start Strapi on :$STRAPI_PORT with the plugin"
+echo "== start Strapi on :$STRAPI_PORT with the plugin (lifecycles forwarded)"
 APP=$APP PORT=$STRAPI_PORT STRAPI_IO_URL="http://127.0.0.1:$GATEWAY_PORT" STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
   "$FIXTURE/reproduce/start.sh"
 
 echo "== checks"
 (cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
   STRAPI_LOG="$APP/strapi.log" node scripts/strapi-e2e-check.mjs)
+
+echo "== every action, events from the plugin entry's forwarder"
+(cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" SOURCE=plugin \
+  node scripts/strapi-e2e-actions.mjs)
+
+echo "== every action again, events from Strapi's webhook (lifecycles off, the fixture's bootstrap registers the webhook)"
+APP=$APP "$FIXTURE/reproduce/start.sh" stop
+stop_gateway
+start_gateway "$WORK/gateway-webhook.log" STRAPI_IO_WEBHOOK_TOKEN=fixture-webhook-token
+APP=$APP PORT=$STRAPI_PORT STRAPI_IO_URL="http://127.0.0.1:$GATEWAY_PORT" STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
+  STRAPI_IO_LIFECYCLES=false FIXTURE_WEBHOOK_URL="http://127.0.0.1:$GATEWAY_PORT/webhooks/strapi" \
+  "$FIXTURE/reproduce/start.sh"
+(cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" SOURCE=webhook \
+  node scripts/strapi-e2e-actions.mjs)

@@ -6,7 +6,7 @@
  * `@strapi-io/client/strapi-server`.
  */
 
-export { createRemoteIo } from "./remote-io.js";
+export { createEntrySender, createRemoteIo } from "./remote-io.js";
 export {
   RemoteIoArgumentError,
   RemoteIoError,
@@ -16,7 +16,9 @@ export {
 } from "./errors.js";
 export type { StrapiErrorBody } from "./errors.js";
 export type {
+  CallOptions,
   EmitOptions,
+  EntryEvent,
   EntityRoomSocket,
   EntitySubscription,
   EntitySubscriptionResult,

@@ -1,19 +1,23 @@
 /**
  * Forwarding Strapi 5's document lifecycles to the gateway: a Document Service middleware
  * (`strapi.documents.use(...)`) that, once an action has succeeded and its transaction has
- * committed, puts its `emit`s in an outbox. Forwarding never changes, delays or fails the
- * action. The outbox sends in order, one at a time, each `emit` with an idempotency key of its
- * own; while the gateway cannot be reached (or answers 5xx/429) it retries the same `emit`
- * with backoff, so nothing is lost while the gateway restarts and a retried `emit` is still
- * heard once. It is bounded: when full, the oldest `emit` is dropped, and the count logged.
+ * committed, hands its entry events to an outbox. Forwarding never changes, delays or fails
+ * the action. The events are Strapi's own webhook bodies (`{event: "entry.publish", uid,
+ * entry}`); the events of one commit (a Content Manager "publish" is an update and a publish
+ * in one transaction) go out in one `entryEvents` call, which the gateway merges per
+ * document exactly as it merges Strapi's webhook requests: one event per action. The outbox
+ * sends in order, one call at a time, each with an idempotency key of its own; while the
+ * gateway cannot be reached (or answers 5xx/429/409) it retries the same call with backoff,
+ * so nothing is lost while the gateway restarts and a retried call is still heard once. It is
+ * bounded: when full, the oldest call is dropped, and the count logged.
  */
 
 import { RemoteIoGatewayError, RemoteIoNetworkError } from "./errors.js";
-import type { CallOptions, EmitOptions } from "./types.js";
+import type { CallOptions, EntryEvent } from "./types.js";
 
-/** What the middleware needs of the gateway client: `emit`, taking an idempotency key. */
+/** What the middleware needs of the gateway client: `entryEvents`, taking an idempotency key. */
 export interface Emitter {
-  emit(options: EmitOptions, call?: CallOptions): Promise<void>;
+  entryEvents(events: EntryEvent[], call?: CallOptions): Promise<unknown>;
 }
 
 /** The Document Service actions that can be forwarded. */
@@ -30,13 +34,14 @@ export interface LifecyclesConfig {
   /** Actions to forward (default: all five). */
   actions?: LifecycleAction[];
   /**
-   * The `emit` event a publish becomes: `"update"` (default, as the gateway maps Strapi's
-   * `entry.publish` webhook), or `"publish"` when the gateway's `contentTypes` enables it.
+   * No longer used (accepted, with a warning at start): the gateway sends a publish as
+   * `publish` when its `contentTypes` enable that action, else as `update` with
+   * `meta.action: "publish"` — the same for Strapi's webhooks and for this forwarder.
    */
   publishEvent?: "update" | "publish";
-  /** Same for unpublish: `"update"` (default; the entry is sent with `publishedAt: null`) or `"unpublish"`. */
+  /** No longer used, as `publishEvent` (an unpublish is `unpublish`, or `update` with `meta.action: "unpublish"`). */
   unpublishEvent?: "update" | "unpublish";
-  /** Most `emit`s waiting in the outbox (default 10,000); past it the oldest is dropped. */
+  /** Most calls waiting in the outbox (default 10,000); past it the oldest is dropped. */
   outboxSize?: number;
 }
 
@@ -45,14 +50,14 @@ export interface ResolvedLifecycles {
   enabled: boolean;
   contentTypes: string[] | null;
   actions: LifecycleAction[];
-  publishEvent: "update" | "publish";
-  unpublishEvent: "update" | "unpublish";
   outboxSize: number;
+  /** Keys given that are no longer used (warned about at start). */
+  unused: string[];
 }
 
 /** The outbox's default bound. */
 export const DEFAULT_OUTBOX_SIZE = 10_000;
-/** First and longest pause between retries of one `emit`, in milliseconds. */
+/** First and longest pause between retries of one call, in milliseconds. */
 export const RETRY_FIRST_MS = 100;
 export const RETRY_MAX_MS = 5_000;
 
@@ -75,13 +80,16 @@ export interface LifecycleHost {
   };
 }
 
-/** One `emit` a lifecycle turns into. */
+/** The entry events of one action on one document. */
 interface Forward {
-  event: string;
-  data: Record<string, unknown>;
-  /** An `update` standing for a publish or an unpublish. */
-  via?: "publish" | "unpublish";
+  uid: string;
+  action: string;
+  documentId: string;
+  events: EntryEvent[];
 }
+
+/** Most actions in one `entryEvents` call. */
+const MAX_ACTIONS_PER_CALL = 100;
 
 /** Checks and completes `lifecycles` (throws an Error naming the key). */
 export function resolveLifecycles(value: unknown): ResolvedLifecycles {
@@ -89,9 +97,8 @@ export function resolveLifecycles(value: unknown): ResolvedLifecycles {
     enabled: false,
     contentTypes: null,
     actions: [...LIFECYCLE_ACTIONS],
-    publishEvent: "update",
-    unpublishEvent: "update",
     outboxSize: DEFAULT_OUTBOX_SIZE,
+    unused: [],
   };
   if (value === undefined || value === null || value === false) return off;
   if (value === true) return { ...off, enabled: true };
@@ -131,13 +138,12 @@ export function resolveLifecycles(value: unknown): ResolvedLifecycles {
     enabled: (v.enabled as boolean | undefined) ?? true,
     contentTypes: (v.contentTypes as string[] | undefined) ?? null,
     actions: (v.actions as LifecycleAction[] | undefined) ?? off.actions,
-    publishEvent: (v.publishEvent as "update" | "publish" | undefined) ?? "update",
-    unpublishEvent: (v.unpublishEvent as "update" | "unpublish" | undefined) ?? "update",
     outboxSize: (v.outboxSize as number | undefined) ?? DEFAULT_OUTBOX_SIZE,
+    unused: ["publishEvent", "unpublishEvent"].filter((k) => v[k] !== undefined),
   };
 }
 
-/** Whether an `emit` that failed this way may succeed later (the gateway unreachable, restarting, overloaded). */
+/** Whether a call that failed this way may succeed later (the gateway unreachable, restarting, overloaded). */
 function retryable(error: unknown): boolean {
   if (error instanceof RemoteIoNetworkError) return true;
   if (error instanceof RemoteIoGatewayError) {
@@ -147,14 +153,14 @@ function retryable(error: unknown): boolean {
   return false;
 }
 
-/** One `emit` waiting to go out. */
+/** One `entryEvents` call waiting to go out. */
 interface Pending {
-  options: EmitOptions;
+  events: EntryEvent[];
   call: CallOptions;
   what: string;
 }
 
-/** Sends `emit`s in order, retrying what may succeed later; see the module docs. */
+/** Sends calls in order, retrying what may succeed later; see the module docs. */
 class Outbox {
   private readonly queue: Pending[] = [];
   private running = false;
@@ -173,7 +179,7 @@ class Outbox {
       this.queue.shift();
       this.dropped += 1;
       if (this.dropped === 1 || this.dropped % 1000 === 0) {
-        this.log.error(`[strapi-io] outbox full (${this.size}): ${this.dropped} oldest event(s) dropped so far`);
+        this.log.error(`[strapi-io] outbox full (${this.size}): ${this.dropped} oldest call(s) dropped so far`);
       }
     }
     this.queue.push(p);
@@ -182,7 +188,7 @@ class Outbox {
 
   /**
    * Takes `p` out once it was sent or given up. A full outbox may already have dropped it
-   * while it was in flight: then the queue's head is another emit, which stays.
+   * while it was in flight: then the queue's head is another call, which stays.
    */
   private done(p: Pending): void {
     if (this.queue[0] === p) this.queue.shift();
@@ -196,9 +202,9 @@ class Outbox {
       while (this.queue.length > 0) {
         const p = this.queue[0];
         try {
-          await this.io.emit(p.options, p.call);
+          await this.io.entryEvents(p.events, p.call);
           if (this.failing) {
-            this.log.error(`[strapi-io] the gateway answers again: sending the ${this.queue.length} waiting event(s)`);
+            this.log.error(`[strapi-io] the gateway answers again: sending the ${this.queue.length} waiting call(s)`);
             this.failing = false;
           }
           this.done(p);
@@ -232,8 +238,9 @@ class Outbox {
 /**
  * The middleware: `next()` first (its result is returned untouched, its error rethrown),
  * then, after the commit (at once, or through `strapi.db`'s `onCommit` when the action ran
- * inside an outer transaction; never after a rollback), one `emit` per affected entry, into
- * the outbox (in order; retried while the gateway is unreachable; each heard once).
+ * inside an outer transaction; never after a rollback), the action's entry events. The
+ * events committed together (in one tick) go out in one `entryEvents` call, through the
+ * outbox (in order; retried while the gateway is unreachable; each heard once).
  */
 export function createLifecycleMiddleware(options: {
   strapi: LifecycleHost;
@@ -242,37 +249,49 @@ export function createLifecycleMiddleware(options: {
 }): DocumentMiddleware {
   const { strapi, io } = options;
   const config = resolveLifecycles(options.lifecycles ?? true);
+  for (const key of config.unused) {
+    strapi.log.error(
+      `[strapi-io] lifecycles.${key} is no longer used: the gateway sends publish and unpublish as actions of their own when its contentTypes enable them, else as update with meta.action (the same as for Strapi's webhooks)`,
+    );
+  }
   const outbox = new Outbox(io, strapi.log, config.outboxSize);
-  // Unique per emit: this middleware's own random prefix, and a counter.
+  // Unique per call: this middleware's own random prefix, and a counter.
   const prefix = `${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 10)}`;
   let sequence = 0;
+  let committed: Forward[] = [];
 
-  const dispatch = (uid: string, action: string, documentId: string, forwards: Forward[]) => {
-    for (const f of forwards) {
+  // Everything committed in this tick (an outer transaction runs its commit callbacks one
+  // after the other): one call, so that the gateway merges one document's events together.
+  const flush = () => {
+    const forwards = committed;
+    committed = [];
+    for (let i = 0; i < forwards.length; i += MAX_ACTIONS_PER_CALL) {
+      const part = forwards.slice(i, i + MAX_ACTIONS_PER_CALL);
+      const what = part.map((f) => `${f.action} of ${f.uid} ${f.documentId}`);
       outbox.push({
-        options: { event: f.event, schema: uid, data: f.data },
-        call: {
-          idempotencyKey: `${action}:${uid}:${documentId}:${prefix}.${(sequence += 1)}`,
-          ...(f.via ? { meta: { action: f.via } } : {}),
-        },
-        what: `${action} of ${uid} ${documentId} (as "${f.event}")`,
+        events: part.flatMap((f) => f.events),
+        call: { idempotencyKey: `entries:${prefix}.${(sequence += 1)}` },
+        what: what.length <= 3 ? what.join(", ") : `${what.slice(0, 3).join(", ")} and ${what.length - 3} more`,
       });
     }
+  };
+  const send = (forward: Forward) => {
+    if (committed.length === 0) queueMicrotask(flush);
+    committed.push(forward);
   };
 
   return async function strapiIoLifecycles(ctx, next) {
     const result = await next();
     try {
       if (!wanted(config, ctx)) return result;
-      const { documentId, forwards } = forwardsFor(config, ctx, result);
-      if (forwards.length === 0 || documentId === undefined) return result;
-      const send = () => dispatch(ctx.uid, ctx.action, documentId, forwards);
+      const forward = forwardFor(ctx, result);
+      if (!forward) return result;
       const db = strapi.db;
       if (db && typeof db.inTransaction === "function" && db.inTransaction() && typeof db.transaction === "function") {
         // Joins the open transaction: onCommit runs when it commits, never on rollback.
-        await db.transaction(({ onCommit }) => onCommit(send));
+        await db.transaction(({ onCommit }) => onCommit(() => send(forward)));
       } else {
-        send();
+        send(forward);
       }
     } catch (error) {
       strapi.log.error(
@@ -289,51 +308,49 @@ function wanted(config: ResolvedLifecycles, ctx: DocumentMiddlewareContext): boo
   return config.contentTypes ? config.contentTypes.includes(ctx.uid) : ctx.uid.startsWith("api::");
 }
 
-function forwardsFor(
-  config: ResolvedLifecycles,
-  ctx: DocumentMiddlewareContext,
-  result: unknown,
-): { documentId: string | undefined; forwards: Forward[] } {
+/**
+ * An action's entry events, as Strapi's webhooks would send them: `create`/`update` one with
+ * the result (and a publish of it when the call published); `publish`, `unpublish` and `delete` one per row Strapi answers in `entries`
+ * (the gateway keeps the published row, and marks an unpublished document a draft).
+ */
+function forwardFor(ctx: DocumentMiddlewareContext, result: unknown): Forward | undefined {
+  if (!isObject(result)) return undefined;
   const paramsId = typeof ctx.params?.documentId === "string" ? ctx.params.documentId : undefined;
-  if (!isObject(result)) return { documentId: paramsId, forwards: [] };
+  const documentId = typeof result.documentId === "string" ? result.documentId : paramsId;
+  if (documentId === undefined) return undefined;
+  const event = (entry: Record<string, any>): EntryEvent => ({
+    event: `entry.${ctx.action}` as EntryEvent["event"],
+    uid: ctx.uid,
+    entry: typeof entry.documentId === "string" ? entry : { ...entry, documentId },
+  });
+  let events: EntryEvent[];
   switch (ctx.action) {
     case "create":
-    case "update": {
-      const documentId = typeof result.documentId === "string" ? result.documentId : paramsId;
-      return { documentId, forwards: [{ event: ctx.action, data: result }] };
-    }
-    case "delete": {
-      // Strapi 5 answers { documentId, entries }: one row per version deleted. The event
-      // carries the published row's ids when there was one (as the gateway's webhook does).
-      const documentId = typeof result.documentId === "string" ? result.documentId : paramsId;
-      const entries = Array.isArray(result.entries) ? result.entries.filter(isObject) : null;
-      if (entries && entries.length === 0) return { documentId, forwards: [] };
-      const row = entries?.find((e) => e.publishedAt != null) ?? entries?.[0];
-      const data: Record<string, unknown> = { documentId };
-      if (row && row.id !== undefined) data.id = row.id;
-      return { documentId, forwards: [{ event: "delete", data }] };
-    }
+    case "update":
+      events = [event(result)];
+      // With `status: "published"` (REST's default) Strapi saves the draft and publishes it
+      // in the same call, and answers the published row: a save and a publish, as its
+      // webhooks say (the gateway marks the event `meta.action: "publish"`).
+      if (ctx.params?.status === "published" && result.publishedAt != null && isDraftAndPublish(ctx.contentType)) {
+        events.push({ ...event(result), event: "entry.publish" });
+      }
+      break;
+    case "delete":
     case "publish":
     case "unpublish": {
-      const documentId = typeof result.documentId === "string" ? result.documentId : paramsId;
+      // Strapi 5 answers { documentId, entries }: one row per version concerned.
       const entries = Array.isArray(result.entries) ? result.entries.filter(isObject) : [];
-      const forwards =
-        ctx.action === "publish"
-          ? entries.map((e): Forward => ({
-              event: config.publishEvent,
-              data: e,
-              ...(config.publishEvent === "update" ? { via: "publish" as const } : {}),
-            }))
-          : entries.map((e): Forward => ({
-              event: config.unpublishEvent,
-              data: { ...e, publishedAt: null },
-              ...(config.unpublishEvent === "update" ? { via: "unpublish" as const } : {}),
-            }));
-      return { documentId, forwards };
+      events = entries.map(event);
+      break;
     }
     default:
-      return { documentId: paramsId, forwards: [] };
+      return undefined;
   }
+  return events.length > 0 ? { uid: ctx.uid, action: ctx.action, documentId, events } : undefined;
+}
+
+function isDraftAndPublish(contentType: unknown): boolean {
+  return isObject(contentType) && isObject(contentType.options) && contentType.options.draftAndPublish === true;
 }
 
 function isObject(v: unknown): v is Record<string, any> {

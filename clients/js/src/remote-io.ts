@@ -13,6 +13,7 @@ import {
 import type {
   CallOptions,
   EmitOptions,
+  EntryEvent,
   EntityRoomSocket,
   EntitySubscriptionResult,
   EntitySubscriptionsResult,
@@ -43,6 +44,43 @@ const NOT_SENT_CODES = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
 
+/** Refuses an idempotency key that is not 1 to 200 visible ASCII characters. */
+function checkKey(method: string, key: unknown): void {
+  if (key !== undefined && (typeof key !== "string" || !/^[\x21-\x7e]{1,200}$/.test(key))) {
+    throw new RemoteIoArgumentError({
+      message: `${method}: idempotencyKey must be 1 to 200 visible ASCII characters`,
+      method,
+    });
+  }
+}
+
+/**
+ * Beyond the reference: a sender of Strapi entry events committed together (what the
+ * lifecycle forwarder sends, `POST /api/io/entryEvents`), which the gateway merges per
+ * document into one content event each, as it merges Strapi's webhook requests. Same
+ * options and errors as {@link createRemoteIo}; answers the gateway's report.
+ */
+export function createEntrySender(options: RemoteIoOptions): {
+  entryEvents(events: EntryEvent[], callOptions?: CallOptions): Promise<unknown>;
+} {
+  const call = createCaller(checkOptions(options));
+  return {
+    entryEvents(events: EntryEvent[], callOptions?: CallOptions): Promise<unknown> {
+      const key = callOptions?.idempotencyKey;
+      return call("entryEvents", () => {
+        if (!Array.isArray(events)) {
+          throw new RemoteIoArgumentError({
+            message: "entryEvents: events must be an array of { event, uid, entry }",
+            method: "entryEvents",
+          });
+        }
+        checkKey("entryEvents", key);
+        return { events };
+      }, (data) => data, key === undefined ? {} : { "idempotency-key": key });
+    }
+  };
+}
+
 /** Creates the remote `$io`. Throws a `TypeError` naming the option when one is invalid. */
 export function createRemoteIo(options: RemoteIoOptions): RemoteIo {
   const config = checkOptions(options);
@@ -53,12 +91,7 @@ export function createRemoteIo(options: RemoteIoOptions): RemoteIo {
       const key = callOptions?.idempotencyKey;
       return call("emit", () => {
         const o = requireObject("emit", opts, "{ event, schema, data }");
-        if (key !== undefined && (typeof key !== "string" || !/^[\x21-\x7e]{1,200}$/.test(key))) {
-          throw new RemoteIoArgumentError({
-            message: "emit: idempotencyKey must be 1 to 200 visible ASCII characters",
-            method: "emit",
-          });
-        }
+        checkKey("emit", key);
         const meta = callOptions?.meta;
         return { event: o.event, schema: schemaRef(o.schema), data: o.data, ...(meta ? { meta } : {}) };
       }, nothing, key === undefined ? {} : { "idempotency-key": key });

@@ -23,7 +23,7 @@
 
 import { createLifecycleMiddleware, resolveLifecycles } from "./lifecycles.js";
 import type { DocumentMiddleware, LifecyclesConfig, ResolvedLifecycles } from "./lifecycles.js";
-import { createRemoteIo } from "./remote-io.js";
+import { createEntrySender, createRemoteIo } from "./remote-io.js";
 import type { RemoteIo } from "./types.js";
 
 /** The plugin's name: its key in `config/plugins.js`. */
@@ -150,7 +150,7 @@ const plugin = {
       }
       // A client of its own: the middleware logs its failures itself, once, as errors.
       strapi.documents.use(
-        createLifecycleMiddleware({ strapi, io: createRemoteIo(common), lifecycles: lifecyclesOption(config.lifecycles) }),
+        createLifecycleMiddleware({ strapi, io: createEntrySender(common), lifecycles: lifecyclesOption(config.lifecycles) }),
       );
     }
   },
@@ -186,9 +186,9 @@ function lifecyclesOption(l: ResolvedLifecycles): LifecyclesConfig {
   return {
     enabled: l.enabled,
     actions: l.actions,
-    publishEvent: l.publishEvent,
-    unpublishEvent: l.unpublishEvent,
     outboxSize: l.outboxSize,
+    // Carried so that the middleware warns about them.
+    ...Object.fromEntries(l.unused.map((k) => [k, "update"])),
     ...(l.contentTypes ? { contentTypes: l.contentTypes } : {}),
   };
 }

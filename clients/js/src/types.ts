@@ -22,6 +22,19 @@ export interface CallOptions {
   meta?: { action?: "publish" | "unpublish" };
 }
 
+/**
+ * One Strapi entry event, as Strapi's webhooks send it: what `entryEvents` takes (the plugin
+ * entry's lifecycle forwarder sends them; beyond the reference).
+ */
+export interface EntryEvent {
+  /** `entry.create`, `entry.update`, `entry.delete`, `entry.publish` or `entry.unpublish`. */
+  event: "entry.create" | "entry.update" | "entry.delete" | "entry.publish" | "entry.unpublish";
+  /** The content type's uid. */
+  uid: string;
+  /** The row concerned, with its `documentId`. */
+  entry: Record<string, unknown>;
+}
+
 /** `emit({ event, schema, data })`. */
 export interface EmitOptions {
   /** Action: `create`, `update`, `delete`, or a custom action the gateway enables. */

@@ -333,6 +333,38 @@ describe("forwarding document lifecycles", () => {
     assert.equal(pub.rec.all("article:create").filter((p) => p.data.id === 607).length, 0, "never after a rollback");
   });
 
+  test("a Content Manager publish (save and publish in one transaction) is one update carrying the published row", async () => {
+    const io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN });
+    const draft = article(611, { documentId: "doc-cm", title: "saved then published", updatedAt: "2026-03-03T00:00:00.000Z" });
+    const published = article(612, { documentId: "doc-cm", title: "saved then published", updatedAt: "2026-03-03T00:00:00.000Z", publishedAt: "2026-03-03T00:00:00.001Z" });
+    const got = pub.rec.waitFor("article:update", (p) => p.data.documentId === "doc-cm");
+    await fake.strapi.db.transaction(async () => {
+      await fake.run(ARTICLE, "update", { documentId: "doc-cm" }, async () => draft);
+      await fake.run(ARTICLE, "publish", { documentId: "doc-cm" }, async () => ({ documentId: "doc-cm", entries: [published] }));
+    });
+    const p = await got;
+    assert.equal(p.data.id, 612, "the published row");
+    assert.deepEqual(p.meta, { action: "publish" });
+    assert.equal("internalNotes" in p.data, false);
+    await marker(io, [pub]);
+    assert.equal(pub.rec.all("article:update").filter((x) => x.data.documentId === "doc-cm").length, 1, "once");
+  });
+
+  test("actions on several documents committed together: one event each, in commit order", async () => {
+    const io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN });
+    await fake.strapi.db.transaction(async () => {
+      await fake.run(ARTICLE, "update", { documentId: "doc-621" }, async () => article(621, { title: "first" }));
+      await fake.run(COMMENT, "create", {}, async () => ({ id: 622, documentId: "c-622", text: "second" }));
+      await fake.run(ARTICLE, "update", { documentId: "doc-623" }, async () => article(623, { title: "third" }));
+    });
+    await editor.rec.waitFor("article:update", (p) => p.data.id === 623);
+    await marker(io, [editor]);
+    const order = editor.rec.events
+      .filter((e) => [621, 622, 623].includes(e.args[0]?.data?.id))
+      .map((e) => `${e.event} ${e.args[0].data.id}`);
+    assert.deepEqual(order, ["article:update 621", "comment:create 622", "article:update 623"]);
+  });
+
   test("updates of one document arrive in order", async () => {
     const io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN });
     for (let i = 0; i < 10; i++) {
@@ -356,7 +388,7 @@ describe("forwarding when things go wrong, and its options", () => {
     const message = await fake.waitForLog("error", /could not forward/);
     assert.match(
       message,
-      /^\[strapi-io\] could not forward create of api::article\.article doc-701 \(as "create"\) to the gateway, retrying until it answers: NetworkError \(503\): emit: strapi-io gateway unreachable .*ECONNREFUSED/,
+      /^\[strapi-io\] could not forward create of api::article\.article doc-701 to the gateway, retrying until it answers: NetworkError \(503\): entryEvents: strapi-io gateway unreachable .*ECONNREFUSED/,
     );
   });
 
@@ -407,7 +439,7 @@ describe("forwarding when things go wrong, and its options", () => {
     for (const id of ids) await fake.run(ARTICLE, "update", {}, async () => ({ id, documentId: `${doc}-${id}`, title: "t" }));
     // The first emit is the one being retried; the next ones wait, two at most.
     const dropped = await fake.waitForLog("error", /outbox full \(2\)/);
-    assert.match(dropped, /1 oldest event\(s\) dropped so far/);
+    assert.match(dropped, /1 oldest call\(s\) dropped so far/);
     const back = await relay(Number(new URL(gateway.url).port), "pass", { port });
     try {
       const ours = () => editor.rec.all("article:update").filter((p) => p.data.documentId.startsWith(doc));
@@ -465,8 +497,8 @@ describe("forwarding when things go wrong, and its options", () => {
     const sent = [];
     let finishFirst;
     const io = {
-      emit: (o) => {
-        sent.push(o.data.id);
+      entryEvents: (events) => {
+        sent.push(events[0].entry.id);
         // the first emit stays in flight until the test lets it succeed
         return sent.length === 1 ? new Promise((r) => (finishFirst = r)) : Promise.resolve();
       },
@@ -476,7 +508,7 @@ describe("forwarding when things go wrong, and its options", () => {
     const entry = (id) => ({ id, documentId: `d-${id}`, title: "t" });
     await fake.run(ARTICLE, "update", {}, async () => entry(811)); // in flight
     await fake.run(ARTICLE, "update", {}, async () => entry(812)); // the outbox is full: 811 is dropped
-    await fake.waitForLog("error", /outbox full \(1\): 1 oldest event\(s\) dropped/);
+    await fake.waitForLog("error", /outbox full \(1\): 1 oldest call\(s\) dropped/);
     finishFirst();
     await withTimeout(
       (async () => {
@@ -488,19 +520,27 @@ describe("forwarding when things go wrong, and its options", () => {
     assert.deepEqual(sent, [811, 812]);
   });
 
-  test("contentTypes, actions, publishEvent and unpublishEvent choose what is sent", async () => {
+  test("contentTypes and actions choose what is sent, as Strapi's entry events; publishEvent is warned about, not used", async () => {
     const { createLifecycleMiddleware } = await import("@strapi-io/client");
+    const { createEntrySender } = await import("@strapi-io/client");
     const real = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN });
+    const sender = createEntrySender({ url: gateway.url, adminToken: ADMIN_TOKEN });
     const sent = [];
-    const io = { emit: (o) => (sent.push({ event: o.event, schema: o.schema, id: o.data.id }), real.emit(o)) };
+    const io = {
+      entryEvents: (events, call) => {
+        for (const e of events) sent.push({ event: e.event, uid: e.uid, id: e.entry.id });
+        return sender.entryEvents(events, call);
+      },
+    };
     const fake = fakeStrapi(null);
     fake.strapi.documents.use(
       createLifecycleMiddleware({
         strapi: fake.strapi,
         io,
-        lifecycles: { contentTypes: [COMMENT], actions: ["create", "publish", "unpublish"], publishEvent: "publish", unpublishEvent: "unpublish" },
+        lifecycles: { contentTypes: [COMMENT], actions: ["create", "publish", "unpublish"], publishEvent: "publish" },
       }),
     );
+    assert.equal(fake.logged("error", /lifecycles\.publishEvent is no longer used/).length, 1);
     const comment = (id) => ({ id, documentId: `c-${id}`, text: "t", publishedAt: null });
     await fake.run(ARTICLE, "create", {}, async () => ({ id: 801, documentId: "a-801" })); // not listed
     await fake.run(COMMENT, "update", {}, async () => comment(802)); // action not listed
@@ -512,14 +552,14 @@ describe("forwarding when things go wrong, and its options", () => {
     const deadline = Date.now() + WAIT_MS;
     while (sent.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(sent, [
-      { event: "create", schema: COMMENT, id: 803 },
-      { event: "publish", schema: COMMENT, id: 804 },
-      { event: "unpublish", schema: COMMENT, id: 805 },
+      { event: "entry.create", uid: COMMENT, id: 803 },
+      { event: "entry.publish", uid: COMMENT, id: 804 },
+      { event: "entry.unpublish", uid: COMMENT, id: 805 },
     ]);
-    // The demo gateway enables no custom actions: "publish" is accepted and dropped, not an error.
     await marker(real, [editor]);
-    assert.equal(editor.rec.count("comment:publish"), 0);
-    assert.deepEqual(fake.logged("error", /./), []);
+    assert.equal(editor.rec.count("comment:publish"), 0, "the gateway enables no publish action: sent as update");
+    assert.equal(editor.rec.all("comment:update").filter((p) => p.data.id === 804 && p.meta.action === "publish").length, 1);
+    assert.equal(fake.logged("error", /could not forward/).length, 0);
   });
 
   test("a middleware error of our own is logged, never thrown into Strapi", async () => {
@@ -528,7 +568,7 @@ describe("forwarding when things go wrong, and its options", () => {
     fake.strapi.db.inTransaction = () => {
       throw new Error("db gone");
     };
-    fake.strapi.documents.use(createLifecycleMiddleware({ strapi: fake.strapi, io: { emit: async () => {} } }));
+    fake.strapi.documents.use(createLifecycleMiddleware({ strapi: fake.strapi, io: { entryEvents: async () => {} } }));
     const entry = { id: 901, documentId: "d-901" };
     assert.equal(await fake.run(ARTICLE, "create", {}, async () => entry), entry);
     assert.equal(fake.logged("error", /^\[strapi-io\] could not forward create of api::article\.article: db gone$/).length, 1);

@@ -174,15 +174,43 @@ fn row_id(entry: &Value) -> Option<String> {
     }
 }
 
+/// The requests about one document, each with its row, in arrival order.
+pub type Group = Vec<(EntryEvent, Value)>;
+
+/// Splits `requests` (in arrival order) into one group per document — `uid` and
+/// [`EntryWebhook::document_key`] — in the order each document first appears; a request
+/// without a key is a group of its own. Each group is what [`merge`] takes.
+pub fn group(requests: Vec<EntryWebhook>) -> Vec<(String, Group)> {
+    let mut groups: Vec<(String, Option<String>, Group)> = Vec::new();
+    for request in requests {
+        let key = request.document_key();
+        let found = key.as_ref().and_then(|k| {
+            groups
+                .iter_mut()
+                .find(|(uid, doc, _)| *uid == request.uid && doc.as_ref() == Some(k))
+        });
+        match found {
+            Some((_, _, list)) => list.push((request.event, request.entry)),
+            None => groups.push((request.uid, key, vec![(request.event, request.entry)])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(uid, _, list)| (uid, list))
+        .collect()
+}
+
 /// Merges the requests received for one document, in arrival order, into one event.
 /// `None` for an empty group.
 ///
 /// - The action is the strongest event's: any `delete` makes a `delete`; else any
 ///   `create` a `create`; else any `update` an `update`; else the last of `publish` /
 ///   `unpublish`, as its own action when enabled, otherwise as `update`.
-/// - The entry is the latest (`updatedAt`, then arrival) published version among the
-///   requests for `create`/`update` (Strapi's draft row and its new published row share
-///   the document), otherwise the latest request of the deciding kind. An `unpublish`
+/// - For `create`/`update`, the entry is the latest (`updatedAt`, then arrival) published
+///   version among the requests (Strapi's draft row and its new published row share the
+///   document), otherwise the latest saved row (`create` or `update`); for the rest, the
+///   latest request of the deciding kind. An `update` that came with a `publish` is marked
+///   `via: publish`. An `unpublish`
 ///   sent as `update` carries `publishedAt: null`: the document is a draft again.
 pub fn merge(requests: &[(EntryEvent, Value)], own: OwnActions) -> Option<Merged> {
     let strongest = requests.iter().map(|(e, _)| e.rank()).max()?;
@@ -197,7 +225,13 @@ pub fn merge(requests: &[(EntryEvent, Value)], own: OwnActions) -> Option<Merged
             latest(published).or_else(|| deciding.last().map(|r| (*r).clone()))?
         }
         1 | 2 => {
-            let (event, own_entry) = latest(deciding.iter().copied())?;
+            // The action is the strongest's; the entry the latest saved row (a create then an
+            // update of it within one group: the updated row).
+            let event = deciding.last()?.0;
+            let saved = requests
+                .iter()
+                .filter(|(e, _)| matches!(e, EntryEvent::Create | EntryEvent::Update));
+            let (_, own_entry) = latest(saved)?;
             let published = requests
                 .iter()
                 .filter(|(e, v)| *e != EntryEvent::Unpublish && is_published(v));
@@ -208,8 +242,12 @@ pub fn merge(requests: &[(EntryEvent, Value)], own: OwnActions) -> Option<Merged
         }
         _ => deciding.last().map(|r| (*r).clone())?,
     };
+    let published_too = requests.iter().any(|(e, _)| *e == EntryEvent::Publish);
     let (action, via) = match event {
         EntryEvent::Create => ("create", None),
+        // A save that also published (a REST update with the default status, a Content
+        // Manager "publish" with changes): the published row, marked as a publish.
+        EntryEvent::Update if published_too && is_published(&entry) => ("update", Some("publish")),
         EntryEvent::Update => ("update", None),
         EntryEvent::Delete => ("delete", None),
         EntryEvent::Publish if own.publish => ("publish", None),
@@ -412,6 +450,68 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.entry, again);
+    }
+
+    #[test]
+    fn grouping_by_document_keeps_first_appearance_order() {
+        let w = |event, uid: &str, entry: Value| EntryWebhook {
+            event,
+            uid: uid.into(),
+            entry,
+        };
+        let a = "api::article.article";
+        let c = "api::comment.comment";
+        let groups = group(vec![
+            w(Update, a, json!({"id": 1, "documentId": "x"})),
+            w(Create, c, json!({"id": 1, "documentId": "x"})),
+            w(Update, a, json!({"id": 3, "documentId": "y"})),
+            w(Publish, a, json!({"id": 2, "documentId": "x"})),
+            w(Update, a, json!({"title": "no key"})),
+            w(Update, a, json!({"title": "no key either"})),
+        ]);
+        let shape: Vec<(&str, Vec<EntryEvent>)> = groups
+            .iter()
+            .map(|(uid, l)| (uid.as_str(), l.iter().map(|(e, _)| *e).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (a, vec![Update, Publish]),
+                (c, vec![Create]),
+                (a, vec![Update]),
+                (a, vec![Update]),
+                (a, vec![Update]),
+            ]
+        );
+        assert!(group(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_create_then_an_update_is_a_create_with_the_updated_row() {
+        let created = row(6, false, "2026-11-25T23:36:12.000Z");
+        let updated = row(6, false, "2026-11-25T23:36:13.000Z");
+        for group in [
+            vec![(Create, created.clone()), (Update, updated.clone())],
+            vec![(Update, updated.clone()), (Create, created.clone())],
+        ] {
+            let m = merge(&group, OwnActions::default()).unwrap();
+            assert_eq!((m.action, &m.entry), ("create", &updated));
+        }
+    }
+
+    #[test]
+    fn a_save_that_publishes_is_marked_as_a_publish() {
+        let draft = row(6, false, "2026-11-25T23:36:20.444Z");
+        let published = row(8, true, "2026-11-25T23:36:20.444Z");
+        let m = merge(
+            &[(Update, draft.clone()), (Publish, published.clone())],
+            OwnActions::default(),
+        )
+        .unwrap();
+        assert_eq!((m.action, m.via), ("update", Some("publish")));
+        // A draft save alone is not.
+        let m = merge(&[(Update, draft)], OwnActions::default()).unwrap();
+        assert_eq!((m.action, m.via), ("update", None));
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
     crate::monitoring::install_metrics();
     // One populator (HTTP client, slots, counters) for every source of `emit`.
     let populator = Populator::new(&c.strapi, c.content_types.as_deref(), &loaded.schemas)?;
-    let webhook_counters = Arc::new(crate::webhook::WebhookCounters::default());
+    let webhook_counters = Arc::new(crate::entries::EntryCounters::default());
     let webhooks = Arc::new(crate::webhook::WebhookState::new(
         io.clone(),
         c.server.webhook_token.clone().filter(|t| !t.is_empty()),
@@ -120,6 +120,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         strapi_directory,
         store,
         webhooks: webhook_counters,
+        lifecycles: Default::default(),
         populator,
         io: io.clone(),
         admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),

@@ -350,7 +350,7 @@ pub fn check(config: &Config, schemas: &Schemas) -> Result<(), Vec<String>> {
 
 /// Why a refetch did not happen or did not work.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error("no strapi.url is configured")]
     NoUrl,
     #[error("the entry has no documentId to refetch it by")]
@@ -398,15 +398,26 @@ pub struct PopulateCounters {
     pub skipped: AtomicU64,
     /// Entries sent unpopulated: no `strapi.url`, no documentId, or Strapi failed.
     pub failed: AtomicU64,
+    /// Relations to draft rows swapped for their published rows ([`crate::published`]).
+    pub published_swapped: AtomicU64,
+    /// Relations to draft rows kept: their document has no published version.
+    pub published_kept: AtomicU64,
+    /// Relations to draft rows kept because Strapi could not be read.
+    pub published_failed: AtomicU64,
 }
 
 impl PopulateCounters {
-    /// `{refetched, skipped, failed}`.
+    /// `{refetched, skipped, failed, publishedRelations: {swapped, kept, failed}}`.
     pub fn snapshot(&self) -> Value {
         json!({
             "refetched": self.refetched.load(Ordering::Relaxed),
             "skipped": self.skipped.load(Ordering::Relaxed),
             "failed": self.failed.load(Ordering::Relaxed),
+            "publishedRelations": {
+                "swapped": self.published_swapped.load(Ordering::Relaxed),
+                "kept": self.published_kept.load(Ordering::Relaxed),
+                "failed": self.published_failed.load(Ordering::Relaxed),
+            },
         })
     }
 }
@@ -637,6 +648,48 @@ impl Populator {
             return Err(Failure::OtherDocument(theirs.clone()));
         }
         Ok(fetched)
+    }
+
+    /// Whether Strapi's REST API can be read (`strapi.url` is set).
+    pub(crate) fn can_read(&self) -> bool {
+        self.inner.base.is_some()
+    }
+
+    /// `GET {base}/api/{plural}/{documentId}?status=published[&locale=…]` (no populate):
+    /// the document's published row as REST shows it, within `strapi.populateTimeoutMs`.
+    pub(crate) async fn published_row(
+        &self,
+        ct: &ContentType,
+        document_id: &str,
+        locale: Option<&str>,
+    ) -> Result<Map<String, Value>, Failure> {
+        let Some(base) = &self.inner.base else {
+            return Err(Failure::NoUrl);
+        };
+        let mut url = base.clone();
+        {
+            let Ok(mut segments) = url.path_segments_mut() else {
+                return Err(Failure::NoUrl);
+            };
+            segments
+                .pop_if_empty()
+                .push("api")
+                .push(&ct.plural_name)
+                .push(document_id);
+        }
+        let mut pairs = vec![("status".to_string(), "published".to_string())];
+        if let Some(locale) = locale {
+            pairs.push(("locale".into(), locale.into()));
+        }
+        url.set_query(Some(&query_string(&pairs)));
+        let fetched = tokio::time::timeout(self.inner.timeout, self.get(url))
+            .await
+            .map_err(|_| Failure::Timeout(self.inner.timeout.as_millis()))??;
+        match fetched.get("documentId") {
+            Some(Value::String(theirs)) if theirs == document_id => Ok(fetched),
+            Some(Value::String(theirs)) => Err(Failure::OtherDocument(theirs.clone())),
+            _ => Err(Failure::Shape("without the document's documentId")),
+        }
     }
 
     /// One GET within a concurrency slot; the answer's `data` object.

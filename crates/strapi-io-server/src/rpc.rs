@@ -27,7 +27,9 @@ pub struct RpcState {
     /// The Strapi database directory, when it is the one in use (for invalidation).
     pub strapi_directory: Option<Arc<strapi_io::StrapiDirectory>>,
     /// What the webhook route has seen.
-    pub webhooks: Arc<crate::webhook::WebhookCounters>,
+    pub webhooks: Arc<crate::entries::EntryCounters>,
+    /// What the plugin entry's forwarder has sent (`entryEvents`).
+    pub lifecycles: Arc<crate::entries::EntryCounters>,
     /// Populates `emit` entries from Strapi's REST API (shared with the webhook route).
     pub populator: Populator,
     /// The bearer token; `None` turns the routes off (503).
@@ -279,14 +281,14 @@ fn data(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "data": v })))
 }
 
-/// Calls one `$io` method by its reference name; `emit` populates its entry first.
-pub async fn call(
-    io: &Io,
-    populator: &Populator,
-    method: &str,
-    body: Value,
-) -> Result<Json<Value>, ApiError> {
+/// Calls one `$io` method by its reference name (`emit` populates its entry first), or
+/// `entryEvents`, the plugin entry's forwarded Strapi entry events ([`crate::entries`]).
+pub async fn call(state: &RpcState, method: &str, body: Value) -> Result<Json<Value>, ApiError> {
+    let (io, populator) = (&state.io, &state.populator);
     match method {
+        "entryEvents" => {
+            data(crate::entries::emit_batch(io, populator, &state.lifecycles, body).await?)
+        }
         "emit" => {
             let o: EmitOptions = params(body)?;
             let o = populator.populate(io, o).await;
@@ -449,7 +451,7 @@ pub async fn handler(
         return Err(ApiError::bad_request("The body must be a JSON object"));
     }
     let Some(key) = key else {
-        return call(&state.io, &state.populator, &method, body).await;
+        return call(&state, &method, body).await;
     };
     use crate::idempotency::Begin;
     let key = format!("{method}\u{0}{key}");
@@ -469,7 +471,7 @@ pub async fn handler(
             "A request with this Idempotency-Key is still running; retry later",
         )),
         Begin::New => {
-            let result = call(&state.io, &state.populator, &method, body).await;
+            let result = call(&state, &method, body).await;
             state
                 .idempotency
                 .finish(&key, result.as_ref().ok().map(|Json(v)| v));

@@ -2,7 +2,7 @@
 //! events are collected per document for a short window — none when a request is complete on
 //! its own, else one learnt from the gaps between an action's requests
 //! ([`strapi_io::core::settle`]), at most `server.webhookCoalesceMs` — and merged into one
-//! `emit` ([`strapi_io::core::webhook::merge`]); media events and unknown models are
+//! `emit` through [`crate::entries::emit_group`], the step the plugin entry's forwarder shares; media events and unknown models are
 //! acknowledged (202) and counted, not emitted.
 
 use std::collections::HashMap;
@@ -15,10 +15,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use strapi_io::Io;
 use strapi_io::core::auth::constant_time_eq;
 use strapi_io::core::settle::{SettleWindow, completes, is_complete};
-use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, OwnActions, Webhook};
-use strapi_io::{EmitOptions, Io, StrapiAction};
+use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, Webhook};
+
+use crate::entries::EntryCounters;
 
 use crate::rpc::{ApiError, read_json};
 
@@ -34,7 +36,7 @@ pub struct WebhookState {
     /// The expected bearer token; `None` turns the route off (503).
     pub token: Option<String>,
     /// Counters.
-    pub counters: Arc<WebhookCounters>,
+    pub counters: Arc<EntryCounters>,
     /// The longest window; zero emits every request as it arrives.
     pub coalesce: Duration,
     /// The window as learnt so far.
@@ -59,7 +61,7 @@ impl WebhookState {
     pub fn new(
         io: Io,
         token: Option<String>,
-        counters: Arc<WebhookCounters>,
+        counters: Arc<EntryCounters>,
         window: SettleWindow,
         populator: crate::populate::Populator,
     ) -> Self {
@@ -126,38 +128,6 @@ struct Window {
     complete: Arc<tokio::sync::Notify>,
 }
 
-/// What the webhook route has seen.
-#[derive(Debug, Default)]
-pub struct WebhookCounters {
-    /// Entry requests accepted.
-    pub accepted: AtomicU64,
-    /// Events emitted for them, after merging.
-    pub emitted: AtomicU64,
-    /// Requests acknowledged and ignored (media events, unknown models, other events).
-    pub ignored: AtomicU64,
-    /// Requests refused (bad token, malformed body).
-    pub rejected: AtomicU64,
-    /// Requests merged into another request's event.
-    pub merged: AtomicU64,
-    /// Events whose emit failed (logged).
-    pub failed: AtomicU64,
-}
-
-impl WebhookCounters {
-    /// `{accepted, emitted, merged, failed, ignored, rejected}`; once every window has
-    /// closed, `accepted = emitted + merged + failed`.
-    pub fn snapshot(&self) -> Value {
-        json!({
-            "accepted": self.accepted.load(Ordering::Relaxed),
-            "emitted": self.emitted.load(Ordering::Relaxed),
-            "ignored": self.ignored.load(Ordering::Relaxed),
-            "rejected": self.rejected.load(Ordering::Relaxed),
-            "merged": self.merged.load(Ordering::Relaxed),
-            "failed": self.failed.load(Ordering::Relaxed),
-        })
-    }
-}
-
 fn check_token(state: &WebhookState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.token else {
         return Err(ApiError::unavailable(
@@ -220,13 +190,6 @@ fn ignored(state: &WebhookState, reason: &str) -> Response {
         Json(json!({"data": {"ignored": true, "reason": reason}})),
     )
         .into_response()
-}
-
-fn own_actions(io: &Io, uid: &str) -> OwnActions {
-    OwnActions {
-        publish: io.is_enabled(uid, "publish"),
-        unpublish: io.is_enabled(uid, "unpublish"),
-    }
 }
 
 /// The axum handler.
@@ -439,27 +402,14 @@ fn remember_closed(
     );
 }
 
-/// Emits the one event a group of requests about one document becomes.
+/// Emits a group through the step every source of entry events shares.
 async fn emit_group(
     state: &WebhookState,
     uid: &str,
     group: &[(EntryEvent, Value)],
 ) -> Result<Value, ApiError> {
-    let Some(merged) = webhook::merge(group, own_actions(&state.io, uid)) else {
-        return Ok(Value::Null);
-    };
-    let options = state
-        .populator
-        .populate(
-            &state.io,
-            EmitOptions::new(merged.action, uid, merged.entry).with_action(match merged.via {
-                Some("publish") => Some(StrapiAction::Publish),
-                Some("unpublish") => Some(StrapiAction::Unpublish),
-                _ => None,
-            }),
-        )
-        .await;
-    let report = state.io.emit_with_ids(options, &merged.other_ids).await?;
-    state.counters.emitted.fetch_add(1, Ordering::Relaxed);
-    Ok(serde_json::to_value(report).unwrap_or(Value::Null))
+    Ok(
+        crate::entries::emit_group(&state.io, &state.populator, &state.counters, uid, group)
+            .await?,
+    )
 }

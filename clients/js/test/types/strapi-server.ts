@@ -1,7 +1,7 @@
 // Type test of the plugin entry and the lifecycle middleware's options.
 
 import plugin from "@strapi-io/client/strapi-server";
-import { createLifecycleMiddleware, createRemoteIo, type PluginConfig } from "@strapi-io/client";
+import { createEntrySender, createLifecycleMiddleware, type PluginConfig } from "@strapi-io/client";
 
 export const config: PluginConfig = { url: "http://127.0.0.1:1338", adminToken: "t", lifecycles: { publishEvent: "publish" } };
 plugin.config.validator(config);
@@ -12,7 +12,7 @@ export const noUrl: PluginConfig = { adminToken: "t" };
 // @ts-expect-error publish maps to "update" or "publish" only
 export const badEvent: PluginConfig = { url: "u", adminToken: "t", lifecycles: { publishEvent: "published" } };
 
-const io = createRemoteIo({ url: "http://127.0.0.1:1338", adminToken: "t" });
+const io = createEntrySender({ url: "http://127.0.0.1:1338", adminToken: "t" });
 export const middleware = createLifecycleMiddleware({
   strapi: { log: { error: (m: string) => console.error(m) } },
   io,
