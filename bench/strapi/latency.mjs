@@ -44,11 +44,47 @@ async function rest(method, path, body) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** An admin of the app for the Content Manager's API: registered on a fresh fixture, else logged in. */
+async function adminToken() {
+  const who = { email: "bench-admin@example.com", password: "Bench-admin-password-1" };
+  const post = (path, body) =>
+    fetch(`${strapiUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  let res = await post("/admin/register-admin", { ...who, firstname: "Bench", lastname: "Admin" });
+  if (!res.ok) res = await post("/admin/login", who);
+  if (!res.ok) throw new Error(`no admin: ${res.status} ${await res.text()}`);
+  return (await res.json()).data.token;
+}
+const admin = await adminToken();
+const CM = "/content-manager/collection-types/api::article.article";
+
+/** The Content Manager's "Publish" of a draft with unsaved changes (save and publish in one transaction). */
+async function cmPublish(documentId, title) {
+  const res = await fetch(`${strapiUrl}${CM}/${documentId}/actions/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ title }),
+  });
+  const at = performance.now();
+  const text = await res.text();
+  if (!res.ok) throw new Error(`CM publish: ${res.status} ${text}`);
+  return at;
+}
+
 const kinds = {
   // REST create with the default status publishes: two webhook requests (create + publish).
   "article create (publishes)": async (i) => {
     const { at, json } = await rest("POST", "/api/articles", { title: `bench ${i}`, body: "x" });
     return { at, key: `article:create ${json.data.documentId}`, id: json.data.documentId };
+  },
+  // The Content Manager's "Publish" with changes, of a draft created beforehand (its own
+  // event left out): Strapi sends an update of the draft row and a publish of the new row.
+  "Content Manager publish": async (i) => {
+    const { json } = await rest("POST", "/api/articles?status=draft", { title: `bench draft ${i}`, body: "x" });
+    const id = json.data.documentId;
+    await sleep(400); // the draft's own event is out of the way
+    const at = await cmPublish(id, `bench published ${i}`);
+    return { at, key: `article:update ${id}`, id, sameKeyOnly: true };
   },
   // A comment: no draft & publish, one request.
   "comment create": async (i) => {
@@ -74,7 +110,7 @@ for (const [kind, make] of Object.entries(kinds)) {
     else lat.push(times[0] - m.at);
     extra += Math.max(0, times.length - 1);
     // any other event about the same document is a second copy of the action
-    for (const [key, t] of heard) if (key !== m.key && key.endsWith(` ${m.id}`)) extra += t.length;
+    if (!m.sameKeyOnly) for (const [key, t] of heard) if (key !== m.key && key.endsWith(` ${m.id}`)) extra += t.length;
   }
   lat.sort((a, b) => a - b);
   const q = (p) => (lat.length ? Number(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(1)) : null);

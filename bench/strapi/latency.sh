@@ -7,8 +7,9 @@
 #   plugin   — the @strapi-io/client plugin entry forwarding document lifecycles (no webhook).
 #   guide    — the same webhook registered instead by the README's bootstrap snippet (step 2),
 #              taken from README.md as written, with STRAPI_IO_WEBHOOK_URL/_TOKEN.
-# Each row: N REST creates of a draft-and-publish article (default status: publishes) and N of
-# a comment, one at a time; prints one JSON line per row (latency ms p50/p95/p99/max, copies).
+# Each row: N REST creates of a draft-and-publish article (default status: publishes), N
+# Content Manager "Publish"es with changes (admin API, an admin registered on the fresh
+# database) and N comments, one at a time; prints one JSON line per row (latency ms p50/p95/p99/max, copies).
 #
 #   clients/js/scripts/strapi-e2e.sh && bench/strapi/latency.sh      # N=50 by default
 #
