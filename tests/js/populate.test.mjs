@@ -15,12 +15,15 @@ import {
   AUTHOR,
   COMMENT,
   accessJwt,
+  assertApiError,
   call,
   closeAll,
   connect,
   freePort,
   legacyJwt,
+  marker,
   request,
+  rpc,
   runToExit,
   startServerWith,
   stats,
@@ -335,6 +338,23 @@ describe("populate: article (list), comment (object), author (\"*\") against a f
       assert.deepEqual((await stats(url)).populate, { ...before, failed: before.failed + 1 });
     });
   }
+
+  test("the same Idempotency-Key while its first call is still running (a slow refetch) → 409 ConflictError; the event goes out once", async () => {
+    const doc = uniq("slow");
+    const key = uniq("inflight");
+    const body = { event: "create", schema: ARTICLE, data: { id: 51, documentId: doc, title: "Once", publishedAt: published } };
+    const first = rpc(url, "emit", body, { headers: { "idempotency-key": key } });
+    await waitUntil(() => fake.requestsFor(doc).length === 1, { what: "the first call's refetch" });
+    const second = await rpc(url, "emit", body, { headers: { "idempotency-key": key } });
+    assert.equal(assertApiError(second, 409).name, "ConflictError");
+    assert.match(second.body.error.message, /still running; retry later/);
+    assert.equal((await first).status, 200);
+    const third = await rpc(url, "emit", body, { headers: { "idempotency-key": key } });
+    assert.deepEqual(third.body, { data: null, meta: { duplicate: true } }, "once finished, the answer is replayed");
+    await arrival(clients.reader, "article:create", doc);
+    await marker(url, [clients.reader]);
+    assert.equal(clients.reader.rec.all("article:create").filter((p) => p.data.documentId === doc).length, 1);
+  });
 
   test(`a burst never has more than populateConcurrency (${CONCURRENCY}) refetches in flight`, async () => {
     const before = (await stats(url)).populate;
