@@ -599,29 +599,10 @@ impl Populator {
         spec: &PopulateSpec,
         entry: &Map<String, Value>,
     ) -> Result<Map<String, Value>, Failure> {
-        let Some(base) = &self.inner.base else {
-            return Err(Failure::NoUrl);
-        };
         let document_id = entry
             .get("documentId")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty());
-        let mut url = base.clone();
-        {
-            // An http URL always has path segments (checked in `parse_base`).
-            let Ok(mut segments) = url.path_segments_mut() else {
-                return Err(Failure::NoUrl);
-            };
-            segments.pop_if_empty().push("api");
-            if ct.kind == "singleType" {
-                segments.push(&ct.singular_name);
-            } else {
-                let Some(id) = document_id else {
-                    return Err(Failure::NoDocumentId);
-                };
-                segments.push(&ct.plural_name).push(id);
-            }
-        }
         let mut pairs = spec.query_pairs();
         if ct.draft_and_publish {
             let status = if action == "unpublish" || is_draft(entry) {
@@ -638,7 +619,38 @@ impl Populator {
         {
             pairs.push(("locale".into(), locale.into()));
         }
-        url.set_query(Some(&query_string(&pairs)));
+        self.fetch_document(ct, document_id, &pairs).await
+    }
+
+    /// `GET {base}/api/{plural}/{documentId}?{pairs}` (single types:
+    /// `/api/{singularName}?{pairs}`) within `strapi.populateTimeoutMs` → the answer's `data`,
+    /// refused when it names another document.
+    async fn fetch_document(
+        &self,
+        ct: &ContentType,
+        document_id: Option<&str>,
+        pairs: &[(String, String)],
+    ) -> Result<Map<String, Value>, Failure> {
+        let Some(base) = &self.inner.base else {
+            return Err(Failure::NoUrl);
+        };
+        let mut url = base.clone();
+        {
+            // An http URL always has path segments (checked in `parse_base`).
+            let Ok(mut segments) = url.path_segments_mut() else {
+                return Err(Failure::NoUrl);
+            };
+            segments.pop_if_empty().push("api");
+            if ct.kind == "singleType" {
+                segments.push(&ct.singular_name);
+            } else {
+                let Some(id) = document_id else {
+                    return Err(Failure::NoDocumentId);
+                };
+                segments.push(&ct.plural_name).push(id);
+            }
+        }
+        url.set_query(Some(&query_string(pairs)));
         let fetched = tokio::time::timeout(self.inner.timeout, self.get(url))
             .await
             .map_err(|_| Failure::Timeout(self.inner.timeout.as_millis()))??;
@@ -656,40 +668,18 @@ impl Populator {
     }
 
     /// `GET {base}/api/{plural}/{documentId}?status=published[&locale=…]` (no populate):
-    /// the document's published row as REST shows it, within `strapi.populateTimeoutMs`.
+    /// the document's published row as REST shows it ([`Populator::fetch_document`]).
     pub(crate) async fn published_row(
         &self,
         ct: &ContentType,
         document_id: &str,
         locale: Option<&str>,
     ) -> Result<Map<String, Value>, Failure> {
-        let Some(base) = &self.inner.base else {
-            return Err(Failure::NoUrl);
-        };
-        let mut url = base.clone();
-        {
-            let Ok(mut segments) = url.path_segments_mut() else {
-                return Err(Failure::NoUrl);
-            };
-            segments
-                .pop_if_empty()
-                .push("api")
-                .push(&ct.plural_name)
-                .push(document_id);
-        }
         let mut pairs = vec![("status".to_string(), "published".to_string())];
         if let Some(locale) = locale {
             pairs.push(("locale".into(), locale.into()));
         }
-        url.set_query(Some(&query_string(&pairs)));
-        let fetched = tokio::time::timeout(self.inner.timeout, self.get(url))
-            .await
-            .map_err(|_| Failure::Timeout(self.inner.timeout.as_millis()))??;
-        match fetched.get("documentId") {
-            Some(Value::String(theirs)) if theirs == document_id => Ok(fetched),
-            Some(Value::String(theirs)) => Err(Failure::OtherDocument(theirs.clone())),
-            _ => Err(Failure::Shape("without the document's documentId")),
-        }
+        self.fetch_document(ct, Some(document_id), &pairs).await
     }
 
     /// One GET within a concurrency slot; the answer's `data` object.

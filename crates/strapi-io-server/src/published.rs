@@ -24,7 +24,10 @@ fn draft_document(value: &Value) -> Option<(&str, Option<&str>)> {
         return None;
     }
     let document = row.get("documentId")?.as_str().filter(|d| !d.is_empty())?;
-    let locale = row.get("locale").and_then(Value::as_str);
+    let locale = row
+        .get("locale")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty());
     Some((document, locale))
 }
 
