@@ -510,6 +510,31 @@ describe("published rows of related documents: a comment's article as REST shows
       what: "the failure logged",
     });
   });
+
+  test("a list of related drafts: each document read once, at most 32 per event, the rest kept as drafts (counted, logged)", async () => {
+    const before = (await stats(url)).populate.publishedRelations;
+    const docs = Array.from({ length: 40 }, () => uniq("many"));
+    const draft = (documentId, i) => ({ id: 100 + i, documentId, title: `draft ${i}`, publishedAt: null });
+    const author = {
+      id: 7,
+      documentId: uniq("author"),
+      name: "Ada",
+      publishedAt: published,
+      // The first document twice: read once.
+      articles: [draft(docs[0], 99), ...docs.map(draft)],
+    };
+    const got = arrival(clients.editor, "author:update", author.documentId);
+    await call(url, "entryEvents", { events: [{ event: "entry.update", uid: AUTHOR, entry: author }] });
+    const p = await got;
+    const swapped = p.data.articles.filter((a) => a.publishedAt === published);
+    assert.equal(p.data.articles.length, 41);
+    assert.equal(swapped.length, 33, "the first 32 documents, the first one twice");
+    assert.deepEqual(p.data.articles.slice(33).map((a) => a.publishedAt), Array(8).fill(null));
+    assert.equal(fake.requestsFor(docs[0]).length, 1);
+    assert.equal(docs.reduce((n, d) => n + fake.requestsFor(d).length, 0), 32);
+    assert.deepEqual((await stats(url)).populate.publishedRelations, { ...before, swapped: before.swapped + 32, failed: before.failed + 8 });
+    await waitUntil(() => server.output().includes("too many related documents to read for one event"), { what: "the cap logged" });
+  });
 });
 
 test("strapi-io check refuses a populate that names no relation, and a non-http strapi.url", async () => {

@@ -9,11 +9,11 @@
 //! bounds) and replaced by the published row. A document with no published version keeps its
 //! draft row. Without `strapi.url`, or when Strapi fails, the draft row stays (counted).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
-use strapi_io::core::schema::{Attribute, Schemas};
+use strapi_io::core::schema::{Attribute, ContentType, Schemas};
 
 use crate::populate::{Failure, Populator};
 
@@ -31,9 +31,49 @@ fn draft_document(value: &Value) -> Option<(&str, Option<&str>)> {
     Some((document, locale))
 }
 
+/// Most related documents read for one event; past it, the rest keep their draft rows
+/// (counted as failed, logged), so that one event cannot hold its document's later events
+/// behind thousands of reads.
+pub const MAX_READS_PER_EVENT: usize = 32;
+
+/// Calls `f` with the target uid and the value of every relation row in `map` that is a
+/// draft row of a draft-and-publish collection type.
+fn for_each_draft_row(
+    ct: &ContentType,
+    schemas: &Schemas,
+    map: &mut Map<String, Value>,
+    mut f: impl FnMut(&str, &mut Value),
+) {
+    for (name, attribute) in &ct.attributes {
+        let Attribute::Relation {
+            target: Some(target),
+            ..
+        } = attribute
+        else {
+            continue;
+        };
+        if !schemas
+            .content_type(target)
+            .is_some_and(|t| t.draft_and_publish && t.kind != "singleType")
+        {
+            continue;
+        }
+        let rows: Vec<&mut Value> = match map.get_mut(name) {
+            Some(Value::Array(items)) => items.iter_mut().collect(),
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => continue,
+        };
+        for row in rows.into_iter().filter(|r| draft_document(r).is_some()) {
+            f(target, row);
+        }
+    }
+}
+
 /// Swaps, in `entry` (an event of `uid`), every relation value that is a draft row of a
-/// draft-and-publish type for that document's published row; see the module docs. Does
-/// nothing for a draft entry, a `delete`, or without `strapi.url`.
+/// draft-and-publish type for that document's published row; see the module docs. Each
+/// document is read once, at most [`MAX_READS_PER_EVENT`] of them, at once (the populate
+/// client's slots bound how many are in flight). Does nothing for a draft entry, a `delete`,
+/// or without `strapi.url`.
 pub async fn swap_draft_relations(
     populator: &Populator,
     schemas: &Schemas,
@@ -53,51 +93,58 @@ pub async fn swap_draft_relations(
     if map.get("publishedAt").is_none_or(Value::is_null) {
         return;
     }
-    // Each target document read once per event.
-    let mut found: HashMap<(String, String), Option<Map<String, Value>>> = HashMap::new();
-    for (name, attribute) in &ct.attributes {
-        let Attribute::Relation {
-            target: Some(target),
-            ..
-        } = attribute
-        else {
+    // The documents to read, each once.
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut wanted: Vec<(String, String, Option<String>)> = Vec::new();
+    for_each_draft_row(ct, schemas, map, |target, row| {
+        if let Some((document, locale)) = draft_document(row)
+            && seen.insert((target.into(), document.into()))
+        {
+            wanted.push((target.into(), document.into(), locale.map(str::to_string)));
+        }
+    });
+    if wanted.is_empty() {
+        return;
+    }
+    if wanted.len() > MAX_READS_PER_EVENT {
+        let over = wanted.len() - MAX_READS_PER_EVENT;
+        let counters = populator.counters();
+        counters
+            .published_failed
+            .fetch_add(over as u64, Ordering::Relaxed);
+        tracing::warn!(%uid, related = wanted.len(), max = MAX_READS_PER_EVENT, "too many related documents to read for one event: the rest keep their draft rows");
+        wanted.truncate(MAX_READS_PER_EVENT);
+    }
+    let mut reads = tokio::task::JoinSet::new();
+    for (target, document, locale) in wanted {
+        let Some(target_ct) = schemas.content_type(&target).cloned() else {
             continue;
         };
-        let Some(target_ct) = schemas
-            .content_type(target)
-            .filter(|t| t.draft_and_publish && t.kind != "singleType")
-        else {
-            continue;
-        };
-        let Some(value) = map.get_mut(name) else {
-            continue;
-        };
-        let rows: Vec<&mut Value> = match value {
-            Value::Array(items) => items.iter_mut().collect(),
-            one @ Value::Object(_) => vec![one],
-            _ => continue,
-        };
-        for row in rows {
-            let Some((document, locale)) = draft_document(row) else {
-                continue;
-            };
-            let key = (target.clone(), document.to_string());
-            if !found.contains_key(&key) {
-                let published = read(populator, target_ct, document, locale).await;
-                found.insert(key.clone(), published);
-            }
-            if let Some(Some(published)) = found.get(&key) {
-                *row = Value::Object(published.clone());
-            }
+        let populator = populator.clone();
+        reads.spawn(async move {
+            let row = read(&populator, &target_ct, &document, locale.as_deref()).await;
+            ((target, document), row)
+        });
+    }
+    let mut found: HashMap<(String, String), Map<String, Value>> = HashMap::new();
+    while let Some(done) = reads.join_next().await {
+        if let Ok((key, Some(row))) = done {
+            found.insert(key, row);
         }
     }
+    for_each_draft_row(ct, schemas, map, |target, row| {
+        let key = draft_document(row).map(|(d, _)| (target.to_string(), d.to_string()));
+        if let Some(published) = key.and_then(|k| found.get(&k)) {
+            *row = Value::Object(published.clone());
+        }
+    });
 }
 
 /// The published row of `document`, `None` when it has none or Strapi could not be read
 /// (counted, and logged for a failure).
 async fn read(
     populator: &Populator,
-    ct: &strapi_io::core::schema::ContentType,
+    ct: &ContentType,
     document: &str,
     locale: Option<&str>,
 ) -> Option<Map<String, Value>> {
