@@ -19,6 +19,7 @@ export type {
   CallOptions,
   EmitOptions,
   EntryEvent,
+  EntrySender,
   EntityRoomSocket,
   EntitySubscription,
   EntitySubscriptionResult,

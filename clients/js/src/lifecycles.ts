@@ -13,12 +13,10 @@
  */
 
 import { RemoteIoGatewayError, RemoteIoNetworkError } from "./errors.js";
-import type { CallOptions, EntryEvent } from "./types.js";
+import type { CallOptions, EntryEvent, EntrySender } from "./types.js";
 
-/** What the middleware needs of the gateway client: `entryEvents`, taking an idempotency key. */
-export interface Emitter {
-  entryEvents(events: EntryEvent[], call?: CallOptions): Promise<unknown>;
-}
+/** What the middleware needs of the gateway client (an {@link EntrySender}). */
+export type Emitter = EntrySender;
 
 /** The Document Service actions that can be forwarded. */
 export type LifecycleAction = "create" | "update" | "delete" | "publish" | "unpublish";
@@ -247,8 +245,11 @@ export function createLifecycleMiddleware(options: {
   io: Emitter;
   lifecycles?: LifecyclesConfig | boolean;
 }): DocumentMiddleware {
-  const { strapi, io } = options;
-  const config = resolveLifecycles(options.lifecycles ?? true);
+  return middlewareFor(options.strapi, options.io, resolveLifecycles(options.lifecycles ?? true));
+}
+
+/** {@link createLifecycleMiddleware} with the config already resolved (the plugin entry's). */
+export function middlewareFor(strapi: LifecycleHost, io: Emitter, config: ResolvedLifecycles): DocumentMiddleware {
   for (const key of config.unused) {
     strapi.log.error(
       `[strapi-io] lifecycles.${key} is no longer used: the gateway sends publish and unpublish as actions of their own when its contentTypes enable them, else as update with meta.action (the same as for Strapi's webhooks)`,

@@ -14,6 +14,7 @@ import type {
   CallOptions,
   EmitOptions,
   EntryEvent,
+  EntrySender,
   EntityRoomSocket,
   EntitySubscriptionResult,
   EntitySubscriptionsResult,
@@ -60,9 +61,7 @@ function checkKey(method: string, key: unknown): void {
  * document into one content event each, as it merges Strapi's webhook requests. Same
  * options and errors as {@link createRemoteIo}; answers the gateway's report.
  */
-export function createEntrySender(options: RemoteIoOptions): {
-  entryEvents(events: EntryEvent[], callOptions?: CallOptions): Promise<unknown>;
-} {
+export function createEntrySender(options: RemoteIoOptions): EntrySender {
   const call = createCaller(checkOptions(options));
   return {
     entryEvents(events: EntryEvent[], callOptions?: CallOptions): Promise<unknown> {

@@ -21,7 +21,7 @@
  * Strapi once the config is valid.
  */
 
-import { createLifecycleMiddleware, resolveLifecycles } from "./lifecycles.js";
+import { middlewareFor, resolveLifecycles } from "./lifecycles.js";
 import type { DocumentMiddleware, LifecyclesConfig, ResolvedLifecycles } from "./lifecycles.js";
 import { createEntrySender, createRemoteIo } from "./remote-io.js";
 import type { RemoteIo } from "./types.js";
@@ -150,7 +150,7 @@ const plugin = {
       }
       // A client of its own: the middleware logs its failures itself, once, as errors.
       strapi.documents.use(
-        createLifecycleMiddleware({ strapi, io: createEntrySender(common), lifecycles: lifecyclesOption(config.lifecycles) }),
+        middlewareFor(strapi, createEntrySender(common), config.lifecycles),
       );
     }
   },
@@ -181,17 +181,6 @@ const plugin = {
 
   destroy(): void {},
 };
-
-function lifecyclesOption(l: ResolvedLifecycles): LifecyclesConfig {
-  return {
-    enabled: l.enabled,
-    actions: l.actions,
-    outboxSize: l.outboxSize,
-    // Carried so that the middleware warns about them.
-    ...Object.fromEntries(l.unused.map((k) => [k, "update"])),
-    ...(l.contentTypes ? { contentTypes: l.contentTypes } : {}),
-  };
-}
 
 /** The plugin object's type. */
 export type StrapiIoPlugin = typeof plugin;

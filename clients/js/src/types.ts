@@ -35,6 +35,16 @@ export interface EntryEvent {
   entry: Record<string, unknown>;
 }
 
+/** What {@link createEntrySender} returns, and what the lifecycle middleware sends through. */
+export interface EntrySender {
+  /**
+   * Sends Strapi entry events committed together (`POST /api/io/entryEvents`); the gateway
+   * merges each document's into one content event, as it merges Strapi's webhook requests.
+   * Answers the gateway's report.
+   */
+  entryEvents(events: EntryEvent[], callOptions?: CallOptions): Promise<unknown>;
+}
+
 /** `emit({ event, schema, data })`. */
 export interface EmitOptions {
   /** Action: `create`, `update`, `delete`, or a custom action the gateway enables. */

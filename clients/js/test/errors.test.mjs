@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   RemoteIoArgumentError,
+  createEntrySender,
   RemoteIoError,
   RemoteIoGatewayError,
   RemoteIoNetworkError,
@@ -144,6 +145,16 @@ describe("refused before sending", () => {
       e = await rejection(() => client.emit(null));
       assertStrapiError(e, RemoteIoArgumentError, { status: 400, name: "ValidationError", method: "emit", maybeSent: false });
       assert.match(e.message, /expected an options object \{ event, schema, data \}/);
+
+      const sender = createEntrySender({ url: front.url, adminToken: ADMIN_TOKEN });
+      e = await rejection(() => sender.entryEvents({ event: "entry.create" }));
+      assertStrapiError(e, RemoteIoArgumentError, { status: 400, name: "ValidationError", method: "entryEvents", maybeSent: false });
+      assert.match(e.message, /^entryEvents: events must be an array of \{ event, uid, entry \}$/);
+      for (const idempotencyKey of ["", "a b", "x".repeat(201), 7]) {
+        e = await rejection(() => sender.entryEvents([], { idempotencyKey }));
+        assertStrapiError(e, RemoteIoArgumentError, { status: 400, name: "ValidationError", method: "entryEvents", maybeSent: false });
+        assert.match(e.message, /^entryEvents: idempotencyKey must be 1 to 200 visible ASCII characters$/);
+      }
 
       assert.equal(front.requests(), 0, "nothing reached the gateway");
     } finally {

@@ -294,6 +294,8 @@ describe("forwarding document lifecycles", () => {
 
   test("reads, failed actions and plugin:: types are not forwarded; a failed action's error reaches Strapi", async () => {
     const io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN });
+    // Earlier tests' events may still be on their way to this socket: let them arrive first.
+    await marker(io, [editor]);
     const before = editor.rec.events.length;
     await fake.run(ARTICLE, "findMany", {}, async () => [article(605)]);
     await fake.run(ARTICLE, "findOne", { documentId: "doc-605" }, async () => article(605));
@@ -560,6 +562,22 @@ describe("forwarding when things go wrong, and its options", () => {
     assert.equal(editor.rec.count("comment:publish"), 0, "the gateway enables no publish action: sent as update");
     assert.equal(editor.rec.all("comment:update").filter((p) => p.data.id === 804 && p.meta.action === "publish").length, 1);
     assert.equal(fake.logged("error", /could not forward/).length, 0);
+  });
+
+  test("a commit of 250 actions goes out as calls of at most 100 actions, in order, each with a key of its own", async () => {
+    const { createLifecycleMiddleware } = await import("@strapi-io/client");
+    const calls = [];
+    const io = { entryEvents: async (events, call) => void calls.push({ ids: events.map((e) => e.entry.id), key: call.idempotencyKey }) };
+    const fake = fakeStrapi(null);
+    fake.strapi.documents.use(createLifecycleMiddleware({ strapi: fake.strapi, io }));
+    await fake.strapi.db.transaction(async () => {
+      for (let id = 1; id <= 250; id++) await fake.run(ARTICLE, "create", {}, async () => ({ id, documentId: `bulk-${id}` }));
+    });
+    const deadline = Date.now() + WAIT_MS;
+    while (calls.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(calls.map((c) => c.ids.length), [100, 100, 50]);
+    assert.deepEqual(calls.flatMap((c) => c.ids), Array.from({ length: 250 }, (_, i) => i + 1));
+    assert.equal(new Set(calls.map((c) => c.key)).size, 3);
   });
 
   test("a middleware error of our own is logged, never thrown into Strapi", async () => {

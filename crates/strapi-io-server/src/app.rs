@@ -120,7 +120,7 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         strapi_directory,
         store,
         webhooks: webhook_counters,
-        lifecycles: Default::default(),
+        entry_events: Default::default(),
         populator,
         io: io.clone(),
         admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),

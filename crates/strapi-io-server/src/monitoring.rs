@@ -48,7 +48,7 @@ pub async fn stats(
         );
         map.insert("events".into(), json!(io.event_stats()));
         map.insert("webhooks".into(), state.webhooks.snapshot());
-        map.insert("entryEvents".into(), state.lifecycles.snapshot());
+        map.insert("entryEvents".into(), state.entry_events.snapshot());
         map.insert("populate".into(), state.populator.counters().snapshot());
         map.insert("uptimeSeconds".into(), json!(io.uptime().as_secs()));
         // `connections` and the rest above are this node's; the cluster's nodes and total

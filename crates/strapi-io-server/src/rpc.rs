@@ -29,7 +29,7 @@ pub struct RpcState {
     /// What the webhook route has seen.
     pub webhooks: Arc<crate::entries::EntryCounters>,
     /// What the plugin entry's forwarder has sent (`entryEvents`).
-    pub lifecycles: Arc<crate::entries::EntryCounters>,
+    pub entry_events: Arc<crate::entries::EntryCounters>,
     /// Populates `emit` entries from Strapi's REST API (shared with the webhook route).
     pub populator: Populator,
     /// The bearer token; `None` turns the routes off (503).
@@ -287,7 +287,7 @@ pub async fn call(state: &RpcState, method: &str, body: Value) -> Result<Json<Va
     let (io, populator) = (&state.io, &state.populator);
     match method {
         "entryEvents" => {
-            data(crate::entries::emit_batch(io, populator, &state.lifecycles, body).await?)
+            data(crate::entries::emit_batch(io, populator, &state.entry_events, body).await?)
         }
         "emit" => {
             let o: EmitOptions = params(body)?;
