@@ -110,6 +110,32 @@ const emittedReaches = (url, n) =>
  * and still merges each action, whatever the machine's speed. */
 const FIXED_WINDOW = { server: { webhookSettleMs: 300 } };
 
+/** Clears what the clients recorded so far (after a marker). */
+async function settleAll(url, clients) {
+  await marker(url, Object.values(clients));
+  for (const s of Object.values(clients)) s.rec.events.length = 0;
+}
+
+/**
+ * Sends every action of ACTIONS with `send(action)` (which returns once its one event has
+ * gone out), then checks what each client received: one event per action for each audience
+ * routed for it, its payload as the fixture says.
+ */
+async function sendActionsAndCheck(url, clients, send) {
+  await settleAll(url, clients);
+  const expected = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+  for (const a of ACTIONS) {
+    await send(a);
+    for (const [name, audience] of Object.entries(AUDIENCES)) {
+      if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden, a.via)]);
+    }
+  }
+  await marker(url, Object.values(clients));
+  for (const [name, socket] of Object.entries(clients)) {
+    assert.deepEqual(received(socket), expected[name], `what the ${name} client received`);
+  }
+}
+
 describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs = 300)", () => {
   let server;
   let url;
@@ -127,20 +153,12 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
     await server?.stop();
   });
 
-  /** Clears what the clients recorded so far (after a marker). */
-  async function settle() {
-    await marker(url, Object.values(clients));
-    for (const s of Object.values(clients)) s.rec.events.length = 0;
-  }
-
   /**
    * Replays every action's requests (`order` arranges each action's files), waiting for its
    * one event before the next action, and checks what each client received against ACTIONS.
    */
-  async function replayActions(order) {
-    await settle();
-    const expected = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
-    for (const a of ACTIONS) {
+  function replayActions(order) {
+    return sendActionsAndCheck(url, clients, async (a) => {
       for (const n of order(a.files)) {
         const f = webhookFixture(n);
         const res = await replay(url, f);
@@ -152,15 +170,11 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       sent.emitted++;
       sent.merged += a.files.length - 1;
       await emittedReaches(url, sent.emitted);
-      for (const [name, audience] of Object.entries(AUDIENCES)) {
-        if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden, a.via)]);
-      }
-    }
-    await marker(url, Object.values(clients));
-    for (const [name, socket] of Object.entries(clients)) {
-      assert.deepEqual(received(socket), expected[name], `what the ${name} client received`);
-    }
+    });
   }
+
+  /** Clears what the clients recorded so far. */
+  const settle = () => settleAll(url, clients);
 
   test("Strapi 5.54's entry webhooks, replayed action by action: one event per action, the published row, sanitized per audience", async () => {
     await replayActions((files) => files);
@@ -335,12 +349,8 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
 
   test("Strapi 5.54's entry events, action by action (in either order): the same one event per action as the webhook route, sanitized per audience", async () => {
     for (const order of [(f) => f, (f) => [...f].reverse()]) {
-      await marker(url, Object.values(clients));
-      for (const socket of Object.values(clients)) socket.rec.events.length = 0;
-      const expected = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
-      for (const a of ACTIONS) {
-        const events = order(a.files).map((n) => webhookFixture(n).body);
-        const res = await rpc(url, "entryEvents", { events });
+      await sendActionsAndCheck(url, clients, async (a) => {
+        const res = await rpc(url, "entryEvents", { events: order(a.files).map((n) => webhookFixture(n).body) });
         assert.equal(res.status, 200, JSON.stringify(res.body));
         assert.equal(res.body.data.accepted, a.files.length);
         assert.equal(res.body.data.emitted, 1, JSON.stringify(res.body));
@@ -348,20 +358,12 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
         sent.accepted += a.files.length;
         sent.emitted += 1;
         sent.merged += a.files.length - 1;
-        for (const [name, audience] of Object.entries(AUDIENCES)) {
-          if (audience.routed(a.event)) expected[name].push([a.event, expectedPayload(expectedEntry(a), a.event, audience.hidden, a.via)]);
-        }
-      }
-      await marker(url, Object.values(clients));
-      for (const [name, socket] of Object.entries(clients)) {
-        assert.deepEqual(received(socket), expected[name], `what the ${name} client received`);
-      }
+      });
     }
   });
 
   test("one call about several documents: one event each, in the order each document first appears; media events ignored", async () => {
-    await marker(url, Object.values(clients));
-    clients.editor.rec.events.length = 0;
+    await settleAll(url, clients);
     const events = ["13", "05", "16", "06", "14"].map((n) => webhookFixture(n).body);
     const res = await rpc(url, "entryEvents", { events });
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -384,8 +386,7 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
   });
 
   test("bad calls → 400 naming the problem, nothing emitted; a retried call with the same Idempotency-Key is heard once", async () => {
-    await marker(url, Object.values(clients));
-    for (const socket of Object.values(clients)) socket.rec.events.length = 0;
+    await settleAll(url, clients);
     const good = webhookFixture("02").body;
     for (const [body, message] of [
       [{}, /entryEvents takes \{events: \[\.\.\.\]\}: missing field `events`/],
