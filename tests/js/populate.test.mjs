@@ -186,6 +186,23 @@ async function connectAudiences(url) {
   };
 }
 
+/**
+ * A fake Strapi, and a gateway reading it (`strapi.url`, `strapi.token` and `strapi` settings)
+ * with the audiences' clients connected.
+ */
+async function startBesideFakeStrapi(strapi, opts) {
+  const fake = await startFakeStrapi();
+  const server = await startServerWith({ strapi: { url: fake.url, token: STRAPI_TOKEN, ...strapi } }, opts);
+  return { fake, server, url: server.url, clients: await connectAudiences(server.url) };
+}
+
+/** Ends what {@link startBesideFakeStrapi} started. */
+async function stopBesideFakeStrapi(server, fake) {
+  closeAll();
+  await server?.stop();
+  await fake?.stop();
+}
+
 /** The payload of `event` about `documentId` on `socket`. */
 const arrival = (socket, event, documentId) => socket.rec.waitFor(event, (p) => p?.data?.documentId === documentId);
 
@@ -200,26 +217,12 @@ describe("populate: article (list), comment (object), author (\"*\") against a f
   let clients;
 
   before(async () => {
-    fake = await startFakeStrapi();
-    server = await startServerWith(
-      {
-        strapi: {
-          url: fake.url,
-          token: STRAPI_TOKEN,
-          populateTimeoutMs: TIMEOUT_MS,
-          populateConcurrency: CONCURRENCY,
-        },
-      },
+    ({ fake, server, url, clients } = await startBesideFakeStrapi(
+      { populateTimeoutMs: TIMEOUT_MS, populateConcurrency: CONCURRENCY },
       { prepend: CONTENT_TYPES },
-    );
-    url = server.url;
-    clients = await connectAudiences(url);
+    ));
   });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-    await fake?.stop();
-  });
+  after(() => stopBesideFakeStrapi(server, fake));
 
   test("an article without its relations reaches every audience populated, sanitized for it", async () => {
     const before = (await stats(url)).populate;
@@ -450,16 +453,9 @@ describe("published rows of related documents: a comment's article as REST shows
   let clients;
 
   before(async () => {
-    fake = await startFakeStrapi();
-    server = await startServerWith({ strapi: { url: fake.url, token: STRAPI_TOKEN, populateTimeoutMs: TIMEOUT_MS } });
-    url = server.url;
-    clients = await connectAudiences(url);
+    ({ fake, server, url, clients } = await startBesideFakeStrapi({ populateTimeoutMs: TIMEOUT_MS }));
   });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-    await fake?.stop();
-  });
+  after(() => stopBesideFakeStrapi(server, fake));
 
   /** A comment created on article document `articleDoc`, its `article` the draft row, as Strapi's webhook sends it. */
   const commentOn = (articleDoc) => ({
