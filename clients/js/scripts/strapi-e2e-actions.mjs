@@ -18,6 +18,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
+import { createChecks } from "./e2e-checks.mjs";
 
 const STRAPI = process.env.STRAPI_URL ?? "http://127.0.0.1:1337";
 const GATEWAY = process.env.GATEWAY_URL ?? "http://127.0.0.1:1338";
@@ -26,18 +27,7 @@ const WAIT_MS = 10_000;
 const ARTICLES = "/content-manager/collection-types/api::article.article";
 const ADA = "xg9myu30sc547noh5y1v0prc"; // the fixture's author 1
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   [${SOURCE}] ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL [${SOURCE}] ${name}\n     ${String(e?.stack ?? e).split("\n").slice(0, 8).join("\n     ")}`);
-  }
-}
+const { check, finish } = createChecks(`[${SOURCE}] `);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -234,5 +224,4 @@ await check("Content Manager delete → one article:delete {id, documentId}", as
 });
 
 for (const s of Object.values(audiences)) s.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { io } from "socket.io-client";
+import { createChecks } from "./e2e-checks.mjs";
 
 const STRAPI = process.env.STRAPI_URL ?? "http://127.0.0.1:1337";
 const GATEWAY = process.env.GATEWAY_URL ?? "http://127.0.0.1:1338";
@@ -17,18 +18,7 @@ const OPS_TOKEN = "fixture-token-ops"; // full-access API token of the fixture (
 const DASHBOARD_TOKEN = "fixture-token-dashboard"; // read-only: hears every event
 const WAIT_MS = 10_000;
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(e?.stack ?? e).split("\n").slice(0, 6).join("\n     ")}`);
-  }
-}
+const { check, finish } = createChecks("");
 
 function bounded(promise, what) {
   let t;
@@ -167,5 +157,4 @@ await check("REST delete → article:delete {id, documentId}", async () => {
 });
 
 watcher.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
