@@ -3,6 +3,9 @@
 //! true`, without running again — so a forwarder can retry an `emit` it is not sure was
 //! received (the plugin entry's outbox does) and clients still hear it once. A failed call
 //! forgets its key (a retry runs); a retry while the first is still running answers 409.
+//! Bounded in keys ([`MAX_KEYS`]) and in the bytes of the answers kept ([`MAX_BYTES`]: an
+//! `entryEvents` answer lists every document it emitted); past either, the oldest keys go
+//! first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -14,6 +17,8 @@ use serde_json::Value;
 pub const TTL: Duration = Duration::from_secs(600);
 /// Most keys remembered; the oldest go first.
 pub const MAX_KEYS: usize = 100_000;
+/// Most bytes of answers remembered (their JSON length); the oldest go first.
+pub const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 200;
 
@@ -29,17 +34,27 @@ pub enum Begin {
 }
 
 /// The keys seen lately and their answers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Idempotency {
     state: Mutex<Keys>,
 }
 
-#[derive(Debug, Default)]
+impl Default for Idempotency {
+    fn default() -> Self {
+        Self::with_budget(MAX_BYTES)
+    }
+}
+
+#[derive(Debug)]
 struct Keys {
-    /// Each key's arrival and answer (`None` while running).
-    answers: HashMap<String, (Instant, Option<Value>)>,
-    /// Keys in arrival order, for expiry and the size bound.
+    /// Each key's arrival, answer (`None` while running) and the answer's JSON length.
+    answers: HashMap<String, (Instant, Option<Value>, usize)>,
+    /// Keys in arrival order, for expiry and the size bounds.
     order: VecDeque<(Instant, String)>,
+    /// The JSON length of every answer kept.
+    bytes: usize,
+    /// Most `bytes` kept.
+    budget: usize,
 }
 
 /// Whether `key` is a usable key: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
@@ -48,15 +63,27 @@ pub fn valid_key(key: &str) -> bool {
 }
 
 impl Idempotency {
+    /// A store that keeps at most `budget` bytes of answers.
+    pub fn with_budget(budget: usize) -> Self {
+        Idempotency {
+            state: Mutex::new(Keys {
+                answers: HashMap::new(),
+                order: VecDeque::new(),
+                bytes: 0,
+                budget,
+            }),
+        }
+    }
+
     /// Looks `key` up at `now`, reserving it when new.
     pub fn begin(&self, key: &str, now: Instant) -> Begin {
         let mut keys = self.state.lock().unwrap_or_else(|e| e.into_inner());
         keys.expire(now);
         match keys.answers.get(key) {
-            Some((_, Some(answer))) => Begin::Replay(answer.clone()),
-            Some((_, None)) => Begin::InFlight,
+            Some((_, Some(answer), _)) => Begin::Replay(answer.clone()),
+            Some((_, None, _)) => Begin::InFlight,
             None => {
-                keys.answers.insert(key.to_string(), (now, None));
+                keys.answers.insert(key.to_string(), (now, None, 0));
                 keys.order.push_back((now, key.to_string()));
                 Begin::New
             }
@@ -68,21 +95,31 @@ impl Idempotency {
         let mut keys = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match answer {
             Some(a) => {
-                if let Some((_, slot)) = keys.answers.get_mut(key) {
+                let size = serde_json::to_vec(a).map_or(0, |v| v.len());
+                if let Some((_, slot, kept)) = keys.answers.get_mut(key) {
                     *slot = Some(a.clone());
+                    let before = std::mem::replace(kept, size);
+                    keys.bytes = keys.bytes - before + size;
                 }
+                keys.pop_oldest_while(|k, _| k.bytes > k.budget);
             }
-            None => {
-                keys.answers.remove(key);
-            }
+            None => keys.forget(key),
         }
     }
 }
 
 impl Keys {
+    /// Drops the keys past [`TTL`] at `now`, and the oldest while over [`MAX_KEYS`].
     fn expire(&mut self, now: Instant) {
+        self.pop_oldest_while(|k, at| {
+            now.saturating_duration_since(at) > TTL || k.answers.len() >= MAX_KEYS
+        });
+    }
+
+    /// Drops the oldest keys while `over(self, its arrival)` holds.
+    fn pop_oldest_while(&mut self, over: impl Fn(&Self, Instant) -> bool) {
         while let Some((at, key)) = self.order.front() {
-            if now.saturating_duration_since(*at) <= TTL && self.answers.len() < MAX_KEYS {
+            if !over(self, *at) {
                 break;
             }
             let (at, key) = (*at, key.clone());
@@ -92,10 +129,16 @@ impl Keys {
             if self
                 .answers
                 .get(&key)
-                .is_some_and(|(since, _)| *since == at)
+                .is_some_and(|(since, _, _)| *since == at)
             {
-                self.answers.remove(&key);
+                self.forget(&key);
             }
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some((_, _, size)) = self.answers.remove(key) {
+            self.bytes -= size;
         }
     }
 }
@@ -132,6 +175,27 @@ mod tests {
         assert_eq!(ids.begin("a", t), Begin::New);
         ids.finish("a", Some(&json!(1)));
         assert_eq!(ids.begin("a", t + TTL + Duration::from_secs(1)), Begin::New);
+    }
+
+    #[test]
+    fn answers_are_kept_within_their_byte_budget_oldest_out_first() {
+        let answer = json!({"data": "x".repeat(90)}); // 101 bytes of JSON
+        let ids = Idempotency::with_budget(250);
+        let t = Instant::now();
+        for key in ["a", "b", "c"] {
+            assert_eq!(ids.begin(key, t), Begin::New);
+            ids.finish(key, Some(&answer));
+        }
+        assert_eq!(
+            ids.begin("a", t),
+            Begin::New,
+            "the oldest went to make room"
+        );
+        assert_eq!(ids.begin("b", t), Begin::Replay(answer.clone()));
+        assert_eq!(ids.begin("c", t), Begin::Replay(answer.clone()));
+        // A failed call keeps nothing.
+        ids.finish("a", None);
+        assert_eq!(ids.state.lock().unwrap().bytes, 202);
     }
 
     #[test]
