@@ -12,11 +12,11 @@ use sha2::Sha512;
 /// Why a handshake is refused; `Display` is the `connect_error` message the client gets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// Bad signature, wrong algorithm, refresh token, no `exp`, expired JWT, unknown user or
-    /// token, blocked or unconfirmed user.
+    /// Bad signature, wrong algorithm, refresh token, no `exp`, unknown user or token,
+    /// blocked or unconfirmed user.
     #[error("Invalid credentials")]
     InvalidCredentials,
-    /// An API token past its `expiresAt`.
+    /// A validly signed JWT past its `exp`, or an API token past its `expiresAt`.
     #[error("Token expired")]
     TokenExpired,
     /// No credentials where they are required.
@@ -102,6 +102,10 @@ struct Claims {
     user_id: Option<Value>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    exp: Option<Value>,
+    #[serde(default)]
+    nbf: Option<Value>,
 }
 
 fn id_string(v: &Value) -> Option<String> {
@@ -112,15 +116,34 @@ fn id_string(v: &Value) -> Option<String> {
     }
 }
 
-/// Verifies a users-permissions JWT and returns the user id it names.
+/// A users-permissions JWT that passed [`verify_jwt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedJwt {
+    /// The user id it names (`id` or `userId`), as a string.
+    pub user_id: String,
+    /// Its `exp`, seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Verifies a users-permissions JWT against the clock and returns the user it names and
+/// its expiry (see [`verify_jwt_at`]).
+pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<VerifiedJwt, AuthError> {
+    verify_jwt_at(token, secret, jsonwebtoken::get_current_timestamp())
+}
+
+/// Verifies a users-permissions JWT at `now` (seconds since the epoch).
 ///
-/// HS256 only, `exp` required and in the future (no leeway, as Strapi), `nbf` (when
-/// present) not in the future, `type` absent (`{id}` form, `legacy-support`) or `access`
-/// (`{userId, sessionId}` form, `refresh`).
-pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<String, AuthError> {
+/// HS256 only, `exp` required, `nbf` (when present) not after `now`, `type` absent (`{id}`
+/// form, `legacy-support`) or `access` (`{userId, sessionId}` form, `refresh`). A token
+/// that passes every check but whose `exp` is not after `now` (no leeway, as Strapi) is
+/// [`AuthError::TokenExpired`], so that a client knows to refresh; anything else wrong is
+/// [`AuthError::InvalidCredentials`].
+pub fn verify_jwt_at(token: &str, secret: &[u8], now: u64) -> Result<VerifiedJwt, AuthError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
-    validation.validate_nbf = true;
+    // Checked here, against `now`, so that an expired token can be told apart.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.set_required_spec_claims(&["exp"]);
     let data = decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
         .map_err(|_| AuthError::InvalidCredentials)?;
@@ -130,12 +153,41 @@ pub fn verify_jwt(token: &str, secret: &[u8]) -> Result<String, AuthError> {
     {
         return Err(AuthError::InvalidCredentials);
     }
-    claims
+    let expires_at = claims
+        .exp
+        .as_ref()
+        .and_then(numeric_date)
+        .ok_or(AuthError::InvalidCredentials)?;
+    match &claims.nbf {
+        None => {}
+        Some(nbf) => match numeric_date(nbf) {
+            Some(nbf) if nbf <= now => {}
+            _ => return Err(AuthError::InvalidCredentials),
+        },
+    }
+    let user_id = claims
         .user_id
         .as_ref()
         .or(claims.id.as_ref())
         .and_then(id_string)
-        .ok_or(AuthError::InvalidCredentials)
+        .ok_or(AuthError::InvalidCredentials)?;
+    if expires_at <= now {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(VerifiedJwt {
+        user_id,
+        expires_at,
+    })
+}
+
+/// A JWT NumericDate: a non-negative number of seconds (fractions dropped).
+fn numeric_date(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)),
+        _ => None,
+    }
 }
 
 /// Strapi 5's API-token hash: `hex(HMAC-SHA512(key = salt, message = token))`.
@@ -193,17 +245,46 @@ mod tests {
     fn both_strapi_payload_forms_verify() {
         let t = now();
         let legacy = sign(json!({"id": 2, "iat": t, "exp": t + 60}), SECRET);
-        assert_eq!(verify_jwt(&legacy, SECRET).unwrap(), "2");
+        assert_eq!(
+            verify_jwt(&legacy, SECRET).unwrap(),
+            VerifiedJwt {
+                user_id: "2".into(),
+                expires_at: t + 60
+            }
+        );
         let access = sign(
             json!({"userId": "2", "sessionId": "abc", "type": "access", "iat": t, "exp": t + 60}),
             SECRET,
         );
-        assert_eq!(verify_jwt(&access, SECRET).unwrap(), "2");
+        assert_eq!(verify_jwt(&access, SECRET).unwrap().user_id, "2");
         let valid_since = sign(json!({"id": 2, "nbf": t - 5, "exp": t + 60}), SECRET);
         assert_eq!(
-            verify_jwt(&valid_since, SECRET).unwrap(),
+            verify_jwt(&valid_since, SECRET).unwrap().user_id,
             "2",
             "a past nbf is fine"
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_told_apart() {
+        let t = now();
+        for claims in [
+            json!({"id": 2, "iat": t - 100, "exp": t - 10}),
+            json!({"userId": "2", "sessionId": "s", "type": "access", "exp": t - 1}),
+            json!({"id": 2, "exp": t}),
+        ] {
+            assert_eq!(
+                verify_jwt(&sign(claims.clone(), SECRET), SECRET),
+                Err(AuthError::TokenExpired),
+                "{claims}"
+            );
+        }
+        assert_eq!(
+            verify_jwt_at(&sign(json!({"id": 2, "exp": 100.7}), SECRET), SECRET, 50)
+                .unwrap()
+                .expires_at,
+            100,
+            "fractional exp"
         );
     }
 
@@ -216,8 +297,11 @@ mod tests {
                 SECRET,
             ),
             sign(json!({"id": 2, "iat": t}), SECRET),
-            sign(json!({"id": 2, "iat": t - 100, "exp": t - 10}), SECRET),
             sign(json!({"id": 2, "exp": t + 60}), b"another-secret"),
+            // expired and badly signed: not worth telling apart from any bad token
+            sign(json!({"id": 2, "exp": t - 10}), b"another-secret"),
+            // expired refresh token
+            sign(json!({"userId": "2", "type": "refresh", "exp": t - 10}), SECRET),
             sign(json!({"iat": t, "exp": t + 60}), SECRET),
             sign(json!({"id": -1, "exp": t + 60}), SECRET),
             // not valid for another hour
@@ -259,11 +343,24 @@ mod tests {
     #[test]
     fn fixture_tokens_have_the_recorded_shape() {
         // Real Strapi 5.54 tokens (fixtures/strapi5/README.md), expired by now: the
-        // signature is valid, so the refusal comes from `exp`.
+        // signature is valid, so the refusal says the token expired.
         let refresh_mode = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VySWQiOiIyIiwic2Vzc2lvbklkIjoiYjk5NDcxZWE0ZDhmNzM3NjE1N2YyZWJjNzRjZWI0MjUiLCJ0eXBlIjoiYWNjZXNzIiwiaWF0IjoxNzk1NjQ5NzYzLCJleHAiOjE3OTU2NTAzNjN9.n6cz2DCmsJI0T1Ne-Lvaz2sCkpjAFjck4AbCbWiUBqQ";
         assert_eq!(
             verify_jwt(refresh_mode, SECRET),
-            Err(AuthError::InvalidCredentials)
+            Err(AuthError::TokenExpired)
+        );
+        assert_eq!(
+            verify_jwt_at(refresh_mode, SECRET, 1_795_650_362),
+            Ok(VerifiedJwt {
+                user_id: "2".into(),
+                expires_at: 1_795_650_363
+            }),
+            "one second before its exp"
+        );
+        assert_eq!(
+            verify_jwt_at(refresh_mode, SECRET, 1_795_650_363),
+            Err(AuthError::TokenExpired),
+            "at exp: expired, no leeway"
         );
         let mut v = Validation::new(Algorithm::HS256);
         v.validate_exp = false;

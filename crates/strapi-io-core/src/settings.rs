@@ -86,6 +86,20 @@ pub struct Security {
     /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges; strapi-io's
     /// addition to the plugin's settings).
     pub trusted_proxies: Vec<String>,
+    /// What happens to a socket when its JWT's `exp` passes (strapi-io's addition).
+    pub token_expiry: TokenExpiry,
+}
+
+/// `security.tokenExpiry`: what happens to a connected socket when its JWT expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenExpiry {
+    /// Sent `server-disconnect {reason: "Token expired"}` and disconnected at `exp`, unless
+    /// it sent a fresh token (`refresh-token`) before.
+    #[default]
+    Disconnect,
+    /// Left connected (the Node plugin's behaviour).
+    Ignore,
 }
 
 /// `security.rateLimiting`.

@@ -69,12 +69,20 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
             None,
         ),
         DirectoryKind::Strapi => {
+            let defaults = StrapiDirectoryOptions::default();
             let options = StrapiDirectoryOptions {
                 cache_ttl: c
                     .directory
                     .cache_ttl_seconds
                     .map(Duration::from_secs)
-                    .unwrap_or(StrapiDirectoryOptions::default().cache_ttl),
+                    .unwrap_or(defaults.cache_ttl),
+                // Checked when the config was read.
+                refresh: c
+                    .directory
+                    .refresh()
+                    .ok()
+                    .flatten()
+                    .unwrap_or(defaults.refresh),
             };
             let d = Arc::new(
                 StrapiDirectory::open(

@@ -108,6 +108,28 @@ pub struct DirectoryConfig {
     pub email_confirmation: bool,
     /// How long the `strapi` directory trusts what it read, in seconds (default 300).
     pub cache_ttl_seconds: Option<u64>,
+    /// How often the `strapi` directory checks its tables for changes, in seconds (default
+    /// 2; fractions allowed, at least 0.1; 0 turns the watch off).
+    pub refresh_seconds: Option<f64>,
+}
+
+/// The longest `directory.refreshSeconds` (an hour).
+const MAX_REFRESH_SECONDS: f64 = 3600.0;
+
+impl DirectoryConfig {
+    /// `refreshSeconds` as a duration (zero: off); `Err` names the problem.
+    pub fn refresh(&self) -> Result<Option<std::time::Duration>, String> {
+        match self.refresh_seconds {
+            None => Ok(None),
+            Some(s) if s == 0.0 => Ok(Some(std::time::Duration::ZERO)),
+            Some(s) if s.is_finite() && (0.1..=MAX_REFRESH_SECONDS).contains(&s) => {
+                Ok(Some(std::time::Duration::from_secs_f64(s)))
+            }
+            Some(s) => Err(format!(
+                "directory.refreshSeconds: {s} is not 0 (off) or between 0.1 and {MAX_REFRESH_SECONDS}"
+            )),
+        }
+    }
 }
 
 impl DirectoryConfig {
@@ -460,6 +482,9 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
             "server.webhookSettleMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
             config.server.webhook_settle_ms
         )));
+    }
+    if let Err(problem) = config.directory.refresh() {
+        return Err(ConfigError::one(problem));
     }
     if config.directory.kind == DirectoryKind::Strapi {
         let mut missing = Vec::new();

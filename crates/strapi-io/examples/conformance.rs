@@ -27,10 +27,7 @@ impl Directory for Anyone {
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         let audience = self.0.clone();
         Box::pin(async move {
-            Ok(Identity {
-                audience,
-                user: None,
-            })
+            Ok(Identity::public(audience))
         })
     }
 

@@ -30,7 +30,7 @@ use crate::io::{Counters, Io, Live, Shared};
 use crate::payload::{Args, Payload};
 
 /// The client events the server itself answers; custom handlers cannot take these names.
-pub const BUILT_IN_EVENTS: [&str; 8] = [
+pub const BUILT_IN_EVENTS: [&str; 9] = [
     "whoami",
     "join-room",
     "leave-room",
@@ -39,6 +39,7 @@ pub const BUILT_IN_EVENTS: [&str; 8] = [
     "unsubscribe-entity",
     "get-entity-subscriptions",
     "private-message",
+    "refresh-token",
 ];
 
 /// A Socket.IO transport.
@@ -260,6 +261,7 @@ impl IoBuilder {
             settings: RwLock::new(Arc::new(Live::new(self.settings))),
             sensitive: SensitiveFields::new(&self.sensitive_fields),
             directory,
+            deadlines: Arc::default(),
             namespaces: namespaces.clone(),
             connections: Arc::new(AtomicUsize::new(0)),
             max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
@@ -303,6 +305,10 @@ impl IoBuilder {
         }
         if shared.clustered() {
             tokio::spawn(heartbeat(Arc::downgrade(&shared)));
+        }
+        tokio::spawn(crate::expiry::run(Arc::downgrade(&shared)));
+        if let Some(changes) = shared.directory.changes() {
+            tokio::spawn(crate::recheck::watch(Arc::downgrade(&shared), changes));
         }
         Ok((
             IoLayer {

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use socketioxide::extract::TryData;
@@ -17,7 +17,7 @@ use strapi_io_core::{Audience, AudienceKind};
 
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
 use crate::io::{
-    ConnectionSlot, Io, Live, Located, Member, RemoteWho, Session, Shared, disconnect_with_reason,
+    ConnectionSlot, Io, Live, Located, Member, Session, Shared, disconnect_with_reason,
     subscriptions_in, visible_rooms,
 };
 use crate::limits::{Admission, EventLimiter};
@@ -99,7 +99,7 @@ fn check_before_identity(
 }
 
 /// The connect rules that depend on the audience.
-fn check_audience(live: &Live, audience: &Audience) -> Result<(), AuthError> {
+pub(crate) fn check_audience(live: &Live, audience: &Audience) -> Result<(), AuthError> {
     if let AudienceKind::Role { role_type } = &audience.kind
         && live
             .role_permissions
@@ -111,10 +111,15 @@ fn check_audience(live: &Live, audience: &Audience) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Whether a connected socket would still be let in under `live` settings.
+/// Whether a connected socket would still be let in under `live` settings (its credential
+/// included: an expired one is refused under `tokenExpiry: "disconnect"`).
 pub(crate) fn still_allowed(live: &Live, session: &Session, ns: &str) -> Result<(), AuthError> {
     check_before_identity(live, session.ip, session.anonymous, ns)?;
-    check_audience(live, &session.audience)
+    check_audience(live, &session.audience())?;
+    if session.expired(crate::directory::unix_millis(), live.security.token_expiry) {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(())
 }
 
 async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
@@ -128,16 +133,13 @@ async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Resu
     check_audience(&live, &identity.audience)?;
     let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
-    socket.extensions.insert(Arc::new(Session {
-        audience: identity.audience,
-        user: identity.user,
-        limiter: Mutex::new(None),
+    socket.extensions.insert(Arc::new(Session::new(
+        identity,
         ip,
         anonymous,
-        public_id: socketioxide::socket::Sid::new().to_string(),
-        closing: std::sync::atomic::AtomicBool::new(false),
-        _slot: slot,
-    }));
+        socketioxide::socket::Sid::new().to_string(),
+        slot,
+    )));
     Ok(())
 }
 
@@ -234,7 +236,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         return;
     };
     if shared.settings().monitoring.enable_connection_logging {
-        tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience.room, "connected");
+        tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience().room, "connected");
     }
     if shared.connect_hooks.is_empty() {
         return;
@@ -263,31 +265,26 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         return;
     };
     let settings = shared.settings();
-    socket.join([session.audience.room.clone(), socket.id.to_string()]);
+    let audience = session.audience();
+    socket.join([audience.room.clone(), socket.id.to_string()]);
     if shared.clustered() {
         // What other nodes need to address and list this socket.
-        let who = serde_json::to_string(&RemoteWho {
-            id: session.public_id.clone(),
-            user: session.user.clone(),
-            role: session.audience.role_label().to_string(),
-        })
-        .unwrap_or_default();
         socket.join([
             strapi_io_core::rooms::socket_room(&session.public_id),
-            strapi_io_core::rooms::who_room(&who),
+            session.who_room(),
         ]);
     }
     shared.register_public_id(&session, socket);
-    shared.occupy(&session.audience.room);
-    metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
-        .increment(1.0);
+    shared.occupy(&audience.room);
+    metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone()).increment(1.0);
     if let Some(rooms) = settings
         .rooms
         .auto_join_by_role
-        .get(session.audience.role_label())
+        .get(audience.role_label())
     {
         socket.join(rooms.clone());
     }
+    shared.deadlines.schedule(&session, socket);
 
     on_event!(socket, shared, "join-room", |s, session, arg, sh| {
         join_room(&sh, &s, &session, arg.as_ref())
@@ -311,8 +308,8 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         json!({
             "success": true,
             "id": session.public_id,
-            "role": session.audience.role_label(),
-            "user": session.user,
+            "role": session.audience().role_label(),
+            "user": session.user(),
         })
     });
     on_event!(socket, shared, "subscribe-entity", |s, session, arg, sh| {
@@ -346,6 +343,9 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
     );
     on_event!(socket, shared, "private-message", |s, session, arg, sh| {
         private_message(&sh, &s, &session, arg.as_ref()).await
+    });
+    on_event!(socket, shared, "refresh-token", |s, session, arg, sh| {
+        crate::recheck::refresh_token(&sh, &s, &session, arg.as_ref()).await
     });
 
     for (name, handler) in &shared.handlers {
@@ -394,17 +394,22 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
         let shared = counters_owner.clone();
         async move {
             if let Some(session) = Shared::session(&s) {
+                shared.deadlines.cancel(&session);
                 shared.forget_public_id(&session);
-                shared.vacate(&session.audience.room);
+                // Under the lock a re-check moves sockets with: the rooms left are the ones
+                // the socket is counted in.
+                let _moves = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+                let audience = session.audience();
+                shared.vacate(&audience.room);
                 for room in s.rooms() {
                     if strapi_io_core::rooms::parse_entity_room(&room).is_some() {
                         shared.vacate(&strapi_io_core::rooms::scoped_entity_room(
-                            &session.audience.room,
+                            &audience.room,
                             &room,
                         ));
                     }
                 }
-                metrics::gauge!("strapi_io_connections", "audience" => session.audience.room.clone())
+                metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone())
                     .decrement(1.0);
             }
             if reason == DisconnectReason::HeartbeatTimeout {
@@ -438,10 +443,11 @@ fn join_room(
         return failure(e.to_string());
     }
     let settings = shared.settings();
+    let audience = session.audience();
     let auto_joined = settings
         .rooms
         .auto_join_by_role
-        .get(session.audience.role_label())
+        .get(audience.role_label())
         .map(Vec::as_slice)
         .unwrap_or_default();
     if !settings.rooms.enable_private_rooms && !auto_joined.iter().any(|r| r == name) {
@@ -497,7 +503,7 @@ async fn private_message(
     let timestamp = crate::directory::unix_millis();
     let payload = json!({
         "from": session.public_id,
-        "fromUser": session.user,
+        "fromUser": session.user(),
         "message": message,
         "timestamp": timestamp,
     });

@@ -29,6 +29,17 @@ pub struct UserInfo {
     pub role: String,
 }
 
+/// Who presented a credential, as a connected socket is re-checked later (no secret kept).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// No credential: the Public role.
+    Public,
+    /// A users-permissions user, by id.
+    User(String),
+    /// An API token, by its stored hash (Strapi's `access_key`, lowercase hex).
+    ApiToken(String),
+}
+
 /// Who a socket is: its audience and, for JWT users, the user.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -36,6 +47,32 @@ pub struct Identity {
     pub audience: Arc<Audience>,
     /// The user, for JWT sockets.
     pub user: Option<UserInfo>,
+    /// What the socket is re-checked as when the directory changes.
+    pub subject: Subject,
+    /// When the credential stops being valid, milliseconds since the epoch: a JWT's `exp`
+    /// (at the handshake), an API token's `expiresAt`; `None`: never, or not known.
+    pub expires_at: Option<i64>,
+}
+
+impl Identity {
+    /// The Public role's identity.
+    pub fn public(audience: Arc<Audience>) -> Self {
+        Identity {
+            audience,
+            user: None,
+            subject: Subject::Public,
+            expires_at: None,
+        }
+    }
+}
+
+/// What changed in a directory, for re-checking connected sockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// Roles, permissions, API tokens or settings (or too much to tell): every socket.
+    All,
+    /// These users (ids) only.
+    Users(Vec<String>),
 }
 
 /// Why the directory could not answer a lookup.
@@ -62,6 +99,24 @@ pub trait Directory: Send + Sync + 'static {
         id: &'a str,
         include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>>;
+
+    /// The current identity of each subject, in order, as a new handshake would get it
+    /// (a JWT user's `expires_at` is `None`: the token is not known here). A refusal
+    /// (`Invalid credentials`, `Token expired`, a role that is gone) means the socket must
+    /// go; [`AuthError::Unavailable`] means the directory cannot tell, and the socket stays.
+    /// The default cannot tell.
+    fn recheck<'a>(
+        &'a self,
+        subjects: &'a [Subject],
+    ) -> BoxFuture<'a, Vec<Result<Identity, AuthError>>> {
+        let answers = subjects.iter().map(|_| Err(AuthError::Unavailable)).collect();
+        Box::pin(async move { answers })
+    }
+
+    /// Notices of changes, for directories that watch their source (`None`: never changes).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<DirectoryChange>> {
+        None
+    }
 }
 
 /// A role declared in the config.
@@ -165,6 +220,8 @@ struct StaticUser {
 
 /// An API token as a directory keeps it: its audience and its expiry.
 pub(crate) struct TokenRecord {
+    /// The stored hash it is found by (lowercase hex).
+    pub(crate) key: String,
     pub(crate) audience: Arc<Audience>,
     /// Milliseconds since the epoch; `None`: never expires.
     pub(crate) expires_at: Option<i64>,
@@ -180,8 +237,15 @@ impl TokenRecord {
         Ok(Identity {
             audience: token.audience.clone(),
             user: None,
+            subject: Subject::ApiToken(token.key.clone()),
+            expires_at: token.expires_at,
         })
     }
+}
+
+/// A JWT `exp` (seconds) in milliseconds since the epoch.
+pub(crate) fn jwt_expiry_millis(exp_seconds: u64) -> i64 {
+    i64::try_from(exp_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
@@ -272,8 +336,9 @@ impl StaticDirectory {
             }
             audiences.push(audience.clone());
             tokens.insert(
-                key,
+                key.clone(),
                 TokenRecord {
+                    key,
                     audience,
                     expires_at: t.expires_at.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
                 },
@@ -308,13 +373,26 @@ impl StaticDirectory {
 
     fn resolve(&self, credential: Option<&Credential>) -> Result<Identity, AuthError> {
         match credential {
-            None => Ok(Identity {
-                audience: self.public.clone(),
-                user: None,
-            }),
+            None => Ok(Identity::public(self.public.clone())),
             Some(Credential::Jwt(token)) => {
-                let id = verify_jwt(token, &self.jwt_secret)?;
-                let user = self.users.get(&id).ok_or(AuthError::InvalidCredentials)?;
+                let jwt = verify_jwt(token, &self.jwt_secret)?;
+                let mut identity = self.current(&Subject::User(jwt.user_id))?;
+                identity.expires_at = Some(jwt_expiry_millis(jwt.expires_at));
+                Ok(identity)
+            }
+            Some(Credential::ApiToken(plain)) => {
+                let key = hash_api_token(plain, &self.api_token_salt);
+                TokenRecord::identity(self.tokens.get(&key))
+            }
+        }
+    }
+
+    /// The identity of `subject` under this directory (no JWT expiry).
+    fn current(&self, subject: &Subject) -> Result<Identity, AuthError> {
+        match subject {
+            Subject::Public => Ok(Identity::public(self.public.clone())),
+            Subject::User(id) => {
+                let user = self.users.get(id).ok_or(AuthError::InvalidCredentials)?;
                 if user.decl.blocked || (self.email_confirmation && !user.decl.confirmed) {
                     return Err(AuthError::InvalidCredentials);
                 }
@@ -326,12 +404,11 @@ impl StaticDirectory {
                         email: user.decl.email.clone(),
                         role: user.decl.role.clone(),
                     }),
+                    subject: subject.clone(),
+                    expires_at: None,
                 })
             }
-            Some(Credential::ApiToken(plain)) => {
-                let key = hash_api_token(plain, &self.api_token_salt);
-                TokenRecord::identity(self.tokens.get(&key))
-            }
+            Subject::ApiToken(key) => TokenRecord::identity(self.tokens.get(key)),
         }
     }
 }
@@ -360,6 +437,14 @@ impl Directory for StaticDirectory {
             .get(&content_type.uid)
             .is_some_and(|s| s.contains(id));
         Box::pin(async move { Ok(found) })
+    }
+
+    fn recheck<'a>(
+        &'a self,
+        subjects: &'a [Subject],
+    ) -> BoxFuture<'a, Vec<Result<Identity, AuthError>>> {
+        let answers = subjects.iter().map(|s| self.current(s)).collect();
+        Box::pin(async move { answers })
     }
 }
 

@@ -39,14 +39,14 @@ impl SocketHandle {
         self.socket.ns()
     }
 
-    /// The user, for JWT sockets.
-    pub fn user(&self) -> Option<&UserInfo> {
-        self.session.user.as_ref()
+    /// The user, for JWT sockets (as it is now: a role change in Strapi shows here).
+    pub fn user(&self) -> Option<UserInfo> {
+        self.session.user()
     }
 
-    /// The role type, or the API token's name.
-    pub fn role(&self) -> &str {
-        self.session.audience.role_label()
+    /// The role type, or the API token's name (as it is now).
+    pub fn role(&self) -> String {
+        self.session.audience().role_label().to_string()
     }
 
     /// Sends an event with these arguments to this socket only, as given (no sanitizing:

@@ -25,7 +25,6 @@ use strapi_io_core::{Audience, Schemas, Settings};
 use crate::directory::{Directory, UserInfo};
 use crate::errors::IoError;
 use crate::handlers::{ConnectHook, EventHandler};
-use crate::limits::EventLimiter;
 use crate::monitor::{EventLogEntry, EventStats, Monitor};
 use crate::types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
@@ -45,49 +44,7 @@ const RESERVED_EVENTS: [&str; 6] = [
 /// The event a socket receives just before the server disconnects it, with `{ reason }`.
 pub const DISCONNECT_REASON_EVENT: &str = "server-disconnect";
 
-/// Per-socket state, kept in the socket's extensions.
-pub(crate) struct Session {
-    /// The audience the socket belongs to.
-    pub(crate) audience: Arc<Audience>,
-    /// The user, for JWT sockets.
-    pub(crate) user: Option<UserInfo>,
-    /// The per-socket rate limit and the rate it was built for, when enabled; rebuilt when
-    /// the settings change.
-    pub(crate) limiter: Mutex<Option<(u32, EventLimiter)>>,
-    /// The client's address, when known (for re-checking the IP lists).
-    pub(crate) ip: Option<std::net::IpAddr>,
-    /// Whether the socket connected without credentials.
-    pub(crate) anonymous: bool,
-    /// The id shown to everyone but the socket's own transport (see `Shared::public_ids`).
-    pub(crate) public_id: String,
-    /// Set once the server has decided to disconnect the socket: its further events are
-    /// dropped and it is disconnected once.
-    pub(crate) closing: std::sync::atomic::AtomicBool,
-    /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
-    pub(crate) _slot: ConnectionSlot,
-}
-
-/// One counted connection; dropping it frees the place.
-pub(crate) struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl ConnectionSlot {
-    /// Takes a place if fewer than `max` are taken; exact under concurrent handshakes.
-    pub(crate) fn acquire(counter: &Arc<AtomicUsize>, max: u64) -> Option<Self> {
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ConnectionSlot(counter.clone()))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+pub(crate) use crate::session::{ConnectionSlot, Session};
 
 /// The live settings with what is derived from them, swapped as a whole.
 pub(crate) struct Live {
@@ -136,6 +93,20 @@ pub(crate) struct Counters {
     pub(crate) timed_out_requests: AtomicU64,
     /// Keys of emitted entries that no schema declares, dropped.
     pub(crate) undeclared_keys: AtomicU64,
+    /// Re-checks of connected sockets after a directory change.
+    pub(crate) rechecks: AtomicU64,
+    /// Sockets disconnected because their access ended (blocked, deleted, revoked, role).
+    pub(crate) revoked: AtomicU64,
+    /// Sockets moved to another audience.
+    pub(crate) moves: AtomicU64,
+    /// Entity subscriptions dropped because the new audience may not read them.
+    pub(crate) dropped_subscriptions: AtomicU64,
+    /// Sockets disconnected at their credential's expiry.
+    pub(crate) expired_disconnects: AtomicU64,
+    /// Accepted `refresh-token` events.
+    pub(crate) refreshes: AtomicU64,
+    /// Refused `refresh-token` events.
+    pub(crate) refused_refreshes: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -173,6 +144,23 @@ pub struct IoStats {
     /// Keys of emitted entries dropped because no schema declares them (once per key and
     /// event).
     pub undeclared_keys: u64,
+    /// Passes re-checking connected sockets after a directory change.
+    pub access_rechecks: u64,
+    /// Sockets disconnected because their access ended in Strapi (blocked or deleted user,
+    /// revoked or expired API token, role no longer allowed).
+    pub access_revoked: u64,
+    /// Sockets moved to another audience (a user's role changed).
+    pub audience_moves: u64,
+    /// Entity subscriptions dropped because the socket's new audience may not read them.
+    pub dropped_subscriptions: u64,
+    /// Sockets disconnected at their credential's expiry (`Token expired`).
+    pub token_expired_disconnects: u64,
+    /// `refresh-token` events accepted.
+    pub token_refreshes: u64,
+    /// `refresh-token` events refused.
+    pub refused_token_refreshes: u64,
+    /// Connected sockets whose credential expires (scheduled now).
+    pub expiring_sockets: usize,
 }
 
 /// Who is connected: see [`Io::connections`].
@@ -199,6 +187,8 @@ pub(crate) struct Shared {
     pub(crate) settings: RwLock<Arc<Live>>,
     pub(crate) sensitive: SensitiveFields,
     pub(crate) directory: Arc<dyn Directory>,
+    /// Every connected socket's credential expiry.
+    pub(crate) deadlines: Arc<crate::expiry::Deadlines>,
     /// Served namespaces, `/` first.
     pub(crate) namespaces: Vec<String>,
     /// Connected sockets, for `maxConnections`.
@@ -359,7 +349,7 @@ impl Shared {
                 let session =
                     Self::session(&s).ok_or_else(|| IoError::Cluster("socket closing".into()))?;
                 Ok(Member {
-                    audience: session.audience.clone(),
+                    audience: session.audience(),
                     rooms: s.rooms().into_iter().map(|r| r.to_string()).collect(),
                     at: Located::Here(s),
                 })
@@ -419,8 +409,8 @@ impl Shared {
         Some(SocketInfo {
             id: session.public_id.clone(),
             rooms: visible_rooms(s),
-            user: session.user.clone(),
-            role: session.audience.role_label().to_string(),
+            user: session.user(),
+            role: session.audience().role_label().to_string(),
         })
     }
 
@@ -729,8 +719,12 @@ impl Shared {
         let scoped = scoped_entity_room(&member.audience.room, &room);
         match &member.at {
             Located::Here(socket) => {
-                // Checked again: the socket may have subscribed meanwhile.
+                // Checked again: the socket may have subscribed (or moved) meanwhile.
                 let _guard = self.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+                let scoped = match Self::session(socket) {
+                    Some(session) => scoped_entity_room(&session.audience().room, &room),
+                    None => scoped,
+                };
                 let rooms: Vec<String> =
                     socket.rooms().into_iter().map(|r| r.to_string()).collect();
                 if !rooms.contains(&room) {
@@ -770,6 +764,10 @@ impl Shared {
         match &member.at {
             Located::Here(socket) => {
                 let _guard = self.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+                let scoped = match Self::session(socket) {
+                    Some(session) => scoped_entity_room(&session.audience().room, &room),
+                    None => scoped,
+                };
                 if socket.rooms().iter().any(|r| **r == *room) {
                     socket.leave([room.clone(), scoped.clone()]);
                     if !self.clustered() {
@@ -830,7 +828,7 @@ impl Member {
     /// A socket of this node.
     pub(crate) fn here(socket: &SocketRef, session: &Session) -> Self {
         Member {
-            audience: session.audience.clone(),
+            audience: session.audience(),
             rooms: socket.rooms().into_iter().map(|r| r.to_string()).collect(),
             at: Located::Here(socket.clone()),
         }
@@ -1487,7 +1485,7 @@ impl Io {
                 report.total += 1;
                 *report
                     .by_audience
-                    .entry(session.audience.room.clone())
+                    .entry(session.audience().room.clone())
                     .or_default() += 1;
                 for room in s.rooms() {
                     if let Some((uid, _)) = parse_entity_room(&room) {
@@ -1500,8 +1498,8 @@ impl Io {
                 if report.sockets.len() < limit {
                     report.sockets.push(SocketInfo {
                         id: session.public_id.clone(),
-                        user: session.user.clone(),
-                        role: session.audience.role_label().to_string(),
+                        user: session.user(),
+                        role: session.audience().role_label().to_string(),
                         rooms: visible_rooms(&s),
                     });
                 }
@@ -1529,6 +1527,14 @@ impl Io {
             refused_connections: get(&c.refused_connections),
             timed_out_requests: get(&c.timed_out_requests),
             undeclared_keys: get(&c.undeclared_keys),
+            access_rechecks: get(&c.rechecks),
+            access_revoked: get(&c.revoked),
+            audience_moves: get(&c.moves),
+            dropped_subscriptions: get(&c.dropped_subscriptions),
+            token_expired_disconnects: get(&c.expired_disconnects),
+            token_refreshes: get(&c.refreshes),
+            refused_token_refreshes: get(&c.refused_refreshes),
+            expiring_sockets: self.shared.deadlines.len(),
         }
     }
 

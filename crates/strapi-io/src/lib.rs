@@ -21,6 +21,7 @@ pub mod cluster;
 mod connection;
 pub mod directory;
 mod errors;
+mod expiry;
 mod guard;
 mod handlers;
 mod io;
@@ -28,13 +29,17 @@ mod limits;
 mod monitor;
 mod payload;
 mod project;
+mod recheck;
 mod serve;
+mod session;
 pub mod strapi_directory;
 mod types;
 
 pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
 pub use cluster::{ClusterStatus, SocketIo};
-pub use directory::{Directory, Identity, StaticDirectory, StaticDirectoryConfig, UserInfo};
+pub use directory::{
+    Directory, DirectoryChange, Identity, StaticDirectory, StaticDirectoryConfig, Subject, UserInfo,
+};
 pub use errors::{BuildError, IoError};
 pub use guard::{ClientAddr, SessionGuard};
 pub use handlers::{ClientEvent, ConnectHook, Connected, EventHandler, SocketHandle};
@@ -44,7 +49,7 @@ pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
 pub use project::{ProjectError, load_schemas};
 pub use strapi_directory::{
-    DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions,
+    DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions, WatchStats,
 };
 pub use strapi_io_core as core;
 pub use types::{

@@ -16,6 +16,12 @@
 //!   they are reloaded by [`StrapiDirectory::invalidate`], and by a handshake once older than
 //!   [`StrapiDirectoryOptions::cache_ttl`]. Users are fetched on demand and cached for
 //!   `cache_ttl`: at most one query per miss, concurrent misses for the same user share it.
+//! - **Watched.** Every [`StrapiDirectoryOptions::refresh`] a background task reads a
+//!   fingerprint of the tables (`watch`): unchanged, the cache counts as verified (the TTL
+//!   is only a ceiling for when the database cannot be read); changed, the snapshot is
+//!   reloaded or the changed users dropped from the cache, and a [`DirectoryChange`] is
+//!   announced ([`Directory::changes`]) so the runtime re-checks connected sockets
+//!   ([`Directory::recheck`], which reads missing users in batches).
 //! - **Faults.** Every database operation is bounded (a few seconds: connect, lock wait,
 //!   statement, overall). When the database is down, unreachable or locked, a handshake that
 //!   needs it gets [`AuthError::Unavailable`], while cached users and the last roles and
@@ -33,6 +39,7 @@ mod snapshot;
 mod sql;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,12 +52,18 @@ use strapi_io_core::auth::{AuthError, Credential, hash_api_token, verify_jwt};
 use strapi_io_core::{Audience, ContentType};
 use tokio::sync::OnceCell;
 
-use crate::directory::{BoxFuture, Directory, DirectoryError, Identity, TokenRecord, UserInfo};
+use crate::directory::{
+    BoxFuture, Directory, DirectoryChange, DirectoryError, Identity, Subject, TokenRecord,
+    UserInfo, jwt_expiry_millis,
+};
 use db::{Db, DbError, Param};
 use snapshot::{LoadError, Snapshot, UserRow};
+use watch::Fingerprint;
 
 /// Above this many cached users, expired entries are swept (and, if still full, all dropped).
-const MAX_CACHED_USERS: usize = 10_000;
+const MAX_CACHED_USERS: usize = 100_000;
+/// Above this many changed users in one interval, every socket is re-checked.
+const MAX_USER_DELTA: usize = 10_000;
 /// The first and the longest pause between two background attempts to reach the database.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(2);
@@ -59,16 +72,33 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrapiDirectoryOptions {
     /// How long users, roles, permissions and tokens read from the database are trusted
-    /// before being read again (the plugin's 5 minutes by default).
+    /// before being read again when the change watch cannot vouch for them (the plugin's 5
+    /// minutes by default).
     pub cache_ttl: Duration,
+    /// How often the tables are checked for changes; zero turns the watch off (changes are
+    /// then seen after `cache_ttl` or [`StrapiDirectory::invalidate`]).
+    pub refresh: Duration,
 }
 
 impl Default for StrapiDirectoryOptions {
     fn default() -> Self {
         StrapiDirectoryOptions {
             cache_ttl: Duration::from_secs(5 * 60),
+            refresh: Duration::from_secs(2),
         }
     }
+}
+
+/// Counters of the change watch ([`StrapiDirectory::watch_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchStats {
+    /// Fingerprints read.
+    pub polls: u64,
+    /// Polls that found a change (reloads and user deltas).
+    pub changes: u64,
+    /// Polls that failed (the database could not be read).
+    pub failures: u64,
 }
 
 /// Why a Strapi database could not be opened or read. Messages name the database without
@@ -150,6 +180,16 @@ struct Inner {
     users: Mutex<HashMap<i64, CacheSlot>>,
     /// User queries issued (cache misses that reached the database).
     user_queries: AtomicU64,
+    /// The last fingerprint the cache agrees with (`None`: not read yet).
+    fingerprint: tokio::sync::Mutex<Option<Fingerprint>>,
+    /// When the last fingerprint that matched the cache was read: everything cached before
+    /// it is as good as read then.
+    verified: Mutex<Option<Instant>>,
+    /// Announces changes to the runtime.
+    changes: tokio::sync::broadcast::Sender<DirectoryChange>,
+    polls: AtomicU64,
+    changes_seen: AtomicU64,
+    poll_failures: AtomicU64,
 }
 
 /// A read-only directory over a Strapi 5 database (SQLite or PostgreSQL).
@@ -193,12 +233,27 @@ impl StrapiDirectory {
             health: Mutex::new(HealthState::default()),
             users: Mutex::new(HashMap::new()),
             user_queries: AtomicU64::new(0),
+            fingerprint: tokio::sync::Mutex::new(None),
+            verified: Mutex::new(None),
+            changes: tokio::sync::broadcast::channel(64).0,
+            polls: AtomicU64::new(0),
+            changes_seen: AtomicU64::new(0),
+            poll_failures: AtomicU64::new(0),
         });
+        // The fingerprint first: a change made during the load is seen by the next poll.
+        if inner.options.refresh > Duration::ZERO
+            && let Ok(print) = Fingerprint::read(&inner.db).await
+        {
+            *inner.fingerprint.lock().await = Some(print);
+        }
         let result = {
             let _guard = inner.reloading.lock().await;
             let loaded = snapshot::load(&inner.db).await;
             inner.finish_load(loaded)
         };
+        if inner.options.refresh > Duration::ZERO && !matches!(&result, Err(e) if !e.outage()) {
+            tokio::spawn(watch_loop(Arc::downgrade(&inner)));
+        }
         match result {
             Ok(_) => Ok(StrapiDirectory { inner }),
             Err(e) if e.outage() => {
@@ -216,16 +271,40 @@ impl StrapiDirectory {
     }
 
     /// Drops the cached users and reloads roles, permissions, API tokens and the advanced
-    /// settings. On error the previous roles and tokens stay in use.
+    /// settings; connected sockets are then re-checked ([`Directory::changes`]). On error
+    /// the previous roles and tokens stay in use.
     pub async fn invalidate(&self) -> Result<(), StrapiDirectoryError> {
         let inner = &self.inner;
         inner.lock_users().clear();
         let _guard = inner.reloading.lock().await;
         let loaded = snapshot::load(&inner.db).await;
-        inner
+        let result = inner
             .finish_load(loaded)
             .map(drop)
-            .map_err(|e| e.into_public(inner.db.label()))
+            .map_err(|e| e.into_public(inner.db.label()));
+        if result.is_ok() {
+            let _ = inner.changes.send(DirectoryChange::All);
+        }
+        result
+    }
+
+    /// Reads the tables' fingerprint now and applies what changed, as the background watch
+    /// does every `refresh`: returns whether something changed.
+    pub async fn poll(&self) -> Result<bool, StrapiDirectoryError> {
+        self.inner
+            .poll()
+            .await
+            .map_err(|e| e.into_public(self.inner.db.label()))
+    }
+
+    /// Counters of the change watch.
+    pub fn watch_stats(&self) -> WatchStats {
+        let inner = &self.inner;
+        WatchStats {
+            polls: inner.polls.load(Ordering::Relaxed),
+            changes: inner.changes_seen.load(Ordering::Relaxed),
+            failures: inner.poll_failures.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether handshakes that need the database can be answered, and why not.
@@ -267,37 +346,19 @@ impl StrapiDirectory {
     async fn resolve(&self, credential: Option<&Credential>) -> Result<Identity, AuthError> {
         let inner = &self.inner;
         match credential {
-            None => Ok(Identity {
-                audience: inner.fresh_snapshot(false).await?.public.clone(),
-                user: None,
-            }),
+            None => Ok(Identity::public(
+                inner.fresh_snapshot(false).await?.public.clone(),
+            )),
             Some(Credential::Jwt(token)) => {
-                let id = verify_jwt(token, &inner.jwt_secret)?;
-                let id: i64 = id.parse().map_err(|_| AuthError::InvalidCredentials)?;
+                let jwt = verify_jwt(token, &inner.jwt_secret)?;
+                let id: i64 = jwt
+                    .user_id
+                    .parse()
+                    .map_err(|_| AuthError::InvalidCredentials)?;
                 let user = inner.user(id).await?.ok_or(AuthError::InvalidCredentials)?;
-                let mut snap = inner.fresh_snapshot(false).await?;
-                if user.blocked || (snap.email_confirmation && !user.confirmed) {
-                    return Err(AuthError::InvalidCredentials);
-                }
-                let role_id = user.role_id.ok_or(AuthError::InvalidCredentials)?;
-                if !snap.roles.contains_key(&role_id) {
-                    // A role created after the last load: read the roles again once.
-                    snap = inner.fresh_snapshot(true).await?;
-                }
-                let (role_type, audience) = snap
-                    .roles
-                    .get(&role_id)
-                    .cloned()
-                    .ok_or(AuthError::InvalidCredentials)?;
-                Ok(Identity {
-                    audience,
-                    user: Some(UserInfo {
-                        id: Value::from(user.id),
-                        username: user.username.unwrap_or_default(),
-                        email: user.email.unwrap_or_default(),
-                        role: role_type,
-                    }),
-                })
+                let mut identity = inner.user_identity(&user).await?;
+                identity.expires_at = Some(jwt_expiry_millis(jwt.expires_at));
+                Ok(identity)
             }
             Some(Credential::ApiToken(plain)) => {
                 let key = hash_api_token(plain, &inner.api_token_salt);
@@ -305,6 +366,30 @@ impl StrapiDirectory {
                 TokenRecord::identity(snap.tokens.get(&key))
             }
         }
+    }
+
+    /// [`Directory::recheck`]: users missing from the cache are read in batches.
+    async fn recheck_all(&self, subjects: &[Subject]) -> Vec<Result<Identity, AuthError>> {
+        let inner = &self.inner;
+        let snap = match inner.fresh_snapshot(false).await {
+            Ok(snap) => snap,
+            Err(e) => return subjects.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let users = inner.users_for(subjects).await;
+        let mut answers = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            answers.push(match subject {
+                Subject::Public => Ok(Identity::public(snap.public.clone())),
+                Subject::ApiToken(key) => TokenRecord::identity(snap.tokens.get(key)),
+                Subject::User(id) => match id.parse::<i64>().ok().and_then(|id| users.get(&id)) {
+                    None => Err(AuthError::InvalidCredentials),
+                    Some(Err(e)) => Err(e.clone()),
+                    Some(Ok(None)) => Err(AuthError::InvalidCredentials),
+                    Some(Ok(Some(row))) => inner.user_identity(row).await,
+                },
+            });
+        }
+        answers
     }
 
     async fn exists(
@@ -358,6 +443,205 @@ impl StrapiDirectory {
 }
 
 impl Inner {
+    /// The identity of an existing user row under the current roles (no JWT expiry).
+    async fn user_identity(self: &Arc<Self>, user: &UserRow) -> Result<Identity, AuthError> {
+        let mut snap = self.fresh_snapshot(false).await?;
+        if user.blocked || (snap.email_confirmation && !user.confirmed) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let role_id = user.role_id.ok_or(AuthError::InvalidCredentials)?;
+        if !snap.roles.contains_key(&role_id) {
+            // A role created after the last load: read the roles again once.
+            snap = self.fresh_snapshot(true).await?;
+        }
+        let (role_type, audience) = snap
+            .roles
+            .get(&role_id)
+            .cloned()
+            .ok_or(AuthError::InvalidCredentials)?;
+        Ok(Identity {
+            audience,
+            user: Some(UserInfo {
+                id: Value::from(user.id),
+                username: user.username.clone().unwrap_or_default(),
+                email: user.email.clone().unwrap_or_default(),
+                role: role_type,
+            }),
+            subject: Subject::User(user.id.to_string()),
+            expires_at: None,
+        })
+    }
+
+    /// The rows of the users among `subjects`: from the cache when fresh, the others read
+    /// in batches (and cached). A failed read answers `Unavailable` for its users.
+    async fn users_for(
+        self: &Arc<Self>,
+        subjects: &[Subject],
+    ) -> HashMap<i64, Result<Option<UserRow>, AuthError>> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let users = self.lock_users();
+            for subject in subjects {
+                let Subject::User(id) = subject else { continue };
+                let Ok(id) = id.parse::<i64>() else { continue };
+                if found.contains_key(&id) {
+                    continue;
+                }
+                match users.get(&id) {
+                    Some(slot) if self.is_fresh(slot.created) => match slot.cell.get() {
+                        Some(Ok(row)) => {
+                            found.insert(id, Ok(row.clone()));
+                        }
+                        _ => missing.push(id),
+                    },
+                    _ => missing.push(id),
+                }
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        missing.retain(|id| !found.contains_key(id));
+        if missing.is_empty() {
+            return found;
+        }
+        if self.outage().is_some() {
+            for id in missing {
+                found.insert(id, Err(AuthError::Unavailable));
+            }
+            return found;
+        }
+        self.user_queries.fetch_add(1, Ordering::Relaxed);
+        match snapshot::fetch_users(&self.db, &missing).await {
+            Ok(rows) => {
+                let mut rows: HashMap<i64, UserRow> =
+                    rows.into_iter().map(|r| (r.id, r)).collect();
+                let mut users = self.lock_users();
+                if users.len() + missing.len() > MAX_CACHED_USERS {
+                    users.retain(|_, s| self.is_fresh(s.created));
+                }
+                for id in missing {
+                    let row = rows.remove(&id);
+                    if users.len() < MAX_CACHED_USERS {
+                        users.insert(
+                            id,
+                            CacheSlot {
+                                created: Instant::now(),
+                                cell: Arc::new(OnceCell::new_with(Some(Ok(row.clone())))),
+                            },
+                        );
+                    }
+                    found.insert(id, Ok(row));
+                }
+            }
+            Err(e) => {
+                let _ = self.user_lookup_failed(e);
+                for id in missing {
+                    found.insert(id, Err(AuthError::Unavailable));
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether something read at `read_at` may still be trusted: within the TTL of when it
+    /// was read, or of the last poll that found the tables unchanged since.
+    fn is_fresh(&self, read_at: Instant) -> bool {
+        let ttl = self.options.cache_ttl;
+        read_at.elapsed() < ttl
+            || self
+                .verified
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|v| v >= read_at && v.elapsed() < ttl)
+    }
+
+    /// One round of the change watch (see `watch.rs`): returns whether something changed.
+    async fn poll(self: &Arc<Self>) -> Result<bool, LoadError> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.fingerprint.lock().await;
+        let read_at = Instant::now();
+        let newer = match Fingerprint::read(&self.db).await {
+            Ok(print) => print,
+            Err(error) => {
+                self.poll_failures.fetch_add(1, Ordering::Relaxed);
+                let error = LoadError::Db {
+                    what: "the change fingerprint",
+                    error,
+                };
+                if error.outage() {
+                    self.record_failure(error.reason(), true);
+                } else {
+                    tracing::warn!(database = %self.db.label(), reason = %error.reason(), "strapi directory: cannot check for changes");
+                }
+                return Err(error);
+            }
+        };
+        let Some(older) = last.clone() else {
+            // The first fingerprint (the database was unavailable at open): reload once so
+            // that the snapshot is not older than it.
+            let _guard = self.reloading.lock().await;
+            let loaded = snapshot::load(&self.db).await;
+            self.finish_load(loaded)?;
+            *last = Some(newer);
+            self.mark_verified(read_at);
+            return Ok(false);
+        };
+        if older == newer {
+            self.mark_verified(read_at);
+            return Ok(false);
+        }
+        let diff = older.diff(&newer);
+        let mut change = None;
+        if diff.snapshot {
+            let _guard = self.reloading.lock().await;
+            let loaded = snapshot::load(&self.db).await;
+            self.finish_load(loaded)?;
+            change = Some(DirectoryChange::All);
+        }
+        if diff.users {
+            if older.users_deleted(&newer) {
+                self.lock_users().clear();
+                change = Some(DirectoryChange::All);
+            } else {
+                let ids = watch::changed_users(&self.db, older.user_marks())
+                    .await
+                    .map_err(|error| {
+                        self.poll_failures.fetch_add(1, Ordering::Relaxed);
+                        LoadError::Db {
+                            what: "changed users (up_users)",
+                            error,
+                        }
+                    })?;
+                {
+                    let mut users = self.lock_users();
+                    for id in &ids {
+                        users.remove(id);
+                    }
+                }
+                if change.is_none() {
+                    change = Some(if ids.len() > MAX_USER_DELTA {
+                        DirectoryChange::All
+                    } else {
+                        DirectoryChange::Users(ids.iter().map(ToString::to_string).collect())
+                    });
+                }
+            }
+        }
+        *last = Some(newer);
+        self.mark_verified(read_at);
+        self.changes_seen.fetch_add(1, Ordering::Relaxed);
+        if let Some(change) = change {
+            tracing::debug!(?change, "strapi directory: change seen");
+            let _ = self.changes.send(change);
+        }
+        Ok(true)
+    }
+
+    fn mark_verified(&self, at: Instant) {
+        *self.verified.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+    }
+
     fn current(&self) -> Option<Arc<Snapshot>> {
         self.snapshot
             .read()
@@ -442,7 +726,7 @@ impl Inner {
         let current = self.current();
         if let Some(snap) = &current
             && !force
-            && snap.loaded_at.elapsed() < self.options.cache_ttl
+            && self.is_fresh(snap.loaded_at)
         {
             return Ok(snap.clone());
         }
@@ -468,17 +752,16 @@ impl Inner {
 
     /// The user row for `id`, from the cache or (once per miss) from the database.
     async fn user(self: &Arc<Self>, id: i64) -> Result<Option<UserRow>, AuthError> {
-        let ttl = self.options.cache_ttl;
         let cell = {
             let mut users = self.lock_users();
             match users.get(&id) {
-                Some(slot) if slot.created.elapsed() < ttl => slot.cell.clone(),
+                Some(slot) if self.is_fresh(slot.created) => slot.cell.clone(),
                 _ => {
                     if self.outage().is_some() {
                         return Err(AuthError::Unavailable);
                     }
                     if users.len() >= MAX_CACHED_USERS {
-                        users.retain(|_, s| s.created.elapsed() < ttl);
+                        users.retain(|_, s| self.is_fresh(s.created));
                         if users.len() >= MAX_CACHED_USERS {
                             users.clear();
                         }
@@ -571,6 +854,25 @@ async fn retry(weak: Weak<Inner>) {
     }
 }
 
+/// Polls every `refresh` while the directory lives and its pool is open.
+async fn watch_loop(weak: Weak<Inner>) {
+    let Some(every) = weak.upgrade().map(|i| i.options.refresh) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.db.is_closed() {
+            return;
+        }
+        // Failures are recorded (health, counters); the next tick tries again.
+        let _ = inner.poll().await;
+    }
+}
+
 impl Directory for StrapiDirectory {
     fn authenticate<'a>(
         &'a self,
@@ -593,5 +895,16 @@ impl Directory for StrapiDirectory {
         include_drafts: bool,
     ) -> BoxFuture<'a, Result<bool, DirectoryError>> {
         Box::pin(self.exists(content_type, id, include_drafts))
+    }
+
+    fn recheck<'a>(
+        &'a self,
+        subjects: &'a [Subject],
+    ) -> BoxFuture<'a, Vec<Result<Identity, AuthError>>> {
+        Box::pin(self.recheck_all(subjects))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<DirectoryChange>> {
+        Some(self.inner.changes.subscribe())
     }
 }

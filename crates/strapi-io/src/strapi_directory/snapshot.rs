@@ -130,6 +130,20 @@ pub(super) async fn fetch_user(db: &Db, id: i64) -> Result<Option<UserRow>, DbEr
     db.fetch_optional(db.sql().user, &[Param::Int(id)]).await
 }
 
+/// Most ids in one `IN (…)` list (SQLite's oldest limit is 999 parameters).
+const IDS_PER_QUERY: usize = 500;
+
+/// The users of `ids` that exist (any order), in queries of at most [`IDS_PER_QUERY`].
+pub(super) async fn fetch_users(db: &Db, ids: &[i64]) -> Result<Vec<UserRow>, DbError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let params: Vec<Param<'_>> = chunk.iter().map(|id| Param::Int(*id)).collect();
+        let query = db.sql().users_in(chunk.len());
+        rows.extend(db.fetch_all::<UserRow>(&query, &params).await?);
+    }
+    Ok(rows)
+}
+
 /// Reads roles, permissions, content-API tokens and the advanced settings.
 pub(super) async fn load(db: &Db) -> Result<Snapshot, LoadError> {
     let sql = db.sql();
@@ -225,9 +239,11 @@ pub(super) async fn load(db: &Db) -> Result<Snapshot, LoadError> {
             token_actions.remove(&row.id).unwrap_or_default(),
         ));
         audiences.push(audience.clone());
+        let key = access_key.to_ascii_lowercase();
         tokens.insert(
-            access_key.to_ascii_lowercase(),
+            key.clone(),
             TokenRecord {
+                key,
                 audience,
                 expires_at: row.expires_ms,
             },

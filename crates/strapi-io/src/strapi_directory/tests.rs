@@ -48,7 +48,10 @@ impl TempDb {
             &self.url(),
             SECRET,
             SALT,
-            StrapiDirectoryOptions { cache_ttl: ttl },
+            StrapiDirectoryOptions {
+                cache_ttl: ttl,
+                refresh: Duration::ZERO,
+            },
         )
         .await
         .unwrap()
