@@ -183,9 +183,11 @@ pub fn verify_jwt_at(token: &str, secret: &[u8], now: u64) -> Result<VerifiedJwt
 /// A JWT NumericDate: a non-negative number of seconds (fractions dropped).
 fn numeric_date(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
         _ => None,
     }
 }
@@ -301,7 +303,10 @@ mod tests {
             // expired and badly signed: not worth telling apart from any bad token
             sign(json!({"id": 2, "exp": t - 10}), b"another-secret"),
             // expired refresh token
-            sign(json!({"userId": "2", "type": "refresh", "exp": t - 10}), SECRET),
+            sign(
+                json!({"userId": "2", "type": "refresh", "exp": t - 10}),
+                SECRET,
+            ),
             sign(json!({"iat": t, "exp": t + 60}), SECRET),
             sign(json!({"id": -1, "exp": t + 60}), SECRET),
             // not valid for another hour

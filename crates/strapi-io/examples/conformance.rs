@@ -26,9 +26,7 @@ impl Directory for Anyone {
         _credential: Option<&'a Credential>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         let audience = self.0.clone();
-        Box::pin(async move {
-            Ok(Identity::public(audience))
-        })
+        Box::pin(async move { Ok(Identity::public(audience)) })
     }
 
     fn audiences(&self) -> Arc<Vec<Arc<Audience>>> {

@@ -3,8 +3,8 @@
 //! SPEC §4 and the custom ones, each behind the per-socket rate limit.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use socketioxide::extract::TryData;
@@ -277,11 +277,7 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
     shared.register_public_id(&session, socket);
     shared.occupy(&audience.room);
     metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone()).increment(1.0);
-    if let Some(rooms) = settings
-        .rooms
-        .auto_join_by_role
-        .get(audience.role_label())
-    {
+    if let Some(rooms) = settings.rooms.auto_join_by_role.get(audience.role_label()) {
         socket.join(rooms.clone());
     }
     shared.deadlines.schedule(&session, socket);

@@ -109,7 +109,10 @@ pub trait Directory: Send + Sync + 'static {
         &'a self,
         subjects: &'a [Subject],
     ) -> BoxFuture<'a, Vec<Result<Identity, AuthError>>> {
-        let answers = subjects.iter().map(|_| Err(AuthError::Unavailable)).collect();
+        let answers = subjects
+            .iter()
+            .map(|_| Err(AuthError::Unavailable))
+            .collect();
         Box::pin(async move { answers })
     }
 

@@ -46,7 +46,9 @@ impl Deadlines {
             return;
         };
         let key = (at, self.next_seq.fetch_add(1, Ordering::Relaxed));
-        let earliest = schedule.first_key_value().is_none_or(|(first, _)| key < *first);
+        let earliest = schedule
+            .first_key_value()
+            .is_none_or(|(first, _)| key < *first);
         schedule.insert(
             key,
             Entry {
@@ -159,4 +161,3 @@ fn expire(shared: &Shared, due: Vec<((i64, u64), Entry)>) {
         }
     }
 }
-

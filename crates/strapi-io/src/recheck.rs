@@ -212,7 +212,12 @@ pub(crate) fn apply_identity(
 
 /// Leaves the rooms `autoJoinByRole` gave the old role (and not the new), joins the new
 /// role's.
-fn move_role_rooms(live: &crate::io::Live, socket: &SocketRef, before: &Audience, after: &Audience) {
+fn move_role_rooms(
+    live: &crate::io::Live,
+    socket: &SocketRef,
+    before: &Audience,
+    after: &Audience,
+) {
     let by_role = &live.rooms.auto_join_by_role;
     let new_rooms = by_role.get(after.role_label()).cloned().unwrap_or_default();
     if let Some(old_rooms) = by_role.get(before.role_label()) {
@@ -245,7 +250,10 @@ fn recheck_subscriptions(shared: &Shared, socket: &SocketRef, before: &Audience,
             if !clustered {
                 shared.vacate(&old_scoped);
             }
-            shared.counters.dropped_subscriptions.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .dropped_subscriptions
+                .fetch_add(1, Ordering::Relaxed);
         } else if old_scoped != new_scoped {
             socket.leave(old_scoped.clone());
             socket.join(new_scoped.clone());
@@ -272,7 +280,10 @@ pub(crate) async fn refresh_token(
     arg: Option<&Value>,
 ) -> Value {
     let refused = |error: String| {
-        shared.counters.refused_refreshes.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counters
+            .refused_refreshes
+            .fetch_add(1, Ordering::Relaxed);
         metrics::counter!("strapi_io_token_refreshes_total", "outcome" => "refused").increment(1);
         failure(error)
     };

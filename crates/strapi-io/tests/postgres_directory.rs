@@ -8,6 +8,7 @@
 
 mod fixture_checks;
 mod pg;
+mod support;
 
 use std::io::Write;
 use std::path::Path;
@@ -67,8 +68,13 @@ impl Write for LogWriter {
     }
 }
 
+/// The directory with its change watch off: the checks decide when caches are read again.
 async fn open(url: &str) -> StrapiDirectory {
-    StrapiDirectory::open(url, SECRET, SALT, StrapiDirectoryOptions::default())
+    let options = StrapiDirectoryOptions {
+        refresh: Duration::ZERO,
+        ..StrapiDirectoryOptions::default()
+    };
+    StrapiDirectory::open(url, SECRET, SALT, options)
         .await
         .unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
@@ -112,15 +118,27 @@ async fn strapi_directory_on_postgresql() {
              GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER};"
         ),
     );
-    for copy in ["strapi_confirm", "strapi_cache", "strapi_faults"] {
+    for copy in [
+        "strapi_confirm",
+        "strapi_cache",
+        "strapi_faults",
+        "strapi_watch",
+        "strapi_follow",
+    ] {
         cluster.psql(
             "postgres",
             &format!("CREATE DATABASE {copy} TEMPLATE strapi; GRANT CONNECT ON DATABASE {copy} TO {READER}"),
         );
     }
-    let [main, confirm, cache, faulty] =
-        ["strapi", "strapi_confirm", "strapi_cache", "strapi_faults"]
-            .map(|db| cluster.url(READER, PASSWORD, db));
+    let [main, confirm, cache, faulty, watch, follow] = [
+        "strapi",
+        "strapi_confirm",
+        "strapi_cache",
+        "strapi_faults",
+        "strapi_watch",
+        "strapi_follow",
+    ]
+    .map(|db| cluster.url(READER, PASSWORD, db));
 
     let checks = async {
         the_role_may_only_select(&main).await;
@@ -130,6 +148,8 @@ async fn strapi_directory_on_postgresql() {
         entity_existence(&cluster, &main).await;
         email_confirmation_from_the_advanced_store(&cluster, &confirm).await;
         cache_and_invalidate(&cluster, &cache).await;
+        changes_are_watched(&cluster, &watch).await;
+        sockets_follow_strapi(&cluster, &follow).await;
         open_errors(&cluster).await;
         faults(&mut cluster, &faulty).await;
     };
@@ -371,6 +391,163 @@ async fn cache_and_invalidate(cluster: &PgCluster, url: &str) {
         );
     }
     d.close().await;
+}
+
+/// [`fixture_checks::Writer`] through `psql` as the superuser.
+struct PsqlWriter<'c> {
+    cluster: &'c PgCluster,
+    database: &'static str,
+}
+
+impl fixture_checks::Writer for PsqlWriter<'_> {
+    fn exec<'a>(&'a self, sql: &'a str) -> futures_util::future::BoxFuture<'a, ()> {
+        self.cluster.psql(self.database, sql);
+        Box::pin(async {})
+    }
+
+    fn at(&self, ms: i64) -> String {
+        // `timestamp without time zone` holding UTC wall-clock time, as Strapi writes it.
+        format!("(to_timestamp({ms} / 1000.0) AT TIME ZONE 'UTC')")
+    }
+}
+
+async fn changes_are_watched(cluster: &PgCluster, url: &str) {
+    let d = open(url).await;
+    let w = PsqlWriter {
+        cluster,
+        database: "strapi_watch",
+    };
+    fixture_checks::watched_changes(&d, &w).await;
+    d.close().await;
+}
+
+/// End to end: a server on the directory with its default watch (every 2 s), sockets of the
+/// Rust client, changes written as Strapi writes them — each reaches the connected sockets
+/// within 3 s, without `invalidate`.
+async fn sockets_follow_strapi(cluster: &PgCluster, url: &str) {
+    use serde_json::json;
+    use strapi_io::{EmitOptions, IoBuilder, load_schemas};
+    use support::Client;
+
+    const LIMIT: Duration = Duration::from_secs(3);
+    let directory = Arc::new(
+        StrapiDirectory::open(url, SECRET, SALT, StrapiDirectoryOptions::default())
+            .await
+            .expect("open"),
+    );
+    let schemas = load_schemas(&support::blog_src()).expect("schemas");
+    let (layer, io) = IoBuilder::new(schemas)
+        .directory(directory.clone())
+        .build()
+        .expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let serving = io.clone();
+    let server = tokio::spawn(async move {
+        serving
+            .serve(
+                listener,
+                axum::Router::new().layer(layer),
+                std::future::pending(),
+            )
+            .await
+    });
+    let sql = |text: &str| cluster.psql("strapi_follow", text);
+    let jwt = |c: &strapi_io::core::auth::Credential| match c {
+        strapi_io::core::auth::Credential::Jwt(t) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    let mut public = Client::public(&addr).await;
+    let mut reader = Client::jwt(&addr, &jwt(&legacy(2))).await;
+    let mut editor = Client::jwt(&addr, &jwt(&access("1"))).await;
+    let mut dashboard = Client::api_token(&addr, "fixture-token-dashboard").await;
+    let article = |n: u64| {
+        EmitOptions::new(
+            "create",
+            "api::article.article",
+            json!({"id": n, "documentId": format!("doc{n}"), "title": "t", "publishedAt": "2026-12-01T00:00:00.000Z"}),
+        )
+    };
+    io.emit(article(1)).await.expect("emit");
+    assert_eq!(public.recv("article:create").await["data"]["id"], 1);
+
+    // Public loses read access to articles (`find` and `findOne`): the next events do not
+    // reach it.
+    sql("DELETE FROM up_permissions \
+         WHERE action IN ('api::article.article.find', 'api::article.article.findOne') \
+           AND id IN (SELECT l.permission_id FROM up_permissions_role_lnk l \
+                      JOIN up_roles r ON r.id = l.role_id WHERE r.type = 'public')");
+    let start = Instant::now();
+    let mut n = 1;
+    loop {
+        n += 1;
+        io.emit(article(n)).await.expect("emit");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if public.drain("article:create").is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "public still receives after {LIMIT:?}: {:?} {:?}",
+            directory.watch_stats(),
+            io.audiences().iter().find(|a| a.room == "io-role-public")
+        );
+    }
+    // The reader (authenticated) still does.
+    assert!(!reader.drain("article:create").is_empty());
+
+    // The reader is blocked: told why, then disconnected.
+    sql("UPDATE up_users SET blocked = true, updated_at = now() AT TIME ZONE 'UTC' WHERE id = 2");
+    let start = Instant::now();
+    let told = reader.recv("server-disconnect").await;
+    assert!(start.elapsed() < LIMIT, "{:?}", start.elapsed());
+    assert_eq!(told, json!({"reason": "Invalid credentials"}));
+    reader.closed().await;
+
+    // The dashboard token is deleted.
+    sql("DELETE FROM strapi_api_tokens WHERE name = 'dashboard'");
+    let start = Instant::now();
+    let told = dashboard.recv("server-disconnect").await;
+    assert!(start.elapsed() < LIMIT, "{:?}", start.elapsed());
+    assert_eq!(told, json!({"reason": "Invalid credentials"}));
+    dashboard.closed().await;
+
+    // The editor becomes an authenticated user: moved to that audience, still connected.
+    let before = editor.call("whoami", None).await;
+    assert_eq!(before["role"], "editor");
+    sql("UPDATE up_users_role_lnk \
+         SET role_id = (SELECT id FROM up_roles WHERE type = 'authenticated') WHERE user_id = 1; \
+         UPDATE up_users SET updated_at = now() AT TIME ZONE 'UTC' WHERE id = 1");
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if editor.call("whoami", None).await["role"] == "authenticated" {
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "not moved after {LIMIT:?}");
+    }
+    let members = io
+        .sockets_in_room("io-role-authenticated")
+        .await
+        .expect("sockets");
+    assert!(
+        members
+            .iter()
+            .any(|s| s.user.as_ref().is_some_and(|u| u.username == "editor")),
+        "{members:?}"
+    );
+    let stats = io.stats();
+    assert_eq!(
+        (stats.access_revoked, stats.audience_moves),
+        (2, 1),
+        "{stats:?}"
+    );
+    assert!(stats.access_rechecks >= 3, "{stats:?}");
+    drop(public);
+    server.abort();
+    directory.close().await;
 }
 
 async fn open_errors(cluster: &PgCluster) {

@@ -514,8 +514,7 @@ impl Inner {
         self.user_queries.fetch_add(1, Ordering::Relaxed);
         match snapshot::fetch_users(&self.db, &missing).await {
             Ok(rows) => {
-                let mut rows: HashMap<i64, UserRow> =
-                    rows.into_iter().map(|r| (r.id, r)).collect();
+                let mut rows: HashMap<i64, UserRow> = rows.into_iter().map(|r| (r.id, r)).collect();
                 let mut users = self.lock_users();
                 if users.len() + missing.len() > MAX_CACHED_USERS {
                     users.retain(|_, s| self.is_fresh(s.created));

@@ -101,6 +101,78 @@ async fn roles_and_tokens_are_loaded_with_their_actions() {
     fixture_checks::roles_and_permissions(&d).await;
 }
 
+/// [`fixture_checks::Writer`] over a read-write SQLite connection.
+struct SqliteWriter(sqlx::SqlitePool);
+
+impl fixture_checks::Writer for SqliteWriter {
+    fn exec<'a>(&'a self, sql: &'a str) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::raw_sql(sql)
+                .execute(&self.0)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+    }
+
+    fn at(&self, ms: i64) -> String {
+        ms.to_string()
+    }
+}
+
+#[tokio::test]
+async fn changes_are_watched() {
+    let db = TempDb::new();
+    let d = db.open(Duration::from_secs(300)).await;
+    let w = SqliteWriter(
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().filename(&db.path))
+            .await
+            .unwrap(),
+    );
+    fixture_checks::watched_changes(&d, &w).await;
+}
+
+#[tokio::test]
+async fn the_watch_vouches_for_the_cache_past_its_ttl() {
+    let db = TempDb::new();
+    let d = StrapiDirectory::open(
+        &db.url(),
+        SECRET,
+        SALT,
+        StrapiDirectoryOptions {
+            cache_ttl: Duration::from_millis(300),
+            refresh: Duration::from_millis(100),
+        },
+    )
+    .await
+    .unwrap();
+    d.authenticate(Some(&legacy(2))).await.unwrap();
+    assert_eq!(d.user_queries(), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Past the TTL, but the tables did not change since: no new read.
+    d.authenticate(Some(&legacy(2))).await.unwrap();
+    assert_eq!(d.user_queries(), 1);
+    assert!(d.watch_stats().polls >= 3, "{:?}", d.watch_stats());
+    // A change is applied by the task, without a poll or an invalidate from here.
+    let mut w = db.writer().await;
+    sqlx::query("UPDATE up_users SET blocked = 1, updated_at = ? WHERE id = 2")
+        .bind(crate::directory::unix_millis())
+        .execute(&mut w)
+        .await
+        .unwrap();
+    let mut waited = Duration::ZERO;
+    while d.authenticate(Some(&legacy(2))).await.is_ok() {
+        assert!(waited < Duration::from_secs(3), "the block was not seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    // With the watch failing (the file gone), the TTL is the ceiling again.
+    drop(w);
+    d.close().await;
+    assert_eq!(d.user_queries(), 2);
+}
+
 #[tokio::test]
 async fn jwt_users_in_both_forms() {
     let db = TempDb::new();

@@ -216,3 +216,176 @@ pub(crate) async fn api_tokens(d: &StrapiDirectory) {
         );
     }
 }
+
+/// Writes to a copy of the fixture database as Strapi would (a separate read-write
+/// connection), in either dialect.
+pub(crate) trait Writer: Sync {
+    /// Runs `sql` (several statements allowed).
+    fn exec<'a>(&'a self, sql: &'a str) -> futures_util::future::BoxFuture<'a, ()>;
+    /// A timestamp literal for `ms` since the epoch, as Strapi stores it.
+    fn at(&self, ms: i64) -> String;
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// The next change the directory announces (after a poll), within a second.
+async fn announced(
+    rx: &mut tokio::sync::broadcast::Receiver<strapi_io::DirectoryChange>,
+) -> strapi_io::DirectoryChange {
+    tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
+        .await
+        .expect("a change was announced")
+        .expect("the channel is open")
+}
+
+/// The change watch (`poll`, as the background task runs it every `refresh`): what each
+/// Strapi write is seen as, and what a re-check of each kind of subject answers after it.
+/// `d` must be opened with the watch's task off (`refresh: 0`), on a private copy.
+pub(crate) async fn watched_changes(d: &StrapiDirectory, w: &dyn Writer) {
+    use strapi_io::core::auth::hash_api_token;
+    use strapi_io::{DirectoryChange, Subject};
+    let mut rx = d.changes().expect("the strapi directory announces changes");
+    let key = |plain: &str| Subject::ApiToken(hash_api_token(plain, SALT));
+    let room = |r: &Result<strapi_io::Identity, AuthError>| {
+        r.as_ref()
+            .map(|i| i.audience.room.clone())
+            .map_err(Clone::clone)
+    };
+    assert!(!d.poll().await.expect("first poll"), "nothing changed yet");
+    let subjects = [
+        Subject::User("1".into()),
+        Subject::User("2".into()),
+        key("fixture-token-dashboard"),
+        key("fixture-token-ops"),
+        Subject::Public,
+    ];
+    let before = d.recheck(&subjects).await;
+    assert_eq!(
+        before.iter().map(room).collect::<Vec<_>>(),
+        [
+            Ok("io-role-editor".to_string()),
+            Ok("io-role-authenticated".to_string()),
+            Ok("io-token-dashboard".to_string()),
+            Ok("io-token-ops".to_string()),
+            Ok("io-role-public".to_string()),
+        ]
+    );
+
+    // A user blocked in the admin: the user row is updated.
+    w.exec(&format!(
+        "UPDATE up_users SET blocked = true, updated_at = {} WHERE id = 2",
+        w.at(now_ms())
+    ))
+    .await;
+    assert!(d.poll().await.expect("poll"));
+    // (The user updated last before, in the same millisecond as the watermark, comes too.)
+    assert!(
+        matches!(announced(&mut rx).await, DirectoryChange::Users(ids) if ids.contains(&"2".into()) && !ids.contains(&"1".into()))
+    );
+    assert_eq!(
+        room(&d.recheck(&subjects[1..2]).await[0]),
+        Err(AuthError::InvalidCredentials)
+    );
+    assert_eq!(
+        d.authenticate(Some(&legacy(2))).await.unwrap_err(),
+        AuthError::InvalidCredentials,
+        "and new handshakes are refused"
+    );
+
+    // A role changed by replacing the user's role link only (no `updated_at`).
+    w.exec(
+        "DELETE FROM up_users_role_lnk WHERE user_id = 1; \
+         INSERT INTO up_users_role_lnk (user_id, role_id, user_ord) \
+           SELECT 1, id, 1 FROM up_roles WHERE type = 'authenticated'",
+    )
+    .await;
+    assert!(d.poll().await.expect("poll"));
+    assert!(
+        matches!(announced(&mut rx).await, DirectoryChange::Users(ids) if ids.contains(&"1".into()) && ids.len() <= 2)
+    );
+    let moved = d.recheck(&subjects[..1]).await;
+    assert_eq!(room(&moved[0]), Ok("io-role-authenticated".to_string()));
+    assert_eq!(
+        moved[0]
+            .as_ref()
+            .ok()
+            .and_then(|i| i.user.clone())
+            .map(|u| u.role),
+        Some("authenticated".to_string())
+    );
+
+    // A permission removed from Public: Strapi deletes the permission row.
+    assert!(role(d, "public").has("api::article.article.find"));
+    w.exec(
+        "DELETE FROM up_permissions WHERE action = 'api::article.article.find' AND id IN \
+           (SELECT l.permission_id FROM up_permissions_role_lnk l \
+            JOIN up_roles r ON r.id = l.role_id WHERE r.type = 'public')",
+    )
+    .await;
+    assert!(d.poll().await.expect("poll"));
+    assert_eq!(announced(&mut rx).await, DirectoryChange::All);
+    assert!(!role(d, "public").has("api::article.article.find"));
+    let public = d.recheck(&subjects[4..]).await;
+    assert!(
+        public[0]
+            .as_ref()
+            .is_ok_and(|i| !i.audience.has("api::article.article.find")
+                && i.audience.has("api::article.article.findOne"))
+    );
+
+    // An API token revoked (deleted), another one's expiry moved into the past.
+    w.exec("DELETE FROM strapi_api_tokens WHERE name = 'dashboard'")
+        .await;
+    assert!(d.poll().await.expect("poll"));
+    assert_eq!(announced(&mut rx).await, DirectoryChange::All);
+    w.exec(&format!(
+        "UPDATE strapi_api_tokens SET expires_at = {}, updated_at = {} WHERE name = 'ops'",
+        w.at(now_ms() - 60_000),
+        w.at(now_ms())
+    ))
+    .await;
+    assert!(d.poll().await.expect("poll"));
+    assert_eq!(announced(&mut rx).await, DirectoryChange::All);
+    let tokens = d.recheck(&subjects[2..4]).await;
+    assert_eq!(
+        tokens.iter().map(room).collect::<Vec<_>>(),
+        [
+            Err(AuthError::InvalidCredentials),
+            Err(AuthError::TokenExpired)
+        ]
+    );
+
+    // A user registered (a new row): only that user is announced.
+    w.exec(&format!(
+        "INSERT INTO up_users (username, email, confirmed, blocked, created_at, updated_at) \
+         VALUES ('newcomer', 'new@example.com', true, false, {0}, {0})",
+        w.at(now_ms())
+    ))
+    .await;
+    assert!(d.poll().await.expect("poll"));
+    assert!(
+        matches!(announced(&mut rx).await, DirectoryChange::Users(ids) if !ids.contains(&"1".into()) && ids.iter().any(|id| id.parse::<u32>().is_ok_and(|n| n > 4)))
+    );
+
+    // A user deleted: every socket is re-checked.
+    w.exec("DELETE FROM up_users_role_lnk WHERE user_id = 4; DELETE FROM up_users WHERE id = 4")
+        .await;
+    assert!(d.poll().await.expect("poll"));
+    assert_eq!(announced(&mut rx).await, DirectoryChange::All);
+    assert_eq!(
+        room(&d.recheck(&[Subject::User("4".into())]).await[0]),
+        Err(AuthError::InvalidCredentials)
+    );
+
+    // Quiet again.
+    assert!(!d.poll().await.expect("poll"));
+    assert!(rx.try_recv().is_err(), "nothing more announced");
+    let stats = d.watch_stats();
+    assert_eq!((stats.changes, stats.failures), (7, 0), "{stats:?}");
+}
