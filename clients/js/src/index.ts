@@ -1,9 +1,10 @@
 /**
  * `@strapi-io/client`: `createRemoteIo`, the reference's `strapi.$io` served by the strapi-io
  * gateway; its error classes; the reference's types; and the client protocol's types
- * (also at `@strapi-io/client/protocol`); the Document Service middleware that forwards
- * lifecycles, for apps that register it themselves. The Strapi 5 plugin entry is
- * `@strapi-io/client/strapi-server`.
+ * (also at `@strapi-io/client/protocol`); `connectWithSession` and `strapiRefresh`, a socket
+ * that stays signed in across JWT renewals (also at `@strapi-io/client/session`); the
+ * Document Service middleware that forwards lifecycles, for apps that register it
+ * themselves. The Strapi 5 plugin entry is `@strapi-io/client/strapi-server`.
  */
 
 export { createEntrySender, createRemoteIo } from "./remote-io.js";
@@ -17,6 +18,7 @@ export {
 export type { StrapiErrorBody } from "./errors.js";
 export type {
   CallOptions,
+  DirectoryInvalidation,
   EmitOptions,
   EntryEvent,
   EntrySender,
@@ -32,6 +34,17 @@ export type {
   SocketUser,
 } from "./types.js";
 export * from "./protocol.js";
+export { connectWithSession, jwtExpiresAt, strapiRefresh, StrapiRefreshError, StrapiSessionError } from "./session.js";
+export type {
+  JwtAuth,
+  SessionErrorCode,
+  SessionOptions,
+  SessionRetryOptions,
+  SessionSocket,
+  SessionSocketOptions,
+  StrapiRefreshOptions,
+  StrapiSession,
+} from "./session.js";
 export { createLifecycleMiddleware, resolveLifecycles, LIFECYCLE_ACTIONS } from "./lifecycles.js";
 export type {
   DocumentMiddleware,

@@ -99,7 +99,11 @@ export interface PrivateMessage {
   timestamp: number;
 }
 
-/** Sent just before the server disconnects a socket (`disconnectSocket`, settings change, flood). */
+/**
+ * Sent just before the server disconnects a socket (`disconnectSocket`, settings change,
+ * flood; `Token expired` at the JWT's `exp` unless `refresh-token` moved it; `Invalid
+ * credentials` when the user was blocked or deleted).
+ */
 export interface ServerDisconnect {
   reason: string;
 }
@@ -170,6 +174,23 @@ export type PrivateMessageAck = { success: true } | AckFailure;
 /** `whoami`: the socket's public id (the one to hand to others), role and user. */
 export type WhoamiAck = { success: true; id: string; role: string; user: SocketUser | null } | AckFailure;
 
+/**
+ * `refresh-token`: the gateway now holds the new token's expiry (`expiresAt`, ms since the
+ * epoch). A refusal leaves the connection as it was (it still ends at the old `exp`):
+ * `Invalid credentials`, `Token expired`, `Token belongs to another user`, `Invalid parameters:
+ * token is required`, `Only a socket signed in with a JWT can refresh its token`, …
+ */
+export type RefreshTokenAck = { success: true; expiresAt: number } | AckFailure<ClientEventError | RefreshTokenError>;
+
+/** The `error` strings of `refresh-token`'s refusals (besides {@link ClientEventError}). */
+export type RefreshTokenError =
+  | "Invalid credentials"
+  | "Token expired"
+  | "Token belongs to another user"
+  | "Invalid parameters: token is required"
+  | "Only a socket signed in with a JWT can refresh its token"
+  | (string & {});
+
 /** What `subscribe-entity` / `unsubscribe-entity` take. */
 export interface EntityRef {
   /** `api::<name>.<name>` or `plugin::<name>.<name>`. */
@@ -198,6 +219,8 @@ export type ClientToServerEvents<Custom extends { [event: string]: (...args: any
   "get-entity-subscriptions": (ack: (res: EntitySubscriptionsAck) => void) => void;
   "private-message": (msg: PrivateMessageRequest, ack: (res: PrivateMessageAck) => void) => void;
   whoami: (ack: (res: WhoamiAck) => void) => void;
+  /** A fresh JWT of the same user for the open connection, so that it outlives the old `exp`. */
+  "refresh-token": (req: { token: string }, ack: (res: RefreshTokenAck) => void) => void;
 } & Custom;
 
 /**

@@ -12,6 +12,7 @@ import {
 } from "./errors.js";
 import type {
   CallOptions,
+  DirectoryInvalidation,
   EmitOptions,
   EntryEvent,
   EntrySender,
@@ -137,6 +138,10 @@ export function createRemoteIo(options: RemoteIoOptions): RemoteIo {
     getEntityRoomSockets(uid: string, id: string | number): Promise<EntityRoomSocket[]> {
       return call("getEntityRoomSockets", () => ({ uid, id }));
     },
+    // Beyond the reference; an admin route rather than a $io method, hence its own path.
+    invalidate(): Promise<DirectoryInvalidation> {
+      return call("invalidate", () => ({}), undefined, {}, "directory/invalidate");
+    },
   };
 
   // Not enumerable, so that spreading or logging `$io` does not trip them.
@@ -231,8 +236,9 @@ function createCaller(config: Config) {
     body: () => Record<string, unknown>,
     answer: (data: unknown) => T = (data) => data as T,
     headers: Record<string, string> = {},
+    path: string = method,
   ): Promise<T> {
-    const p = run(config, method, body, headers).then(answer, (error: unknown) => {
+    const p = run(config, method, path, body, headers).then(answer, (error: unknown) => {
       const e = error instanceof RemoteIoError ? error : unexpected(method, error);
       if (config.onError) {
         try {
@@ -251,11 +257,12 @@ function createCaller(config: Config) {
 async function run(
   config: Config,
   method: string,
+  path: string,
   build: () => Record<string, unknown>,
   extraHeaders: Record<string, string>,
 ): Promise<unknown> {
   const payload = serialize(method, build());
-  const url = `${config.base}/api/io/${method}`;
+  const url = `${config.base}/api/io/${path}`;
   const signal = AbortSignal.timeout(config.timeoutMs);
   let attempts = 0;
   for (;;) {

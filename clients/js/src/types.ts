@@ -157,12 +157,26 @@ export interface RemoteIo {
   /** The sockets subscribed to an entity. */
   getEntityRoomSockets(uid: string, id: string | number): Promise<EntityRoomSocket[]>;
   /**
+   * Beyond the reference: drops the gateway's cache of Strapi's users, roles, permissions and
+   * API tokens (`POST /api/io/directory/invalidate`), so that a change made in Strapi is seen
+   * at the next handshake without waiting for the directory's watch. Resolves
+   * `{ invalidated: true }`. A gateway on the static directory (its config file) has no cache
+   * and answers 400 (`RemoteIoGatewayError`, `ValidationError`); 503 when Strapi's database
+   * cannot be read.
+   */
+  invalidate(): Promise<DirectoryInvalidation>;
+  /**
    * The reference's raw Socket.IO server lives in the gateway, not in this process: reading
    * it throws a {@link Error} that says so (typed `never`, so TypeScript flags any use).
    */
   readonly server: never;
   /** Same as {@link RemoteIo.server}: the namespaces live in the gateway. */
   readonly namespaces: never;
+}
+
+/** What {@link RemoteIo.invalidate} resolves to. */
+export interface DirectoryInvalidation {
+  invalidated: true;
 }
 
 /** The reference's name for the `$io` type. */

@@ -130,6 +130,25 @@ export function legacyJwt(id, { ttl = 3600 } = {}) {
   return `${head}.${createHmac("sha256", JWT_SECRET).update(head).digest("base64url")}`;
 }
 
+/**
+ * A users-permissions `refresh`-mode access token (`{userId, sessionId, type: "access", iat,
+ * exp}`, as Strapi 5 issues them) signed with the demo secret; `ttl` in seconds (negative:
+ * already expired).
+ */
+export function accessJwt(userId, { ttl = 3600, secret = JWT_SECRET } = {}) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { userId: String(userId), sessionId: randomUUID().replace(/-/g, ""), type: "access", iat: now, exp: now + ttl };
+  const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
+}
+
+/** A JWT's claims, unverified. */
+export const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+
+/** Resolves after `ms` (for waits that are about time itself, such as a token's expiry). */
+export const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
 // ---------------------------------------------------------------------------------------
 // Sockets
 

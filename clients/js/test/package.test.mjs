@@ -33,7 +33,7 @@ test("no runtime dependencies; Node 18+; not private", () => {
 test("every export resolves in both module systems, with its declarations on disk", async () => {
   const esm = await import("@strapi-io/client");
   const cjs = require("@strapi-io/client");
-  const names = ["createRemoteIo", "RemoteIoError", "RemoteIoGatewayError", "RemoteIoNetworkError", "RemoteIoTimeoutError", "RemoteIoArgumentError", "createLifecycleMiddleware", "isConnectErrorMessage", "CONNECT_ERROR_MESSAGES"];
+  const names = ["createRemoteIo", "RemoteIoError", "RemoteIoGatewayError", "RemoteIoNetworkError", "RemoteIoTimeoutError", "RemoteIoArgumentError", "createLifecycleMiddleware", "isConnectErrorMessage", "CONNECT_ERROR_MESSAGES", "connectWithSession", "strapiRefresh", "StrapiSessionError", "StrapiRefreshError", "jwtExpiresAt"];
   for (const name of names) {
     assert.equal(typeof esm[name], typeof cjs[name], name);
     assert.notEqual(esm[name], undefined, name);
@@ -42,6 +42,13 @@ test("every export resolves in both module systems, with its declarations on dis
   const protocolCjs = require("@strapi-io/client/protocol");
   assert.deepEqual([...protocolEsm.CONNECT_ERROR_MESSAGES], [...protocolCjs.CONNECT_ERROR_MESSAGES]);
   assert.equal((await import("@strapi-io/client/strapi-server")).default, require("@strapi-io/client/strapi-server"));
+  const sessionEsm = await import("@strapi-io/client/session");
+  const sessionCjs = require("@strapi-io/client/session");
+  for (const name of ["connectWithSession", "strapiRefresh", "StrapiSessionError", "StrapiRefreshError", "jwtExpiresAt"]) {
+    assert.equal(typeof sessionEsm[name], "function", name);
+    assert.equal(typeof sessionCjs[name], "function", name);
+    assert.equal(sessionEsm[name], esm[name], `${name} is the same function from the index`);
+  }
 
   const files = [];
   const walk = (v) => (typeof v === "string" ? files.push(v) : Object.values(v).forEach(walk));
@@ -50,13 +57,15 @@ test("every export resolves in both module systems, with its declarations on dis
   assert.ok(files.some((f) => f.endsWith("esm/index.d.ts")) && files.some((f) => f.endsWith("cjs/index.d.ts")));
 });
 
-test("the protocol entry imports nothing: browsers can use it without the HTTP client", () => {
-  for (const dir of ["esm", "cjs"]) {
-    const code = readFileSync(join(PACKAGE_DIR, "dist", dir, "protocol.js"), "utf8")
-      .replace(/\/\*[\s\S]*?\*\//g, "")
-      .replace(/^\s*\/\/.*$/gm, "");
-    assert.match(code, /isConnectErrorMessage/, "the code itself is left");
-    assert.doesNotMatch(code, /\bimport\s|require\(/, `dist/${dir}/protocol.js`);
+test("the protocol and session entries import nothing: browsers can use them without the HTTP client", () => {
+  for (const [file, name] of [["protocol.js", "isConnectErrorMessage"], ["session.js", "connectWithSession"]]) {
+    for (const dir of ["esm", "cjs"]) {
+      const code = readFileSync(join(PACKAGE_DIR, "dist", dir, file), "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .replace(/^\s*\/\/.*$/gm, "");
+      assert.match(code, new RegExp(name), "the code itself is left");
+      assert.doesNotMatch(code, /\bimport\s|require\(/, `dist/${dir}/${file}`);
+    }
   }
 });
 

@@ -182,7 +182,7 @@ describe("register and bootstrap", () => {
     const fake = fakeStrapi(pluginConfig(plugin, { url: gateway.url, adminToken: ADMIN_TOKEN }));
     await plugin.register({ strapi: fake.strapi });
     const io = fake.strapi.$io;
-    for (const m of ["emit", "raw", "joinRoom", "leaveRoom", "getSocketsInRoom", "sendPrivateMessage", "broadcast", "emitToNamespace", "disconnectSocket", "subscribeToEntity", "unsubscribeFromEntity", "getEntitySubscriptions", "emitToEntity", "getEntityRoomSockets"]) {
+    for (const m of ["emit", "raw", "joinRoom", "leaveRoom", "getSocketsInRoom", "sendPrivateMessage", "broadcast", "emitToNamespace", "disconnectSocket", "subscribeToEntity", "unsubscribeFromEntity", "getEntitySubscriptions", "emitToEntity", "getEntityRoomSockets", "invalidate"]) {
       assert.equal(typeof io[m], "function", m);
     }
     assert.equal(fake.middlewares.length, 0);

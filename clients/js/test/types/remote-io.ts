@@ -5,6 +5,7 @@
 
 import {
   createRemoteIo,
+  type DirectoryInvalidation,
   RemoteIoError,
   RemoteIoGatewayError,
   type EmitOptions,
@@ -54,8 +55,11 @@ interface Reference {
 
 type Methods = keyof Reference;
 
-// The same method names, no more, no fewer.
-export type SameNames = Assert<Equal<Exclude<keyof RemoteIo, "server" | "namespaces">, Methods>>;
+// The same method names, no more, no fewer (besides `invalidate`, an admin route).
+export type SameNames = Assert<Equal<Exclude<keyof RemoteIo, "server" | "namespaces" | "invalidate">, Methods>>;
+// Beyond the reference: the directory's cache, dropped.
+export type Invalidate = Assert<Equal<RemoteIo["invalidate"], () => Promise<DirectoryInvalidation>>>;
+export type InvalidateAnswers = Assert<Equal<DirectoryInvalidation, { invalidated: true }>>;
 
 // Every parameter list equals the reference's.
 export type SameParameters = Assert<
@@ -98,6 +102,10 @@ async function asStrapiCodeUsesIt(io: SocketIO): Promise<void> {
   const watching = await io.getEntityRoomSockets("api::article.article", 123);
   watching.forEach((s) => console.log(`User: ${s.user?.username || "anonymous"}`));
 
+  const dropped = await io.invalidate();
+  const yes: true = dropped.invalidated;
+  void yes;
+
   // What must not compile.
   // @ts-expect-error roomName is required
   io.joinRoom("socket-id");
@@ -113,6 +121,8 @@ async function asStrapiCodeUsesIt(io: SocketIO): Promise<void> {
   const nothing: Promise<void> = io.joinRoom("socket-id", "room");
   // @ts-expect-error getSocketsInRoom answers socket infos, not ids
   const ids: Promise<string[]> = io.getSocketsInRoom("room");
+  // @ts-expect-error invalidate takes no argument
+  io.invalidate("users");
   // @ts-expect-error the Socket.IO server lives in the gateway
   io.server.sockets.sockets.size;
   // @ts-expect-error so do the namespaces
