@@ -92,8 +92,10 @@ describe("accepted handshakes", () => {
 describe("refused handshakes", () => {
   const cases = [
     ["JWT signed with another secret", { auth: { token: legacyJwt(2, { secret: "not-the-secret" }) } }, "Invalid credentials"],
-    ["expired JWT", { auth: { token: signJwt({ id: 2, iat: now() - 7200, exp: now() - 3600 }) } }, "Invalid credentials"],
-    ["expired access JWT", { auth: { token: accessJwt(2, { ttl: -60 }) } }, "Invalid credentials"],
+    ["expired JWT (told apart, so the client knows to refresh)", { auth: { token: signJwt({ id: 2, iat: now() - 7200, exp: now() - 3600 }) } }, "Token expired"],
+    ["expired access JWT", { auth: { token: accessJwt(2, { ttl: -60 }) } }, "Token expired"],
+    ["expired JWT signed with another secret", { auth: { token: legacyJwt(2, { secret: "not-the-secret", ttl: -60 }) } }, "Invalid credentials"],
+    ["expired refresh token", { auth: { token: accessJwt(2, { type: "refresh", ttl: -60 }) } }, "Invalid credentials"],
     ["refresh token (type: refresh)", { auth: { token: accessJwt(2, { type: "refresh" }) } }, "Invalid credentials"],
     ["JWT without exp", { auth: { token: signJwt({ id: 2, iat: now() }) } }, "Invalid credentials"],
     ["JWT not valid for another hour (nbf)", { auth: { token: signJwt({ id: 2, iat: now(), nbf: now() + 3600, exp: now() + 7200 }) } }, "Invalid credentials"],

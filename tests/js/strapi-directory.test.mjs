@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { execFileSync, spawn } from "node:child_process";
-import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer, waitUntil } from "./helpers.mjs";
+import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer, stats, waitUntil, withTimeout } from "./helpers.mjs";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const FIXTURE_DB = join(REPO, "crates/strapi-io/tests/fixtures/strapi5.db");
@@ -155,7 +155,7 @@ describe("directory = strapi from environment variables only", () => {
   test("the fixture's real tokens: both JWT forms re-signed for now are accepted; the expired original and the refresh token are refused", async () => {
     assert.equal(claimsOf(REAL_ACCESS).userId, "2", "refresh mode: userId is a string");
     assert.equal(claimsOf(REAL_LEGACY).id, 2, "legacy-support: id is a number");
-    assert.equal(await connectError(url, { auth: { token: REAL_ACCESS } }), "Invalid credentials", "expired");
+    assert.equal(await connectError(url, { auth: { token: REAL_ACCESS } }), "Token expired", "expired");
     assert.equal(await connectError(url, { auth: { token: REAL_REFRESH } }), "Invalid credentials", "type refresh");
     assert.equal(
       await connectError(url, { auth: { token: resigned(REAL_REFRESH) } }),
@@ -289,29 +289,109 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
     assert.equal((await ack(editor, "whoami")).role, "editor");
   });
 
-  test("a permission removed from a role stops that role's events after invalidation, not before", async () => {
+  // What each Strapi change takes to reach connected sockets, with the watch's default
+  // `directory.refreshSeconds` (2 s) and without anyone calling invalidate.
+  const LIMIT_MS = 3000;
+
+  test("a permission removed from a role: that role's sockets stop receiving within 3 s", async () => {
     const pub = await connect(url);
     const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
-    // Public loses find on articles (as unticking it in Strapi's admin does).
+    assert.equal((await emitArticle("before")).status, 200);
+    await pub.rec.waitFor("article:create", (p) => p.data.title === "before");
+    // Public loses read access to articles (as unticking find and findOne in Strapi's admin).
     sql(db, `DELETE FROM up_permissions WHERE id IN (
       SELECT p.id FROM up_permissions p JOIN up_permissions_role_lnk l ON l.permission_id = p.id
       JOIN up_roles r ON r.id = l.role_id WHERE r.type = 'public' AND p.action LIKE 'api::article.article.%');`);
-    assert.equal((await emitArticle("before invalidation")).status, 200);
-    await pub.rec.waitFor("article:create", (p) => p.data.title === "before invalidation");
-    const inv = await rpc(url, "directory/invalidate", {}, { token: ADMIN });
-    assert.equal(inv.status, 200, inv.text);
-    assert.equal((await emitArticle("after invalidation")).status, 200);
-    await reader.rec.waitFor("article:create", (p) => p.data.title === "after invalidation");
-    await marker(url, [pub]);
-    assert.deepEqual(pub.rec.all("article:create").map((p) => p.data.title), ["before invalidation"]);
+    const started = Date.now();
+    let n = 0;
+    await waitUntil(
+      async () => {
+        const title = `probe ${++n}`;
+        await emitArticle(title);
+        await reader.rec.waitFor("article:create", (p) => p.data.title === title);
+        await marker(url, [pub]);
+        return !pub.rec.all("article:create").some((p) => p.data.title === title);
+      },
+      { ms: LIMIT_MS + 1000, every: 100, what: "Public to stop receiving articles" },
+    );
+    assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
+    assert.equal(pub.connected, true, "Public may still connect: its sockets stay");
+    const st = await stats(url);
+    assert.ok(st.directoryWatch.changes >= 1, JSON.stringify(st.directoryWatch));
   });
 
-  test("email confirmation turned on in Strapi: the unconfirmed user is refused after invalidation", async () => {
-    await connect(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } });
+  test("a user blocked in Strapi: their socket is told why and disconnected within 3 s; new handshakes are refused", async () => {
+    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    const disconnected = new Promise((r) => reader.once("disconnect", r));
+    const started = Date.now();
+    sql(db, `UPDATE up_users SET blocked = 1, updated_at = ${Date.now()} WHERE id = 2;`);
+    const told = await reader.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 1000);
+    assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
+    assert.deepEqual(told, { reason: "Invalid credentials" });
+    assert.equal(await withTimeout(disconnected, 3000, "disconnect"), "io server disconnect");
+    assert.equal(await connectError(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }), "Invalid credentials");
+    assert.equal(editor.connected, true, "other users are untouched");
+    assert.equal(editor.rec.count("server-disconnect"), 0);
+    const st = await stats(url);
+    assert.ok(st.accessRevoked >= 1 && st.accessRechecks >= 1, JSON.stringify(st));
+    const metrics = await request(url, "/metrics");
+    assert.match(metrics.text, /strapi_io_access_revocations_total\{reason="Invalid credentials"\} [1-9]/);
+    assert.match(metrics.text, /strapi_io_directory_polls_total [1-9]/);
+  });
+
+  test("an API token deleted in Strapi: its socket is disconnected within 3 s", async () => {
+    const ops = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-ops" } });
+    const started = Date.now();
+    sql(db, `DELETE FROM strapi_api_tokens WHERE name = 'ops';`);
+    const told = await ops.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 1000);
+    assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
+    assert.deepEqual(told, { reason: "Invalid credentials" });
+    assert.equal(
+      await connectError(url, { auth: { strategy: "api-token", token: "fixture-token-ops" } }),
+      "Invalid credentials",
+    );
+  });
+
+  test("an API token's expiry moved into the past: disconnected with Token expired", async () => {
+    const dashboard = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-dashboard" } });
+    sql(db, `UPDATE strapi_api_tokens SET expires_at = ${Date.now() + 1500}, updated_at = ${Date.now()} WHERE name = 'dashboard';`);
+    const told = await dashboard.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 2000);
+    assert.deepEqual(told, { reason: "Token expired" });
+  });
+
+  test("a user's role changed in Strapi: the socket moves to the new audience within 3 s and gets that audience's events", async () => {
+    const editor = await connect(url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
+    assert.equal((await ack(editor, "whoami")).role, "editor");
+    assert.deepEqual(await ack(editor, "subscribe-entity", { uid: "api::author.author", id: "xg9myu30sc547noh5y1v0prc" }), {
+      success: true, room: "api::author.author:xg9myu30sc547noh5y1v0prc", uid: "api::author.author", id: "xg9myu30sc547noh5y1v0prc",
+    });
+    const started = Date.now();
+    // As Strapi's admin saves the user with another role: the link replaced, the row updated.
+    sql(db, `DELETE FROM up_users_role_lnk WHERE user_id = 1;
+      INSERT INTO up_users_role_lnk (user_id, role_id, user_ord) SELECT 1, id, 1 FROM up_roles WHERE type = 'public';
+      UPDATE up_users SET updated_at = ${Date.now()} WHERE id = 1;`);
+    await waitUntil(async () => (await ack(editor, "whoami")).role === "public", {
+      ms: LIMIT_MS + 1000, every: 100, what: "the editor's socket to move to Public",
+    });
+    assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
+    const rooms = (await ack(editor, "get-rooms")).rooms;
+    assert.ok(rooms.includes("io-role-public") && !rooms.includes("io-role-editor"), rooms.join());
+    // Public may not read authors in this Strapi: that subscription is gone, no disconnect.
+    assert.deepEqual((await ack(editor, "get-entity-subscriptions")).subscriptions, []);
+    assert.equal(editor.connected, true);
+    assert.equal((await ack(editor, "whoami")).user.role, "public");
+    const st = await stats(url);
+    assert.ok(st.audienceMoves >= 1 && st.droppedSubscriptions >= 1, JSON.stringify(st));
+  });
+
+  test("email confirmation turned on in Strapi: the unconfirmed user's socket is disconnected, confirmed ones stay", async () => {
+    const pending = await connect(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } });
+    const confirmed = await connect(url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
     sql(db, `UPDATE strapi_core_store_settings SET value = json_set(value, '$.email_confirmation', json('true'))
       WHERE key = 'plugin_users-permissions_advanced';`);
-    assert.equal((await rpc(url, "directory/invalidate", {}, { token: ADMIN })).status, 200);
+    assert.deepEqual(await pending.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 1000), { reason: "Invalid credentials" });
     assert.equal(await connectError(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } }), "Invalid credentials");
-    await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    assert.equal(confirmed.connected, true);
   });
 });

@@ -121,7 +121,7 @@ impl DirectoryConfig {
     pub fn refresh(&self) -> Result<Option<std::time::Duration>, String> {
         match self.refresh_seconds {
             None => Ok(None),
-            Some(s) if s == 0.0 => Ok(Some(std::time::Duration::ZERO)),
+            Some(0.0) => Ok(Some(std::time::Duration::ZERO)),
             Some(s) if s.is_finite() && (0.1..=MAX_REFRESH_SECONDS).contains(&s) => {
                 Ok(Some(std::time::Duration::from_secs_f64(s)))
             }

@@ -51,6 +51,9 @@ pub async fn stats(
         map.insert("entryEvents".into(), state.entry_events.snapshot());
         map.insert("populate".into(), state.populator.counters().snapshot());
         map.insert("uptimeSeconds".into(), json!(io.uptime().as_secs()));
+        if let Some(directory) = &state.strapi_directory {
+            map.insert("directoryWatch".into(), json!(directory.watch_stats()));
+        }
         // `connections` and the rest above are this node's; the cluster's nodes and total
         // come from every node's heartbeat.
         map.insert("cluster".into(), json!(io.cluster().await));

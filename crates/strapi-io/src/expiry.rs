@@ -24,11 +24,13 @@ struct Entry {
     sid: Sid,
 }
 
+/// A place in the schedule: `(expiry ms, sequence)`; the sequence keeps equal times apart.
+type Key = (i64, u64);
+
 /// Every connected socket with a credential that expires, by time.
 #[derive(Default)]
 pub(crate) struct Deadlines {
-    /// `(expiry ms, sequence)` → socket; the sequence keeps equal times apart.
-    schedule: Mutex<BTreeMap<(i64, u64), Entry>>,
+    schedule: Mutex<BTreeMap<Key, Entry>>,
     next_seq: AtomicU64,
     /// Wakes the task when an earlier deadline is scheduled.
     wake: Notify,
@@ -80,12 +82,12 @@ impl Deadlines {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(i64, u64), Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Entry>> {
         self.schedule.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The entries due at `now`, taken out of the schedule; or how long until the next.
-    fn due(&self, now: i64) -> Result<Vec<((i64, u64), Entry)>, Option<i64>> {
+    fn due(&self, now: i64) -> Result<Vec<(Key, Entry)>, Option<i64>> {
         let mut schedule = self.lock();
         match schedule.first_key_value() {
             None => Err(None),
@@ -127,7 +129,7 @@ pub(crate) async fn run(shared: Weak<Shared>) {
 }
 
 /// Disconnects the due sockets whose credential has expired.
-fn expire(shared: &Shared, due: Vec<((i64, u64), Entry)>) {
+fn expire(shared: &Shared, due: Vec<(Key, Entry)>) {
     let policy = shared.settings().security.token_expiry;
     let now = unix_millis();
     for (key, entry) in due {

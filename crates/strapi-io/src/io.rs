@@ -1455,6 +1455,13 @@ impl Io {
             &c.refused_connections,
             &c.timed_out_requests,
             &c.undeclared_keys,
+            &c.rechecks,
+            &c.revoked,
+            &c.moves,
+            &c.dropped_subscriptions,
+            &c.expired_disconnects,
+            &c.refreshes,
+            &c.refused_refreshes,
         ] {
             a.store(0, Ordering::Relaxed);
         }

@@ -558,12 +558,14 @@ impl Inner {
     /// One round of the change watch (see `watch.rs`): returns whether something changed.
     async fn poll(self: &Arc<Self>) -> Result<bool, LoadError> {
         self.polls.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_directory_polls_total").increment(1);
         let mut last = self.fingerprint.lock().await;
         let read_at = Instant::now();
         let newer = match Fingerprint::read(&self.db).await {
             Ok(print) => print,
             Err(error) => {
                 self.poll_failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("strapi_io_directory_poll_failures_total").increment(1);
                 let error = LoadError::Db {
                     what: "the change fingerprint",
                     error,
@@ -630,6 +632,7 @@ impl Inner {
         *last = Some(newer);
         self.mark_verified(read_at);
         self.changes_seen.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("strapi_io_directory_changes_total").increment(1);
         if let Some(change) = change {
             tracing::debug!(?change, "strapi directory: change seen");
             let _ = self.changes.send(change);
