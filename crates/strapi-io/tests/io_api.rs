@@ -461,7 +461,7 @@ async fn handshakes_are_refused_with_the_spec_messages() {
     );
     for (auth, message) in [
         (json!({"token": other_secret}), "Invalid credentials"),
-        (json!({"token": expired}), "Invalid credentials"),
+        (json!({"token": expired}), "Token expired"),
         (json!({"token": refresh}), "Invalid credentials"),
         (json!({"token": jwt(3)}), "Invalid credentials"),
         (json!({"token": jwt(42)}), "Invalid credentials"),
