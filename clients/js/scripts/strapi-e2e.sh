@@ -9,8 +9,11 @@
 # Content Manager publish, REST update, Content Manager draft save, unpublish, publish, a
 # comment on the published article, delete) twice: with events from the plugin entry's
 # forwarder, then with Strapi's webhook instead (lifecycles off) — each audience must hear
-# exactly one correctly sanitized event per action on both paths. Strapi runs in production
-# mode (`strapi start` after `strapi build`).
+# exactly one correctly sanitized event per action on both paths. Last,
+# scripts/strapi-e2e-session.mjs signs the fixture's reader in (users-permissions refresh mode,
+# httpOnly refresh cookie, access tokens shortened to ACCESS_TOKEN_LIFESPAN seconds) and keeps a
+# socket connected through connectWithSession + strapiRefresh past its tokens' expiry. Strapi
+# runs in production mode (`strapi start` after `strapi build`).
 #
 # NOT part of scripts/test: it needs the npm registry (create-strapi, ~1 GB of node_modules),
 # an admin-panel build and several minutes. Run it by hand:
@@ -20,7 +23,8 @@
 #
 # Env: WORK (default /tmp/strapi-io-e2e; the app is kept there and reused by the next run),
 # FIXTURE (default <repo>/../shared/fixtures/strapi5), STRAPI_IO_BIN, STRAPI_PORT (1337),
-# GATEWAY_PORT (1338), KEEP_RUNNING=1 to leave Strapi and the gateway up afterwards.
+# GATEWAY_PORT (1338), ACCESS_TOKEN_LIFESPAN (20), KEEP_RUNNING=1 to leave Strapi and the
+# gateway up afterwards.
 set -euo pipefail
 
 PKG=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +36,7 @@ BIN=${STRAPI_IO_BIN:-$REPO/target/release/strapi-io}
 STRAPI_PORT=${STRAPI_PORT:-1337}
 GATEWAY_PORT=${GATEWAY_PORT:-1338}
 STRAPI_VERSION=5.54.0
+ACCESS_TOKEN_LIFESPAN=${ACCESS_TOKEN_LIFESPAN:-20}
 ADMIN_TOKEN=$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')
 
 [[ -x $BIN ]] || { echo "no gateway binary at $BIN: cargo build --release -p strapi-io-server" >&2; exit 1; }
@@ -111,27 +116,33 @@ module.exports = {
 };
 EOF
 
-# config/plugins.js: the fixture's, plus this plugin.
+# config/plugins.js: the fixture's, plus this plugin; UP_ACCESS_TOKEN_LIFESPAN (seconds), when
+# set, shortens users-permissions' access tokens (sessions.accessTokenLifespan, refresh mode).
 if ! grep -q "strapi-io" "$APP/config/plugins.js"; then
   mv "$APP/config/plugins.js" "$APP/config/plugins.fixture.js"
-  cat >"$APP/config/plugins.js" <<'EOF'
+fi
+cat >"$APP/config/plugins.js" <<'EOF'
 'use strict';
 const fixture = require('./plugins.fixture.js');
-module.exports = (ctx) => ({
-  ...fixture(ctx),
-  'strapi-io': {
-    config: {
-      url: ctx.env('STRAPI_IO_URL'),
-      adminToken: ctx.env('STRAPI_IO_ADMIN_TOKEN'),
-      lifecycles: ctx.env.bool('STRAPI_IO_LIFECYCLES', true),
+module.exports = (ctx) => {
+  const plugins = fixture(ctx);
+  const lifespan = ctx.env.int('UP_ACCESS_TOKEN_LIFESPAN');
+  if (lifespan) {
+    const up = plugins['users-permissions'].config;
+    up.sessions = { ...up.sessions, accessTokenLifespan: lifespan };
+  }
+  return {
+    ...plugins,
+    'strapi-io': {
+      config: {
+        url: ctx.env('STRAPI_IO_URL'),
+        adminToken: ctx.env('STRAPI_IO_ADMIN_TOKEN'),
+        lifecycles: ctx.env.bool('STRAPI_IO_LIFECYCLES', true),
+      },
     },
-  },
-});
+  };
+};
 EOF
-fi
-
-# An app laid out by an earlier version of this script: lifecycles from the environment.
-sed -i "s/lifecycles: true,/lifecycles: ctx.env.bool('STRAPI_IO_LIFECYCLES', true),/" "$APP/config/plugins.js"
 
 echo "== npm install (the app, better-sqlite3 12.8.0, and the package tarball)"
 (cd "$APP" && npm install --no-audit --no-fund --loglevel=error && \
@@ -187,11 +198,16 @@ echo "== every action, events from the plugin entry's forwarder"
   node scripts/strapi-e2e-actions.mjs)
 
 echo "== every action again, events from Strapi's webhook (lifecycles off, the fixture's bootstrap registers the webhook)"
+echo "   (Strapi's access tokens live ${ACCESS_TOKEN_LIFESPAN} s from here on, for the session checks below)"
 APP=$APP "$FIXTURE/reproduce/start.sh" stop
 stop_gateway
 start_gateway "$WORK/gateway-webhook.log" STRAPI_IO_WEBHOOK_TOKEN=fixture-webhook-token
 APP=$APP PORT=$STRAPI_PORT STRAPI_IO_URL="http://127.0.0.1:$GATEWAY_PORT" STRAPI_IO_ADMIN_TOKEN="$ADMIN_TOKEN" \
   STRAPI_IO_LIFECYCLES=false FIXTURE_WEBHOOK_URL="http://127.0.0.1:$GATEWAY_PORT/webhooks/strapi" \
-  "$FIXTURE/reproduce/start.sh"
+  UP_ACCESS_TOKEN_LIFESPAN="$ACCESS_TOKEN_LIFESPAN" "$FIXTURE/reproduce/start.sh"
 (cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" SOURCE=webhook \
   node scripts/strapi-e2e-actions.mjs)
+
+echo "== a reader's session through connectWithSession + strapiRefresh (refresh mode, httpOnly cookie, ${ACCESS_TOKEN_LIFESPAN} s access tokens)"
+(cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
+  ACCESS_TOKEN_LIFESPAN="$ACCESS_TOKEN_LIFESPAN" node scripts/strapi-e2e-session.mjs)
