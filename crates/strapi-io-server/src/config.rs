@@ -317,7 +317,33 @@ pub fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value, ConfigE
     } else {
         let v: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))?;
+        // JSON has no NaN or infinity: converted, they would read as an absent key.
+        if let Some(path) = non_finite(&v, "") {
+            return Err(ConfigError::one(format!(
+                "{path}: not a finite number (nan and inf are not accepted)"
+            )));
+        }
         serde_json::to_value(v).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+    }
+}
+
+/// The path of the first NaN or infinite float in `v`, if any.
+fn non_finite(v: &toml::Value, path: &str) -> Option<String> {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match v {
+        toml::Value::Float(f) if !f.is_finite() => Some(path.to_string()),
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| non_finite(item, &format!("{path}[{i}]"))),
+        toml::Value::Table(table) => table.iter().find_map(|(k, item)| non_finite(item, &at(k))),
+        _ => None,
     }
 }
 
@@ -574,6 +600,7 @@ pub fn masked(config: &Config) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -697,6 +724,37 @@ mod tests {
         let err = load(Some(&file), &no_env).unwrap_err().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.starts_with("server.webhookCoalesceMs: 60000"), "{err}");
+    }
+
+    #[test]
+    fn the_directory_watch_interval_is_checked() {
+        let with = |v: f64| DirectoryConfig {
+            refresh_seconds: Some(v),
+            ..DirectoryConfig::default()
+        };
+        assert_eq!(DirectoryConfig::default().refresh(), Ok(None), "default");
+        assert_eq!(with(0.0).refresh(), Ok(Some(Duration::ZERO)), "off");
+        assert_eq!(with(0.5).refresh(), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(with(3600.0).refresh(), Ok(Some(Duration::from_secs(3600))));
+        // A value out of range stops the start, naming the key.
+        let dir = std::env::temp_dir().join(format!("strapi-io-refresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("strapi-io.toml");
+        for value in ["0.05", "-1", "3601", "nan", "inf"] {
+            std::fs::write(&file, format!("[directory]\nrefreshSeconds = {value}\n")).unwrap();
+            let err = load(Some(&file), &no_env)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("directory.refreshSeconds: "),
+                "{value}: {err}"
+            );
+            if value == "nan" || value == "inf" {
+                assert!(err.contains("not a finite number"), "{err}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
