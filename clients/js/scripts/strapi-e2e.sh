@@ -12,8 +12,11 @@
 # exactly one correctly sanitized event per action on both paths. Last,
 # scripts/strapi-e2e-session.mjs signs the fixture's reader in (users-permissions refresh mode,
 # httpOnly refresh cookie, access tokens shortened to ACCESS_TOKEN_LIFESPAN seconds) and keeps a
-# socket connected through connectWithSession + strapiRefresh past its tokens' expiry. Strapi
-# runs in production mode (`strapi start` after `strapi build`).
+# socket connected through connectWithSession + strapiRefresh past its tokens' expiry. Last,
+# scripts/strapi-e2e-access.mjs makes admin changes through Strapi's admin API (a user blocked,
+# a role changed, Public's read permission removed, API tokens regenerated and deleted) and
+# measures how long each takes to reach a connected socket, nobody calling the gateway's
+# invalidate route. Strapi runs in production mode (`strapi start` after `strapi build`).
 #
 # NOT part of scripts/test: it needs the npm registry (create-strapi, ~1 GB of node_modules),
 # an admin-panel build and several minutes. Run it by hand:
@@ -211,3 +214,7 @@ APP=$APP PORT=$STRAPI_PORT STRAPI_IO_URL="http://127.0.0.1:$GATEWAY_PORT" STRAPI
 echo "== a reader's session through connectWithSession + strapiRefresh (refresh mode, httpOnly cookie, ${ACCESS_TOKEN_LIFESPAN} s access tokens)"
 (cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
   ACCESS_TOKEN_LIFESPAN="$ACCESS_TOKEN_LIFESPAN" node scripts/strapi-e2e-session.mjs)
+
+echo "== access follows Strapi: admin changes (block, role, permission, API tokens) reach connected sockets without invalidate"
+(cd "$PKG" && STRAPI_URL="http://127.0.0.1:$STRAPI_PORT" GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" \
+  GATEWAY_ADMIN_TOKEN="$ADMIN_TOKEN" node scripts/strapi-e2e-access.mjs)
