@@ -22,11 +22,12 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Validate a config and print the effective settings with secrets masked.
+    /// Validate a config (the one `serve` would use without --config: the embedded demo,
+    /// or the environment's) and print the effective settings with secrets masked.
     Check {
         /// Config file (TOML, or JSON with a .json extension).
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// Print the hash Strapi stores for an API token (HMAC-SHA512 keyed by the salt, hex).
     HashToken {

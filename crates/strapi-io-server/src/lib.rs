@@ -71,7 +71,26 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { _ = ctrl_c => {}, _ = term => {}, _ = stdin_closed() => {} }
+}
+
+/// With `STRAPI_IO_STOP_ON_STDIN_EOF=1` (set by a parent that supervises the gateway, such
+/// as the Strapi plugin entry), resolves when standard input reaches its end — the parent
+/// closed it or died — so that the gateway never outlives its parent. Otherwise never.
+async fn stdin_closed() {
+    if std::env::var("STRAPI_IO_STOP_ON_STDIN_EOF").as_deref() != Ok("1") {
+        return std::future::pending().await;
+    }
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    // Whatever the parent writes is ignored; end of input or an error ends the wait.
+    while let Ok(n) = stdin.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+    tracing::info!("standard input closed: stopping (STRAPI_IO_STOP_ON_STDIN_EOF)");
 }
 
 /// Runs one command; the process exit code comes back.
@@ -81,7 +100,7 @@ pub async fn execute(command: Command) -> ExitCode {
             println!("{}", strapi_io::core::auth::hash_api_token(&token, &salt));
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match config::load(Some(&config), &env_lookup) {
+        Command::Check { config } => match config::load(config.as_deref(), &env_lookup) {
             Ok(loaded) => {
                 let c = config::masked(&loaded.config);
                 println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default());

@@ -229,3 +229,73 @@ fn a_corrupt_settings_database_stops_the_start() {
         "{err}"
     );
 }
+
+#[test]
+fn check_without_a_config_checks_what_serve_would_run() {
+    let out = Command::new(BIN).arg("check").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("\"pingTimeout\""), "{printed}");
+    assert!(!printed.contains("demo-jwt-secret"), "secrets masked");
+    // Next to Strapi without a file, a missing secret is named.
+    let out = Command::new(BIN)
+        .arg("check")
+        .env("STRAPI_IO_DIRECTORY", "strapi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("directory.databaseUrl (STRAPI_IO_DATABASE_URL)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_supervised_gateway_stops_when_its_parent_closes_stdin() {
+    let spawn = |stop_on_eof: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("STRAPI_IO_PORT", "0")
+            .env(
+                "STRAPI_IO_DATA_DIR",
+                temp_dir(&format!("data-{}", NEXT.fetch_add(1, Ordering::Relaxed))),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if stop_on_eof {
+            cmd.env("STRAPI_IO_STOP_ON_STDIN_EOF", "1");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("serve exited early").unwrap();
+            if line.starts_with("strapi-io listening on") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        child
+    };
+    let mut supervised = spawn(true);
+    let mut plain = spawn(false);
+    // Input is ignored; its end stops the supervised one (cleanly), not the other.
+    for child in [&mut supervised, &mut plain] {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"anything\n").unwrap();
+        drop(stdin);
+    }
+    assert_eq!(wait_exit(&mut supervised, Duration::from_secs(10)), Some(0));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        plain.try_wait().unwrap().is_none(),
+        "without the variable, stdin does not matter"
+    );
+    let _ = plain.kill();
+    let _ = plain.wait();
+}
