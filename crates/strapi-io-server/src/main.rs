@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use strapi_io_server::cli::Cli;
 
+/// The static (musl) builds allocate with mimalloc: musl's allocator keeps much more memory.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
