@@ -54,5 +54,6 @@ export type {
   LifecyclesConfig,
   ResolvedLifecycles,
 } from "./lifecycles.js";
-export { PLUGIN_NAME, resolvePluginConfig } from "./strapi-server.js";
-export type { PluginConfig, ResolvedPluginConfig, StrapiIoPlugin, StrapiLike } from "./strapi-server.js";
+export { PLUGIN_NAME, resolvePluginConfig } from "./plugin-config.js";
+export type { GatewayOptions, PluginConfig, ResolvedGateway, ResolvedPluginConfig } from "./plugin-config.js";
+export type { StrapiIoPlugin, StrapiLike } from "./strapi-server.js";

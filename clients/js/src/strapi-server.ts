@@ -1,56 +1,38 @@
 /**
  * The Strapi 5 plugin entry (`strapi-server`). With the package installed, Strapi enables it
- * as the plugin `strapi-io`; `config/plugins.js`:
+ * as the plugin `strapi-io`. Two modes (`plugin-config.ts`):
  *
- * ```js
- * module.exports = ({ env }) => ({
- *   "strapi-io": {
- *     config: {
- *       url: env("STRAPI_IO_URL"),                 // http://127.0.0.1:1338
- *       adminToken: env("STRAPI_IO_ADMIN_TOKEN"),
- *       // timeoutMs: 10000, retries: 2,
- *       // lifecycles: true,  // forward document create/update/delete/publish/unpublish
- *     },
- *   },
- * });
- * ```
+ * - **managed** (no `url`): the plugin runs the gateway as a child process of Strapi,
+ *   configured from Strapi itself (`managed.ts`), and proxies its Socket.IO path on Strapi's
+ *   own server outside production (`proxy.ts`); `config/plugins.js` needs nothing:
  *
- * `register` sets `strapi.$io` to the remote client (before any app code runs) and, when
- * `lifecycles` is on, adds the forwarding Document Service middleware; `bootstrap` checks
- * that the gateway answers (`GET /health`) and logs the outcome. Nothing here can stop
- * Strapi once the config is valid.
+ *   ```js
+ *   module.exports = () => ({ "strapi-io": { config: { contentTypes: ["api::article.article"] } } });
+ *   ```
+ * - **unmanaged** (`url`, `adminToken`): a gateway run elsewhere.
+ *
+ * `register` sets `strapi.$io` to the remote client (before any app code runs), adds the
+ * forwarding Document Service middleware when `lifecycles` is on (the default when managed),
+ * and installs the proxy; `bootstrap` starts the managed gateway once Strapi's HTTP server
+ * listens (never for `strapi console` and other commands that load Strapi without serving),
+ * or checks that an unmanaged one answers (`GET /health`); `destroy` stops the gateway.
+ * Nothing here can stop Strapi once the config is valid.
  */
 
-import { middlewareFor, resolveLifecycles } from "./lifecycles.js";
-import type { DocumentMiddleware, LifecyclesConfig, ResolvedLifecycles } from "./lifecycles.js";
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { middlewareFor } from "./lifecycles.js";
+import type { DocumentMiddleware } from "./lifecycles.js";
+import { GatewaySupervisor, clientsLine, gatewayUrl, planGateway } from "./managed.js";
+import { PLUGIN_NAME, defaultConfig, resolvePluginConfig, socketPath } from "./plugin-config.js";
+import type { ResolvedPluginConfig } from "./plugin-config.js";
+import { createSocketProxy, type KoaLikeContext, type SocketProxy } from "./proxy.js";
 import { createEntrySender, createRemoteIo } from "./remote-io.js";
 import type { RemoteIo } from "./types.js";
 
-/** The plugin's name: its key in `config/plugins.js`. */
-export const PLUGIN_NAME = "strapi-io";
-
-/** `config/plugins.js` → `"strapi-io".config`. */
-export interface PluginConfig {
-  /** The gateway's base URL (default: `STRAPI_IO_URL`). */
-  url: string;
-  /** The gateway's admin token (default: `STRAPI_IO_ADMIN_TOKEN`). */
-  adminToken: string;
-  /** Bound on one `$io` call, in milliseconds (default 10000). */
-  timeoutMs?: number;
-  /** Retries when the request provably was not sent (default 2). */
-  retries?: number;
-  /** Forward document lifecycles to the gateway (default `false`). */
-  lifecycles?: boolean | LifecyclesConfig;
-}
-
-/** {@link PluginConfig} checked and completed. */
-export interface ResolvedPluginConfig {
-  url: string;
-  adminToken: string;
-  timeoutMs: number;
-  retries: number;
-  lifecycles: ResolvedLifecycles;
-}
+export { PLUGIN_NAME, resolvePluginConfig } from "./plugin-config.js";
+export type { GatewayOptions, PluginConfig, ResolvedGateway, ResolvedPluginConfig } from "./plugin-config.js";
 
 /** The parts of `strapi` the plugin uses. */
 export interface StrapiLike {
@@ -66,41 +48,36 @@ export interface StrapiLike {
     inTransaction?(): boolean;
     transaction?(cb: (ctx: { onCommit(cb: () => void): void }) => unknown): Promise<unknown>;
   };
+  /** Strapi's directories: the app's root holds `src/` (schemas) and the data directory. */
+  dirs?: { app?: { root?: string } };
+  /** Strapi's HTTP server: its Koa app (`use`) and Node server (`httpServer`). */
+  server?: { use(middleware: (ctx: any, next: () => Promise<unknown>) => unknown): unknown; httpServer?: unknown };
   $io?: RemoteIo;
   [key: string]: unknown;
 }
 
-const KNOWN_KEYS = ["url", "adminToken", "timeoutMs", "retries", "lifecycles"];
-
-/** Checks and completes the plugin config; throws an Error naming the key at fault. */
-export function resolvePluginConfig(config: unknown): ResolvedPluginConfig {
-  if (config === null || typeof config !== "object" || Array.isArray(config)) {
-    throw new Error(`config must be an object { url, adminToken, timeoutMs?, retries?, lifecycles? }`);
-  }
-  const c = config as Record<string, unknown>;
-  const unknown = Object.keys(c).filter((k) => !KNOWN_KEYS.includes(k));
-  if (unknown.length) throw new Error(`unknown key(s) ${unknown.join(", ")} (known: ${KNOWN_KEYS.join(", ")})`);
-  if (typeof c.url !== "string" || c.url.trim() === "") {
-    throw new Error("url is required: the strapi-io gateway's base URL, e.g. http://127.0.0.1:1338 (or set STRAPI_IO_URL)");
-  }
-  if (typeof c.adminToken !== "string" || c.adminToken.trim() === "") {
-    throw new Error("adminToken is required: the gateway's admin token (or set STRAPI_IO_ADMIN_TOKEN)");
-  }
-  const resolved: ResolvedPluginConfig = {
-    url: c.url.trim(),
-    adminToken: c.adminToken.trim(),
-    timeoutMs: (c.timeoutMs as number | undefined) ?? 10_000,
-    retries: (c.retries as number | undefined) ?? 2,
-    lifecycles: resolveLifecycles(c.lifecycles),
-  };
-  // createRemoteIo checks url, timeoutMs and retries; its TypeError becomes the config error.
-  try {
-    createRemoteIo({ url: resolved.url, adminToken: resolved.adminToken, timeoutMs: resolved.timeoutMs, retries: resolved.retries });
-  } catch (error) {
-    throw new Error((error as Error).message.replace(/^createRemoteIo: /, ""));
-  }
-  return resolved;
+/** A Node HTTP server, as far as the plugin uses it. */
+interface HttpServerLike {
+  listening?: boolean;
+  address(): unknown;
+  once(event: "listening", listener: () => void): unknown;
+  on(event: "upgrade", listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown;
+  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  listenerCount(event: string): number;
 }
+
+/** What the plugin keeps per Strapi instance. */
+interface State {
+  config: ResolvedPluginConfig;
+  url: string;
+  adminToken: string;
+  proxy: SocketProxy | null;
+  supervisor: GatewaySupervisor | null;
+  onListening: (() => void) | null;
+  stopped: boolean;
+}
+
+const states = new WeakMap<object, State>();
 
 function readConfig(strapi: StrapiLike): ResolvedPluginConfig {
   const raw = strapi.config.get(`plugin::${PLUGIN_NAME}`);
@@ -115,14 +92,41 @@ function processEnv(): Record<string, string | undefined> {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 }
 
-function defaultConfig({ env }: { env: (name: string, fallback?: string) => string | undefined }) {
-  return {
-    url: env("STRAPI_IO_URL", "") ?? "",
-    adminToken: env("STRAPI_IO_ADMIN_TOKEN", "") ?? "",
-    timeoutMs: 10_000,
-    retries: 2,
-    lifecycles: false,
-  };
+function httpServerOf(strapi: StrapiLike): HttpServerLike | null {
+  const server = strapi.server?.httpServer as HttpServerLike | undefined;
+  return server && typeof server.once === "function" && typeof server.address === "function" ? server : null;
+}
+
+/** Where Strapi listens: the server's address once it listens, else its config. */
+function strapiAddress(strapi: StrapiLike): { host: string | null; port: number | null } {
+  const address = httpServerOf(strapi)?.address() as { address?: string; port?: number } | string | null | undefined;
+  if (address && typeof address === "object" && typeof address.port === "number") {
+    return { host: address.address ?? null, port: address.port };
+  }
+  const port = Number(strapi.config.get("server.port"));
+  const host = strapi.config.get("server.host");
+  return { host: typeof host === "string" ? host : null, port: Number.isInteger(port) && port > 0 ? port : null };
+}
+
+/** Starts the managed gateway (once Strapi listens): plans it from Strapi's config, logs what prevents it. */
+function startManaged(strapi: StrapiLike, state: State): void {
+  if (state.stopped || state.supervisor) return;
+  const env = processEnv();
+  const address = strapiAddress(strapi);
+  const planned = planGateway(strapi, state.config, { adminToken: state.adminToken, strapi: address, env });
+  if (!planned.ok) {
+    strapi.log.error(
+      `[${PLUGIN_NAME}] the gateway is not started: ${planned.problems.join("; ")}. Strapi goes on; strapi.$io calls fail (and forwarded events wait) until a gateway answers at ${state.url}`,
+    );
+    return;
+  }
+  const gateway = state.config.gateway!;
+  state.supervisor = new GatewaySupervisor(planned.plan, strapi.log, {
+    restart: gateway.restart,
+    stopGraceMs: gateway.stopGraceMs,
+    clients: clientsLine(state.config, planned.plan.strapiUrl, planned.plan.url),
+  });
+  state.supervisor.start();
 }
 
 /** The plugin object Strapi loads: `{ config, register, bootstrap, destroy }`. */
@@ -136,7 +140,12 @@ const plugin = {
 
   register({ strapi }: { strapi: StrapiLike }): void {
     const config = readConfig(strapi);
-    const common = { url: config.url, adminToken: config.adminToken, timeoutMs: config.timeoutMs, retries: config.retries };
+    const url = config.managed ? gatewayUrl(config.gateway!, strapiAddress(strapi).port) : config.url;
+    // Managed: a token of this start, in memory only (the child gets it in its environment).
+    const adminToken = config.adminToken || randomBytes(32).toString("hex");
+    const state: State = { config, url, adminToken, proxy: null, supervisor: null, onListening: null, stopped: false };
+    states.set(strapi, state);
+    const common = { url, adminToken, timeoutMs: config.timeoutMs, retries: config.retries };
     if (strapi.$io !== undefined) {
       strapi.log.warn(`[${PLUGIN_NAME}] strapi.$io was already set (is @strapi-community/plugin-io still enabled?): replacing it`);
     }
@@ -153,13 +162,46 @@ const plugin = {
         middlewareFor(strapi, createEntrySender(common), config.lifecycles),
       );
     }
+    if (config.managed && config.proxy) {
+      const httpServer = httpServerOf(strapi);
+      if (!strapi.server || typeof strapi.server.use !== "function" || !httpServer) {
+        strapi.log.warn(`[${PLUGIN_NAME}] proxy: Strapi's server (strapi.server.use, strapi.server.httpServer) is not available: clients connect to ${url}`);
+      } else {
+        const target = new URL(url);
+        const proxy = createSocketProxy({
+          host: target.hostname.replace(/^\[|\]$/g, ""),
+          port: Number(target.port),
+          path: socketPath(config),
+          server: httpServer,
+        });
+        state.proxy = proxy;
+        // In register: ahead of Strapi's own middlewares (added at bootstrap), body parser included.
+        strapi.server.use((ctx: KoaLikeContext, next: () => Promise<unknown>) => proxy.middleware(ctx, next));
+        httpServer.on("upgrade", proxy.upgrade);
+      }
+    }
   },
 
   async bootstrap({ strapi }: { strapi: StrapiLike }): Promise<void> {
-    const config = readConfig(strapi);
+    const state = states.get(strapi);
+    const config = state?.config ?? readConfig(strapi);
     const forwarding = config.lifecycles.enabled
       ? `; forwarding document ${config.lifecycles.actions.join("/")} of ${config.lifecycles.contentTypes?.join(", ") ?? "every api:: content type"}`
       : "";
+    if (config.managed && state) {
+      const httpServer = httpServerOf(strapi);
+      strapi.log.info(
+        `[${PLUGIN_NAME}] strapi.$io → ${state.url} (the gateway runs beside Strapi, started when Strapi listens${state.proxy ? `; ${socketPath(config)}/ proxied on Strapi's server` : ""})${forwarding}`,
+      );
+      if (!httpServer || httpServer.listening) {
+        startManaged(strapi, state);
+      } else {
+        // Not for commands that load Strapi without serving it (console, export, …).
+        state.onListening = () => startManaged(strapi, state);
+        httpServer.once("listening", state.onListening);
+      }
+      return;
+    }
     const health = `${config.url.replace(/\/+$/, "")}/health`;
     try {
       const res = await fetch(health, { signal: AbortSignal.timeout(Math.min(config.timeoutMs, 3000)) });
@@ -179,7 +221,19 @@ const plugin = {
     }
   },
 
-  destroy(): void {},
+  async destroy({ strapi }: { strapi?: StrapiLike } = {}): Promise<void> {
+    const state = strapi ? states.get(strapi) : undefined;
+    if (!state || !strapi) return;
+    state.stopped = true;
+    const httpServer = httpServerOf(strapi);
+    if (state.onListening) httpServer?.removeListener("listening", state.onListening);
+    if (state.proxy) {
+      httpServer?.removeListener("upgrade", state.proxy.upgrade);
+      state.proxy.close();
+    }
+    await state.supervisor?.stop();
+    states.delete(strapi);
+  },
 };
 
 /** The plugin object's type. */

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { dirname, extname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createRemoteIo } from "@strapi-io/client";
+import { createRemoteIo, resolvePluginConfig } from "@strapi-io/client";
 import {
   ADMIN_TOKEN,
   ARTICLE,
@@ -147,19 +147,22 @@ describe("loading and configuring the plugin", () => {
     const config = pluginConfig(plugin, {}, { STRAPI_IO_URL: gateway.url, STRAPI_IO_ADMIN_TOKEN: ADMIN_TOKEN });
     assert.equal(config.url, gateway.url);
     assert.equal(config.adminToken, ADMIN_TOKEN);
-    assert.equal(config.lifecycles, false);
+    const resolved = resolvePluginConfig(config);
+    assert.equal(resolved.managed, false, "a url means a gateway run elsewhere");
+    assert.equal(resolved.lifecycles.enabled, false, "lifecycles off unless asked for");
   });
 
   test("an invalid config stops Strapi with a message naming the key", () => {
     const { plugin } = loadLikeStrapi(envOf({}));
     const ok = { url: gateway.url, adminToken: ADMIN_TOKEN };
     const cases = [
-      [{}, /url is required: the strapi-io gateway's base URL/],
+      [{ managed: false }, /url is required with managed: false: the strapi-io gateway's base URL/],
       [{ url: gateway.url }, /adminToken is required/],
       [{ ...ok, url: "ftp://x" }, /`url` must be http:\/\/ or https:\/\//],
       [{ ...ok, retries: -1 }, /`retries` must be an integer/],
       [{ ...ok, timeoutMs: "fast" }, /`timeoutMs` must be a positive number/],
-      [{ ...ok, socket: {} }, /unknown key\(s\) socket/],
+      [{ ...ok, sockets: {} }, /unknown key\(s\) sockets/],
+      [{ ...ok, socket: {} }, /socket: only for the gateway the plugin runs \(managed: true\)/],
       [{ ...ok, lifecycles: "yes" }, /lifecycles must be true, false or an object/],
       [{ ...ok, lifecycles: { enabled: "yes" } }, /lifecycles\.enabled must be a boolean/],
       [{ ...ok, lifecycles: { actions: ["findMany"] } }, /lifecycles\.actions must be a list of create, update, delete, publish, unpublish/],

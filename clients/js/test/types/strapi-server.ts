@@ -7,8 +7,17 @@ export const config: PluginConfig = { url: "http://127.0.0.1:1338", adminToken: 
 plugin.config.validator(config);
 export const register: (args: { strapi: Parameters<typeof plugin.register>[0]["strapi"] }) => void = plugin.register;
 
-// @ts-expect-error url is required
-export const noUrl: PluginConfig = { adminToken: "t" };
+// Managed: nothing is required; the gateway's own settings pass through.
+export const managed: PluginConfig = {
+  contentTypes: ["api::article.article"],
+  gateway: { port: 1338, logLevel: "warn", restart: { firstDelayMs: 500, maxDelayMs: 10000 }, stopGraceMs: 5000 },
+  proxy: true,
+  settings: { security: { trustedProxies: ["10.0.0.1"] } },
+};
+// @ts-expect-error gateway.port is a number
+export const badPort: PluginConfig = { gateway: { port: "1338" } };
+// @ts-expect-error proxy is a boolean
+export const badProxy: PluginConfig = { proxy: "on" };
 // @ts-expect-error publish maps to "update" or "publish" only
 export const badEvent: PluginConfig = { url: "u", adminToken: "t", lifecycles: { publishEvent: "published" } };
 
