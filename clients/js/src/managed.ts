@@ -221,7 +221,7 @@ export function planGateway(
 ): { ok: true; plan: GatewayPlan } | { ok: false; problems: string[] } {
   const gateway = config.gateway!;
   const problems: string[] = [];
-  const appRoot = strapi.dirs?.app?.root ?? options.env.PWD ?? ".";
+  const appRoot = resolve(strapi.dirs?.app?.root ?? process.cwd());
   const db = databaseUrl(strapi.config.get("database.connection"), appRoot);
   if (!db.ok) problems.push(db.problem);
   const jwtSecret = strapi.config.get("plugin::users-permissions.jwtSecret");

@@ -495,6 +495,16 @@ describe("supervising stand-in gateways", () => {
       await started({ gateway: { port } }, { STRAPI_IO_BIN: undefined }, throwing),
       /the gateway is not started: @strapi-io\/gateway: no prebuilt strapi-io binary for sunos x64\. Strapi goes on/,
     );
+    // A path where there is no binary: said once, not retried.
+    const missing = join(FAKES, "no-such-strapi-io");
+    const { fake: noBinary } = await start({ gateway: { binary: missing, port } });
+    assert.equal(
+      await noBinary.waitForLog("error", /could not be started/),
+      `[strapi-io] the gateway could not be started (${missing}): spawn ${missing} ENOENT; not retried`,
+    );
+    await new Promise((r) => setTimeout(r, 700)); // past the first restart delay
+    assert.equal(noBinary.logged("error", /could not be started|restarting/).length, 1);
+    await noBinary.stop();
     // Neither: how to install it.
     assert.match(
       await started({ gateway: { port } }, { STRAPI_IO_BIN: undefined }),
