@@ -494,8 +494,7 @@ export class GatewaySupervisor {
     if (child && child.exitCode === null && child.signalCode === null) {
       this.log.info(`${PREFIX} stopping the gateway (pid ${child.pid})`);
       child.kill("SIGTERM");
-      // Its end of input as well: with STRAPI_IO_STOP_ON_STDIN_EOF the gateway's pending read
-      // of stdin holds its exit after SIGTERM until the pipe closes.
+      // Its end of input as well (the gateway stops on either).
       child.stdin?.end();
       if (!(await within(this.exited, this.options.stopGraceMs))) {
         this.log.warn(`${PREFIX} the gateway did not stop within ${this.options.stopGraceMs} ms of SIGTERM: SIGKILL`);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use strapi_io::core::Settings;
 use strapi_io::core::events::ContentTypeEntry;
 use strapi_io::core::schema::{Component, ContentType, Schemas};
@@ -278,6 +278,98 @@ pub struct Loaded {
     pub embedded: bool,
 }
 
+/// The HTTP methods `socket.serverOptions.cors.methods` may name (what Socket.IO serves).
+const CORS_METHODS: [&str; 3] = ["GET", "POST", "OPTIONS"];
+
+/// The Node plugin keeps CORS in `socket.serverOptions.cors` (Socket.IO's own option:
+/// `{origin, methods, credentials}`); strapi-io keeps it in `settings.cors {origins,
+/// credentials}`. A carried-over config is moved there: `origin` a string, a list of strings,
+/// `true` (any origin: `*`) or `false` (none); `methods` only Socket.IO's own (checked, then
+/// dropped); any other key, a value of another shape, or CORS given in both places, is refused.
+fn carry_over_cors(value: &mut Value) -> Result<(), ConfigError> {
+    const PATH: &str = "socket.serverOptions.cors";
+    let Some(cors) = value
+        .get_mut("socket")
+        .and_then(|s| s.get_mut("serverOptions"))
+        .and_then(Value::as_object_mut)
+        .and_then(|o| o.remove("cors"))
+    else {
+        return Ok(());
+    };
+    let Value::Object(cors) = cors else {
+        return Err(ConfigError::one(format!(
+            "{PATH}: expected an object {{origin, methods?, credentials?}}"
+        )));
+    };
+    let mut problems = Vec::new();
+    let mut origins = None;
+    let mut credentials = None;
+    for (key, v) in &cors {
+        match (key.as_str(), v) {
+            ("origin", Value::String(o)) => origins = Some(vec![o.clone()]),
+            ("origin", Value::Bool(true)) => origins = Some(vec!["*".to_string()]),
+            ("origin", Value::Bool(false)) => origins = Some(Vec::new()),
+            ("origin", Value::Array(list)) => {
+                let strings: Option<Vec<String>> = list
+                    .iter()
+                    .map(|o| o.as_str().map(str::to_string))
+                    .collect();
+                match strings {
+                    Some(list) => origins = Some(list),
+                    None => problems.push(format!("{PATH}.origin: expected strings")),
+                }
+            }
+            ("origin", _) => problems.push(format!(
+                "{PATH}.origin: expected a string, a list of strings, true or false"
+            )),
+            ("credentials", Value::Bool(b)) => credentials = Some(*b),
+            ("credentials", _) => problems.push(format!("{PATH}.credentials: expected a boolean")),
+            ("methods", methods) => {
+                let ok = match methods {
+                    Value::String(m) => m.split(',').all(|m| CORS_METHODS.contains(&m.trim())),
+                    Value::Array(list) => list
+                        .iter()
+                        .all(|m| m.as_str().is_some_and(|m| CORS_METHODS.contains(&m))),
+                    _ => false,
+                };
+                if !ok {
+                    problems.push(format!(
+                        "{PATH}.methods: Socket.IO is served with {} only",
+                        CORS_METHODS.join(", ")
+                    ));
+                }
+            }
+            (other, _) => problems.push(format!(
+                "{PATH}.{other}: not supported (origin, methods and credentials are)"
+            )),
+        }
+    }
+    if value.get("settings").and_then(|s| s.get("cors")).is_some() {
+        problems.push(format!(
+            "{PATH}: CORS is given twice; keep it in {PATH} (as in the Node plugin) or in settings.cors"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    if origins.is_some() || credentials.is_some() {
+        let mut moved = serde_json::Map::new();
+        if let Some(origins) = origins {
+            moved.insert("origins".into(), json!(origins));
+        }
+        if let Some(credentials) = credentials {
+            moved.insert("credentials".into(), json!(credentials));
+        }
+        if let Some(root) = value.as_object_mut() {
+            let settings = root.entry("settings").or_insert_with(|| json!({}));
+            if let Some(settings) = settings.as_object_mut() {
+                settings.insert("cors".into(), Value::Object(moved));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Turns serde's type names into words a user reads.
 fn plain_message(msg: &str) -> String {
     let mut m = msg.to_string();
@@ -295,7 +387,8 @@ fn plain_message(msg: &str) -> String {
 }
 
 /// Parses a config document (already turned into JSON), reporting problems with paths.
-pub fn parse_config(value: Value) -> Result<Config, ConfigError> {
+pub fn parse_config(mut value: Value) -> Result<Config, ConfigError> {
+    carry_over_cors(&mut value)?;
     let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         ConfigError::one(format!(
@@ -755,6 +848,55 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_node_plugins_cors_is_carried_over() {
+        let parse = |v: Value| parse_config(v).map(|c| c.settings.cors);
+        let cors = parse(json!({"socket": {"serverOptions": {
+            "cors": {"origin": "https://app.example", "methods": ["GET", "POST"], "credentials": true}
+        }}}))
+        .unwrap();
+        assert_eq!(cors.origins, ["https://app.example"]);
+        assert!(cors.credentials);
+        let list = parse(json!({"socket": {"serverOptions": {"cors": {"origin": ["https://a.example", "https://b.example"]}}}}))
+            .unwrap();
+        assert_eq!(list.origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(
+            parse(json!({"socket": {"serverOptions": {"cors": {"origin": true}}}}))
+                .unwrap()
+                .origins,
+            ["*"]
+        );
+        assert!(
+            parse(json!({"socket": {"serverOptions": {"cors": {"origin": false}}}}))
+                .unwrap()
+                .origins
+                .is_empty()
+        );
+        let problems = |v: Value| parse_config(v).map(drop).unwrap_err().problems;
+        assert_eq!(
+            problems(
+                json!({"socket": {"serverOptions": {"cors": {"origin": 5, "maxAge": 10, "methods": ["PUT"], "credentials": "yes"}}}})
+            ),
+            [
+                "socket.serverOptions.cors.credentials: expected a boolean",
+                "socket.serverOptions.cors.maxAge: not supported (origin, methods and credentials are)",
+                "socket.serverOptions.cors.methods: Socket.IO is served with GET, POST, OPTIONS only",
+                "socket.serverOptions.cors.origin: expected a string, a list of strings, true or false",
+            ]
+        );
+        assert_eq!(
+            problems(json!({"socket": {"serverOptions": {"cors": "*"}}})),
+            ["socket.serverOptions.cors: expected an object {origin, methods?, credentials?}"]
+        );
+        assert!(
+            problems(json!({
+                "socket": {"serverOptions": {"cors": {"origin": "https://a.example"}}},
+                "settings": {"cors": {"origins": ["https://b.example"]}}
+            }))[0]
+                .contains("CORS is given twice")
+        );
     }
 
     #[test]

@@ -77,18 +77,26 @@ async fn shutdown_signal() {
 /// With `STRAPI_IO_STOP_ON_STDIN_EOF=1` (set by a parent that supervises the gateway, such
 /// as the Strapi plugin entry), resolves when standard input reaches its end — the parent
 /// closed it or died — so that the gateway never outlives its parent. Otherwise never.
+///
+/// Read on a thread of its own, not tokio's blocking pool: a read pending there would hold
+/// the runtime's shutdown (a SIGTERM would then wait for the parent to close stdin).
 async fn stdin_closed() {
     if std::env::var("STRAPI_IO_STOP_ON_STDIN_EOF").as_deref() != Ok("1") {
         return std::future::pending().await;
     }
-    use tokio::io::AsyncReadExt;
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 256];
-    // Whatever the parent writes is ignored; end of input or an error ends the wait.
-    while let Ok(n) = stdin.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
+    let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 256];
+            // Whatever the parent writes is ignored; end of input or an error ends the wait.
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = closed.send(());
+        });
+    if spawned.is_err() || on_close.await.is_err() {
+        return std::future::pending().await;
     }
     tracing::info!("standard input closed: stopping (STRAPI_IO_STOP_ON_STDIN_EOF)");
 }

@@ -18,6 +18,9 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a supervisor (the Strapi plugin, systemd, a log
+        // collector) reads plain lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     strapi_io_server::execute(Cli::parse().command).await
 }
