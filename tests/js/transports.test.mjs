@@ -8,6 +8,7 @@ import io2 from "socket.io-client-v2";
 import {
   idOf,
   ARTICLE,
+  DASHBOARD_TOKEN,
   WAIT_MS,
   ack,
   call,
@@ -182,6 +183,35 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     );
     assert.equal(refusal, "Invalid credentials");
     bad.close();
+  });
+
+  test("a v2 client presents an API token with query.strategy (it has no auth); an unknown strategy is refused", async () => {
+    for (const transports of [["websocket"], ["polling"]]) {
+      const s = await connectV2({ transports, query: { strategy: "api-token", token: DASHBOARD_TOKEN } });
+      assert.deepEqual(await ackV2(s, "get-rooms"), { success: true, rooms: ["io-token-dashboard"] });
+      s.close();
+    }
+    const bad = io2(url, {
+      forceNew: true,
+      reconnection: false,
+      transports: ["websocket"],
+      query: { strategy: "oauth", token: DASHBOARD_TOKEN },
+    });
+    v2.add(bad);
+    const refusal = await withTimeout(
+      new Promise((res) => {
+        bad.once("connect", () => res("connected"));
+        bad.once("error", (e) => res(e?.message ?? e));
+        bad.once("connect_error", (e) => res(e?.message ?? e));
+      }),
+      WAIT_MS,
+      "the v2 refusal",
+    );
+    assert.equal(refusal, "Unknown auth strategy");
+    bad.close();
+    // Read exactly as the transport reads it: a repeated strategy is refused at the edge.
+    const twice = await fetch(`${url}/socket.io/?EIO=3&transport=polling&strategy=jwt&strategy=api-token&token=x`);
+    assert.equal(twice.status, 400);
   });
 
   test("v2 and v4 clients side by side: private-message between them", async () => {

@@ -55,10 +55,13 @@ pub enum Credential {
 }
 
 /// Reads the credential from the handshake: `auth: {strategy, token}` (no strategy means
-/// `jwt`), or `query.token` as a JWT. `Ok(None)` means anonymous (the Public role).
+/// `jwt`), or the query's `token`, with the query's `strategy` (`jwt` by default) — the only
+/// way a Socket.IO v2 client, which has no `auth`, can present an API token. `auth` wins over
+/// the query. `Ok(None)` means anonymous (the Public role).
 pub fn credential_from_handshake(
     auth: Option<&Value>,
     query_token: Option<&str>,
+    query_strategy: Option<&str>,
 ) -> Result<Option<Credential>, AuthError> {
     let obj = auth.and_then(Value::as_object);
     let token = obj
@@ -72,11 +75,7 @@ pub fn credential_from_handshake(
         Some(_) => return Err(AuthError::UnknownStrategy),
     };
     if let Some(token) = token {
-        return match strategy {
-            None | Some("jwt") => Ok(Some(Credential::Jwt(token.to_string()))),
-            Some("api-token") => Ok(Some(Credential::ApiToken(token.to_string()))),
-            Some(_) => Err(AuthError::UnknownStrategy),
-        };
+        return make(strategy, token);
     }
     if let Some(s) = strategy
         && s != "jwt"
@@ -85,11 +84,18 @@ pub fn credential_from_handshake(
         return Err(AuthError::UnknownStrategy);
     }
     match query_token.filter(|t| !t.is_empty()) {
-        Some(t) => match strategy {
-            Some("api-token") => Ok(Some(Credential::ApiToken(t.to_string()))),
-            _ => Ok(Some(Credential::Jwt(t.to_string()))),
-        },
+        // An `auth.strategy` without a token applies to the query's token too.
+        Some(t) => make(strategy.or(query_strategy.filter(|s| !s.is_empty())), t),
         None => Ok(None),
+    }
+}
+
+/// The credential of `token` under `strategy` (`None`: `jwt`).
+fn make(strategy: Option<&str>, token: &str) -> Result<Option<Credential>, AuthError> {
+    match strategy {
+        None | Some("jwt") => Ok(Some(Credential::Jwt(token.to_string()))),
+        Some("api-token") => Ok(Some(Credential::ApiToken(token.to_string()))),
+        Some(_) => Err(AuthError::UnknownStrategy),
     }
 }
 
@@ -379,7 +385,7 @@ mod tests {
 
     #[test]
     fn handshake_credentials() {
-        let j = |v: Value| credential_from_handshake(Some(&v), None);
+        let j = |v: Value| credential_from_handshake(Some(&v), None, None);
         assert_eq!(
             j(json!({"token": "a"})),
             Ok(Some(Credential::Jwt("a".into())))
@@ -396,10 +402,41 @@ mod tests {
         assert_eq!(j(json!({})), Ok(None));
         assert_eq!(j(json!("garbage")), Ok(None));
         assert_eq!(
-            credential_from_handshake(None, Some("q")),
+            credential_from_handshake(None, Some("q"), None),
             Ok(Some(Credential::Jwt("q".into())))
         );
-        assert_eq!(credential_from_handshake(None, None), Ok(None));
+        assert_eq!(credential_from_handshake(None, None, None), Ok(None));
+        // Socket.IO v2 clients: the strategy in the query too.
+        assert_eq!(
+            credential_from_handshake(None, Some("q"), Some("api-token")),
+            Ok(Some(Credential::ApiToken("q".into())))
+        );
+        assert_eq!(
+            credential_from_handshake(None, Some("q"), Some("jwt")),
+            Ok(Some(Credential::Jwt("q".into())))
+        );
+        assert_eq!(
+            credential_from_handshake(None, Some("q"), Some("oauth")),
+            Err(AuthError::UnknownStrategy)
+        );
+        assert_eq!(
+            credential_from_handshake(None, None, Some("api-token")),
+            Ok(None),
+            "a strategy without a token is anonymous"
+        );
+        // `auth` wins over the query.
+        assert_eq!(
+            credential_from_handshake(Some(&json!({"token": "a"})), Some("q"), Some("api-token")),
+            Ok(Some(Credential::Jwt("a".into())))
+        );
+        assert_eq!(
+            credential_from_handshake(
+                Some(&json!({"strategy": "api-token"})),
+                Some("q"),
+                Some("jwt")
+            ),
+            Ok(Some(Credential::ApiToken("q".into())))
+        );
     }
 
     #[test]

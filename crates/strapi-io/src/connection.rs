@@ -125,8 +125,14 @@ pub(crate) fn still_allowed(live: &Live, session: &Session, ns: &str) -> Result<
 async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
     let live = shared.settings();
     let ip = client_ip(&live, socket);
-    let query_token = query_param(socket.req_parts().uri.query(), "token");
-    let credential = credential_from_handshake(auth.as_ref(), query_token.as_deref())?;
+    let query = socket.req_parts().uri.query();
+    let query_token = query_param(query, "token");
+    let query_strategy = query_param(query, "strategy");
+    let credential = credential_from_handshake(
+        auth.as_ref(),
+        query_token.as_deref(),
+        query_strategy.as_deref(),
+    )?;
     let anonymous = credential.is_none();
     check_before_identity(&live, ip, anonymous, socket.ns())?;
     let identity = shared.directory.authenticate(credential.as_ref()).await?;

@@ -70,7 +70,7 @@ pub(crate) fn client_ip(
 }
 
 /// The query keys the transport or the handshake read.
-const PROTOCOL_KEYS: [&str; 6] = ["EIO", "transport", "sid", "b64", "j", "token"];
+const PROTOCOL_KEYS: [&str; 7] = ["EIO", "transport", "sid", "b64", "j", "token", "strategy"];
 
 /// Why a query is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
