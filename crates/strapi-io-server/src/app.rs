@@ -165,8 +165,22 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
             "/webhooks/strapi",
             post(crate::webhook::handler).with_state(webhooks.clone()),
         )
-        .layer(layer)
-        .layer(cors(&io));
+        .layer(layer);
+    // In front of the Socket.IO layer, which would take its path's files for transport requests.
+    let router = match &c.socket.server_options.serve_client {
+        Some(dir) => {
+            let bundle =
+                crate::client_bundle::ClientBundle::load(dir, &c.socket.server_options.path)
+                    .map_err(anyhow::Error::msg)?;
+            tracing::info!(files = bundle.len(), dir = %dir.display(), "serving the socket.io-client bundle");
+            router.layer(axum::middleware::from_fn_with_state(
+                bundle,
+                crate::client_bundle::serve,
+            ))
+        }
+        None => router,
+    };
+    let router = router.layer(cors(&io));
     Ok(Gateway {
         router,
         io,

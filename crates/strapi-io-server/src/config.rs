@@ -211,6 +211,10 @@ pub struct ServerOptions {
     pub transports: Vec<strapi_io::Transport>,
     /// Packets queued per socket before it counts as a slow consumer.
     pub max_buffer_size: usize,
+    /// A socket.io-client `dist` directory whose bundles are served under the Socket.IO path
+    /// (`/socket.io/socket.io.js`, …), as Node's `serveClient`; off when absent. Relative to
+    /// the config file.
+    pub serve_client: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -223,6 +227,7 @@ impl Default for ServerOptions {
                 strapi_io::Transport::Websocket,
             ],
             max_buffer_size: 1024,
+            serve_client: None,
         }
     }
 }
@@ -640,6 +645,11 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
         && env("STRAPI_IO_DATA_DIR").is_none()
     {
         config.server.data_dir = Some(b.join(d));
+    }
+    if let (Some(b), Some(d)) = (&base, &config.socket.server_options.serve_client)
+        && d.is_relative()
+    {
+        config.socket.server_options.serve_client = Some(b.join(d));
     }
     let project_dir = config.strapi.project_dir.clone();
     let schemas = match (project_dir, &base) {

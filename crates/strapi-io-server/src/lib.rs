@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod client_bundle;
 pub mod cluster;
 pub mod config;
 pub mod entries;
