@@ -136,6 +136,25 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     return s;
   }
 
+  /** A v2 websocket handshake with `query` that must be refused: resolves its message. */
+  async function refusalV2(query) {
+    const bad = io2(url, { forceNew: true, reconnection: false, transports: ["websocket"], query });
+    v2.add(bad);
+    try {
+      return await withTimeout(
+        new Promise((res) => {
+          bad.once("connect", () => res("connected"));
+          bad.once("error", (e) => res(e?.message ?? e));
+          bad.once("connect_error", (e) => res(e?.message ?? e));
+        }),
+        WAIT_MS,
+        "the v2 refusal",
+      );
+    } finally {
+      bad.close();
+    }
+  }
+
   const ackV2 = (s, event, ...args) =>
     withTimeout(new Promise((res) => s.emit(event, ...args, res)), WAIT_MS, `v2 ack for ${event}`);
   const nextV2 = (s, event) =>
@@ -165,24 +184,7 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     const s = await connectV2({ transports: ["websocket"] });
     assert.deepEqual(await ackV2(s, "get-rooms"), { success: true, rooms: ["io-role-public"] });
     s.close();
-    const bad = io2(url, {
-      forceNew: true,
-      reconnection: false,
-      transports: ["websocket"],
-      query: { token: legacyJwt(2, { secret: "wrong" }) },
-    });
-    v2.add(bad);
-    const refusal = await withTimeout(
-      new Promise((res) => {
-        bad.once("connect", () => res("connected"));
-        bad.once("error", (e) => res(e?.message ?? e));
-        bad.once("connect_error", (e) => res(e?.message ?? e));
-      }),
-      WAIT_MS,
-      "the v2 refusal",
-    );
-    assert.equal(refusal, "Invalid credentials");
-    bad.close();
+    assert.equal(await refusalV2({ token: legacyJwt(2, { secret: "wrong" }) }), "Invalid credentials");
   });
 
   test("a v2 client presents an API token with query.strategy (it has no auth); an unknown strategy is refused", async () => {
@@ -191,24 +193,7 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
       assert.deepEqual(await ackV2(s, "get-rooms"), { success: true, rooms: ["io-token-dashboard"] });
       s.close();
     }
-    const bad = io2(url, {
-      forceNew: true,
-      reconnection: false,
-      transports: ["websocket"],
-      query: { strategy: "oauth", token: DASHBOARD_TOKEN },
-    });
-    v2.add(bad);
-    const refusal = await withTimeout(
-      new Promise((res) => {
-        bad.once("connect", () => res("connected"));
-        bad.once("error", (e) => res(e?.message ?? e));
-        bad.once("connect_error", (e) => res(e?.message ?? e));
-      }),
-      WAIT_MS,
-      "the v2 refusal",
-    );
-    assert.equal(refusal, "Unknown auth strategy");
-    bad.close();
+    assert.equal(await refusalV2({ strategy: "oauth", token: DASHBOARD_TOKEN }), "Unknown auth strategy");
     // Read exactly as the transport reads it: a repeated strategy is refused at the edge.
     const twice = await fetch(`${url}/socket.io/?EIO=3&transport=polling&strategy=jwt&strategy=api-token&token=x`);
     assert.equal(twice.status, 400);
