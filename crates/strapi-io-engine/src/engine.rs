@@ -1,0 +1,152 @@
+//! [`Engine`]: the served namespaces, the open sessions, and the entry point for HTTP
+//! requests under the Socket.IO path ([`Engine::handle`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+use crate::config::EngineConfig;
+use crate::conn::Conn;
+use crate::handler::{DisconnectReason, Handler};
+use crate::id::Id;
+use crate::namespace::Namespace;
+
+/// The Socket.IO engine: cheap to clone.
+pub struct Engine<H: Handler> {
+    pub(crate) inner: Arc<Inner<H>>,
+}
+
+impl<H: Handler> Clone for Engine<H> {
+    fn clone(&self) -> Self {
+        Engine {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for Engine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("path", &self.inner.config.path)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner<H: Handler> {
+    pub(crate) config: EngineConfig,
+    pub(crate) handler: Arc<H>,
+    pub(crate) namespaces: HashMap<Box<str>, Arc<Namespace<H>>>,
+    pub(crate) sessions: RwLock<HashMap<Id, Arc<Conn<H>>>>,
+}
+
+impl<H: Handler> Engine<H> {
+    /// An engine serving `namespaces` (each `/name`; `/` is always served).
+    pub fn new(config: EngineConfig, handler: H, namespaces: &[&str]) -> Self {
+        let handler = Arc::new(handler);
+        let mut map = HashMap::new();
+        for name in std::iter::once(&"/").chain(namespaces) {
+            map.entry(Box::<str>::from(*name))
+                .or_insert_with(|| Namespace::new(name, config.max_buffer_size, handler.clone()));
+        }
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                handler,
+                namespaces: map,
+                sessions: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The namespace `name` (`/`, `/admin`), if served.
+    pub fn of(&self, name: &str) -> Option<&Arc<Namespace<H>>> {
+        self.inner.namespaces.get(name)
+    }
+
+    /// Every served namespace.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Arc<Namespace<H>>> {
+        self.inner.namespaces.values()
+    }
+
+    /// The application's handler.
+    pub fn handler(&self) -> &Arc<H> {
+        &self.inner.handler
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Open Engine.IO sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Answers an HTTP request under the Socket.IO path (long-polling, or a WebSocket
+    /// upgrade when the request came from a hyper server with upgrades enabled).
+    pub async fn handle<B>(&self, req: http::Request<B>) -> http::Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        crate::http::handle(&self.inner, req).await
+    }
+
+    /// Closes every session (each socket gets `reason`), e.g. at shutdown.
+    pub fn close_all(&self, reason: DisconnectReason) {
+        let all: Vec<_> = self
+            .inner
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for conn in all {
+            self.inner.close(&conn, reason);
+        }
+    }
+}
+
+impl<H: Handler> Inner<H> {
+    pub(crate) fn session(&self, sid: &Id) -> Option<Arc<Conn<H>>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sid)
+            .cloned()
+    }
+
+    pub(crate) fn register(&self, conn: &Arc<Conn<H>>) {
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(conn.sid, conn.clone());
+    }
+
+    /// Ends a session: its sockets leave their namespaces (the application is told why),
+    /// its transport is woken to finish, and it is forgotten.
+    pub(crate) fn close(&self, conn: &Arc<Conn<H>>, reason: DisconnectReason) {
+        let sockets = {
+            let mut st = conn.lock();
+            if st.closed.is_some() {
+                return;
+            }
+            st.closed = Some(reason);
+            st.partial = None;
+            std::mem::take(&mut st.sockets)
+        };
+        conn.waker.wake();
+        for socket in sockets {
+            socket.leave_namespace(reason);
+        }
+        self.sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&conn.sid);
+        self.handler.closed(conn);
+    }
+}

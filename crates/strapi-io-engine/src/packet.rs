@@ -1,0 +1,138 @@
+//! [`Packet`]: a Socket.IO packet encoded once — its Engine.IO text and its binary
+//! attachments — and shared by every recipient; and [`Out`], one queued Engine.IO message.
+
+use bytes::Bytes;
+
+use crate::proto::socket::{SioKind, encode, event_array};
+
+/// One Engine.IO message waiting in a connection's queue.
+#[derive(Debug, Clone)]
+pub(crate) enum Out {
+    /// A text packet, its type character included (`"2"`, `"42[…]"`).
+    Text(Bytes),
+    /// A binary message (a Socket.IO attachment).
+    Binary(Bytes),
+}
+
+impl Out {
+    /// The bytes the message carries.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Out::Text(b) | Out::Binary(b) => b.len(),
+        }
+    }
+}
+
+/// A Socket.IO packet ready to send: encoded once, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub(crate) text: Bytes,
+    pub(crate) attachments: Vec<Bytes>,
+}
+
+impl Packet {
+    /// An event with these arguments (each a JSON text; binary ones as placeholders
+    /// indexing `attachments`).
+    pub fn event(ns: &str, event: &str, args: &[&str], attachments: Vec<Bytes>) -> Packet {
+        let kind = if attachments.is_empty() {
+            SioKind::Event
+        } else {
+            SioKind::BinaryEvent
+        };
+        let mut data = Vec::new();
+        event_array(&mut data, event, args);
+        Packet::build(kind, ns, None, attachments, &data)
+    }
+
+    /// An event with one argument, serialized from `data`.
+    pub fn event_json<T: serde::Serialize + ?Sized>(
+        ns: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<Packet, serde_json::Error> {
+        let arg = serde_json::to_string(data)?;
+        Ok(Packet::event(ns, event, &[&arg], Vec::new()))
+    }
+
+    /// The answer to the client's ack `id`, with these arguments.
+    pub fn ack(ns: &str, id: u64, args: &[&str], attachments: Vec<Bytes>) -> Packet {
+        let kind = if attachments.is_empty() {
+            SioKind::Ack
+        } else {
+            SioKind::BinaryAck
+        };
+        let mut data = Vec::with_capacity(2 + args.iter().map(|a| a.len() + 1).sum::<usize>());
+        data.push(b'[');
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                data.push(b',');
+            }
+            data.extend_from_slice(a.as_bytes());
+        }
+        data.push(b']');
+        Packet::build(kind, ns, Some(id), attachments, &data)
+    }
+
+    /// `CONNECT` answering a client's: `{"sid": id}` for v5 clients, nothing for v4.
+    pub(crate) fn connect(ns: &str, sid: Option<&str>) -> Packet {
+        let data = sid.map(|s| format!("{{\"sid\":\"{s}\"}}"));
+        Packet::build_text(SioKind::Connect, ns, data.as_deref())
+    }
+
+    /// `CONNECT_ERROR {message, data}`.
+    pub(crate) fn connect_error(ns: &str, message: &str, data: Option<&serde_json::Value>) -> Packet {
+        let mut body = serde_json::Map::new();
+        body.insert("message".into(), message.into());
+        if let Some(d) = data {
+            body.insert("data".into(), d.clone());
+        }
+        let text = serde_json::Value::Object(body).to_string();
+        Packet::build_text(SioKind::ConnectError, ns, Some(&text))
+    }
+
+    /// `DISCONNECT` of a namespace.
+    pub(crate) fn disconnect(ns: &str) -> Packet {
+        Packet::build_text(SioKind::Disconnect, ns, None)
+    }
+
+    fn build_text(kind: SioKind, ns: &str, data: Option<&str>) -> Packet {
+        let mut out = vec![b'4'];
+        encode(&mut out, kind, ns, None, 0, data);
+        Packet {
+            text: Bytes::from(out),
+            attachments: Vec::new(),
+        }
+    }
+
+    fn build(kind: SioKind, ns: &str, id: Option<u64>, attachments: Vec<Bytes>, data: &[u8]) -> Packet {
+        let mut out = Vec::with_capacity(data.len() + ns.len() + 24);
+        out.push(b'4');
+        // `data` was built from `&str` pieces only.
+        let data = std::str::from_utf8(data).unwrap_or("[]");
+        encode(&mut out, kind, ns, id, attachments.len(), Some(data));
+        Packet {
+            text: Bytes::from(out),
+            attachments,
+        }
+    }
+
+    /// The Engine.IO text (`"42[…]"`).
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// The binary attachments.
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.attachments
+    }
+
+    /// Rebuilds a packet from its parts (as another node sent them).
+    pub fn from_parts(text: Bytes, attachments: Vec<Bytes>) -> Packet {
+        Packet { text, attachments }
+    }
+
+    /// The messages this packet is queued as.
+    pub(crate) fn messages(&self) -> usize {
+        1 + self.attachments.len()
+    }
+}
