@@ -168,7 +168,8 @@ describe("private messages", () => {
     });
     const msg = await target.rec.waitFor("private-message");
     assert.equal(msg.from, await idOf(reader));
-    assert.notEqual(msg.from, reader.id, "the transport id is never shown to others");
+    assert.equal(msg.from, reader.id, "the sender's own socket.id");
+    assert.notEqual(msg.from, reader.io.engine.id, "the Engine.IO session id is never shown to others");
     assert.deepEqual(msg.fromUser, { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" });
     assert.equal(msg.message, "hello there");
     assert.equal(typeof msg.timestamp, "number");

@@ -327,7 +327,8 @@ describe("session ids", () => {
     assert.deepEqual(await ack(victim, "private-message", { to: attacker.id, message: "hi" }), { success: true });
     const learnt = (await attacker.rec.waitFor("private-message")).from;
     assert.equal(learnt, await idOf(victim));
-    assert.notEqual(learnt, victim.id, "others never see the transport id");
+    assert.equal(learnt, victim.id, "what others see is the victim's own socket.id");
+    assert.notEqual(learnt, victim.io.engine.id, "others never see the Engine.IO session id");
 
     const room = uniq("hijacked");
     let status;

@@ -96,11 +96,12 @@ describe("GET /api/io/stats", () => {
       assert.deepEqual(info.user, e.user, name);
       assert.equal(info.role, e.role, name);
       assert.ok(info.rooms.includes(e.room), `${name} rooms: ${info.rooms}`);
-      assert.ok(!info.rooms.includes(socket.id), `${name}: the transport id is never shown`);
+      assert.equal(info.id, socket.id, `${name}: listed under its own socket.id`);
+      assert.ok(!info.rooms.includes(socket.io.engine.id), `${name}: the Engine.IO session id is never shown`);
       assert.ok(!info.rooms.includes(info.id), `${name}: its own id is not a room`);
     }
-    assert.ok(!s.sockets.some((x) => Object.values(base).some((c) => c.id === x.id)), "no transport id is shown");
-    for (const key of ["bufferFull", "rateLimited", "floodDisconnects", "heartbeatDisconnects", "slowConsumerDisconnects", "foreignSessionRequests", "refusedHandshakes"]) {
+    assert.ok(!s.sockets.some((x) => Object.values(base).some((c) => c.io.engine.id === x.id)), "no Engine.IO session id is shown");
+    for (const key of ["bufferFull", "rateLimited", "floodDisconnects", "heartbeatDisconnects", "slowConsumerDisconnects", "refusedHandshakes"]) {
       assert.equal(s[key], 0, `${key}`);
     }
   });

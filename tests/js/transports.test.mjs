@@ -203,7 +203,11 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     const old = await connectV2({ transports: ["websocket"] });
     const modern = await connect(url);
     const got = nextV2(old, "private-message");
-    assert.deepEqual(await ack(modern, "private-message", { to: old.id, message: "hi v2" }), { success: true });
+    // A v2 client derives its socket.id from its Engine.IO session id, which the server never
+    // shows; its id, as others see it, is what whoami answers.
+    const oldId = (await ackV2(old, "whoami")).id;
+    assert.notEqual(oldId, old.id);
+    assert.deepEqual(await ack(modern, "private-message", { to: oldId, message: "hi v2" }), { success: true });
     const msg = await got;
     assert.equal(msg.from, await idOf(modern));
     assert.equal(msg.message, "hi v2");

@@ -14,7 +14,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::value::RawValue;
-use strapi_io_engine::{ConnectError, Conn, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal, SocketRef};
+use strapi_io_engine::{
+    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal,
+    SocketRef,
+};
 
 struct Echo;
 
@@ -35,18 +38,31 @@ impl Handler for Echo {
         std::future::ready(Ok(()))
     }
 
-    fn connected(&self, socket: SocketRef<Self>, auth: Option<Box<RawValue>>) -> impl Future<Output = ()> + Send + 'static {
+    fn connected(
+        &self,
+        socket: SocketRef<Self>,
+        auth: Option<Box<RawValue>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let auth = auth.map_or_else(|| "{}".to_string(), |a| a.get().to_string());
         let _ = socket.send(&Packet::event(socket.ns(), "auth", &[&auth], Vec::new()));
         std::future::ready(())
     }
 
-    fn event(&self, socket: SocketRef<Self>, event: Event) -> impl Future<Output = ()> + Send + 'static {
+    fn event(
+        &self,
+        socket: SocketRef<Self>,
+        event: Event,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let args: Vec<&RawValue> = serde_json::from_str(event.args.get()).unwrap_or_default();
         let args: Vec<&str> = args.iter().map(|a| a.get()).collect();
         match (event.name.as_str(), event.ack) {
             ("message", _) => {
-                let _ = socket.send(&Packet::event(socket.ns(), "message-back", &args, event.attachments.clone()));
+                let _ = socket.send(&Packet::event(
+                    socket.ns(),
+                    "message-back",
+                    &args,
+                    event.attachments.clone(),
+                ));
             }
             ("message-with-ack", Some(id)) => {
                 let _ = socket.ack(id, &args, event.attachments.clone());
@@ -70,7 +86,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Engine::new(config, Echo, &["/custom"]);
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    println!("conformance server listening on http://{}", listener.local_addr()?);
+    println!(
+        "conformance server listening on http://{}",
+        listener.local_addr()?
+    );
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;

@@ -115,7 +115,9 @@ pub struct Conn<H: Handler> {
 
 impl<H: Handler> std::fmt::Debug for Conn<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("version", &self.version).finish_non_exhaustive()
+        f.debug_struct("Conn")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,12 +227,17 @@ impl<H: Handler> Conn<H> {
         self.waker.wake();
     }
 
-    /// Forgets a socket that left its namespace.
-    pub(crate) fn forget(&self, socket: &crate::socket::Socket<H>) {
+    /// Forgets a socket that left its namespace. A session left without any namespace
+    /// gets `connect_timeout` to join one again (a client that ignores being disconnected
+    /// does not keep its connection).
+    pub(crate) fn forget(&self, socket: &crate::socket::Socket<H>, connect_timeout: Duration) {
         let mut st = self.lock();
         st.sockets.retain(|s| !std::ptr::eq(&**s, socket));
         if st.sockets.is_empty() {
             st.sockets.shrink_to_fit();
+            if st.joining.is_empty() && st.closed.is_none() {
+                st.heartbeat.connect_by = Some(Instant::now() + connect_timeout);
+            }
         }
     }
 
@@ -334,8 +341,15 @@ mod tests {
     fn v4_pings_after_the_interval_and_closes_without_a_pong() {
         let c = config();
         let t0 = Instant::now();
-        let mut hb = Heartbeat { due: t0 + c.ping_interval, awaiting: false, connect_by: None };
-        assert_eq!(hb.beat(t0, EioVersion::V4, true, &c), Beat::Wait(t0 + c.ping_interval));
+        let mut hb = Heartbeat {
+            due: t0 + c.ping_interval,
+            awaiting: false,
+            connect_by: None,
+        };
+        assert_eq!(
+            hb.beat(t0, EioVersion::V4, true, &c),
+            Beat::Wait(t0 + c.ping_interval)
+        );
         let at = t0 + Duration::from_millis(305);
         assert_eq!(
             hb.beat(at, EioVersion::V4, true, &c),
@@ -353,20 +367,37 @@ mod tests {
     fn v4_a_pong_restarts_the_interval() {
         let c = config();
         let t0 = Instant::now();
-        let mut hb = Heartbeat { due: t0, awaiting: false, connect_by: None };
-        assert!(matches!(hb.beat(t0, EioVersion::V4, true, &c), Beat::Pinged(_)));
+        let mut hb = Heartbeat {
+            due: t0,
+            awaiting: false,
+            connect_by: None,
+        };
+        assert!(matches!(
+            hb.beat(t0, EioVersion::V4, true, &c),
+            Beat::Pinged(_)
+        ));
         let later = t0 + Duration::from_millis(100);
         hb.pong(later, c.ping_interval);
-        assert_eq!(hb.beat(later, EioVersion::V4, true, &c), Beat::Wait(later + c.ping_interval));
+        assert_eq!(
+            hb.beat(later, EioVersion::V4, true, &c),
+            Beat::Wait(later + c.ping_interval)
+        );
     }
 
     #[test]
     fn v3_closes_when_the_client_stops_pinging() {
         let c = config();
         let t0 = Instant::now();
-        let mut hb = Heartbeat { due: t0 + Duration::from_millis(500), awaiting: false, connect_by: None };
+        let mut hb = Heartbeat {
+            due: t0 + Duration::from_millis(500),
+            awaiting: false,
+            connect_by: None,
+        };
         hb.ping(t0 + Duration::from_millis(400), &c);
-        assert!(matches!(hb.beat(t0 + Duration::from_millis(600), EioVersion::V3, true, &c), Beat::Wait(_)));
+        assert!(matches!(
+            hb.beat(t0 + Duration::from_millis(600), EioVersion::V3, true, &c),
+            Beat::Wait(_)
+        ));
         assert_eq!(
             hb.beat(t0 + Duration::from_millis(900), EioVersion::V3, true, &c),
             Beat::Close(DisconnectReason::PingTimeout)
@@ -377,13 +408,27 @@ mod tests {
     fn the_connect_timeout_closes_a_session_without_namespace() {
         let c = config();
         let t0 = Instant::now();
-        let mut hb = Heartbeat { due: t0 + Duration::from_secs(60), awaiting: false, connect_by: Some(t0 + c.connect_timeout) };
-        assert_eq!(hb.beat(t0, EioVersion::V4, false, &c), Beat::Wait(t0 + c.connect_timeout));
+        let mut hb = Heartbeat {
+            due: t0 + Duration::from_secs(60),
+            awaiting: false,
+            connect_by: Some(t0 + c.connect_timeout),
+        };
+        assert_eq!(
+            hb.beat(t0, EioVersion::V4, false, &c),
+            Beat::Wait(t0 + c.connect_timeout)
+        );
         assert_eq!(
             hb.beat(t0 + c.connect_timeout, EioVersion::V4, false, &c),
             Beat::Close(DisconnectReason::TransportClose)
         );
-        let mut hb2 = Heartbeat { due: t0 + Duration::from_secs(60), awaiting: false, connect_by: Some(t0 + c.connect_timeout) };
-        assert_eq!(hb2.beat(t0 + c.connect_timeout, EioVersion::V4, true, &c), Beat::Wait(t0 + Duration::from_secs(60)));
+        let mut hb2 = Heartbeat {
+            due: t0 + Duration::from_secs(60),
+            awaiting: false,
+            connect_by: Some(t0 + c.connect_timeout),
+        };
+        assert_eq!(
+            hb2.beat(t0 + c.connect_timeout, EioVersion::V4, true, &c),
+            Beat::Wait(t0 + Duration::from_secs(60))
+        );
     }
 }

@@ -47,8 +47,14 @@ impl<H: Handler> Engine<H> {
         let handler = Arc::new(handler);
         let mut map = HashMap::new();
         for name in std::iter::once(&"/").chain(namespaces) {
-            map.entry(Box::<str>::from(*name))
-                .or_insert_with(|| Namespace::new(name, config.max_buffer_size, handler.clone()));
+            map.entry(Box::<str>::from(*name)).or_insert_with(|| {
+                Namespace::new(
+                    name,
+                    config.max_buffer_size,
+                    config.connect_timeout,
+                    handler.clone(),
+                )
+            });
         }
         Engine {
             inner: Arc::new(Inner {
@@ -82,7 +88,11 @@ impl<H: Handler> Engine<H> {
 
     /// Open Engine.IO sessions.
     pub fn session_count(&self) -> usize {
-        self.inner.sessions.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.inner
+            .sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Answers an HTTP request under the Socket.IO path (long-polling, or a WebSocket

@@ -43,7 +43,11 @@ pub trait Handler: Send + Sync + Sized + 'static {
 
     /// An event from the client. The future is polled once at once and spawned only if it
     /// does not complete then.
-    fn event(&self, socket: SocketRef<Self>, event: Event) -> impl Future<Output = ()> + Send + 'static;
+    fn event(
+        &self,
+        socket: SocketRef<Self>,
+        event: Event,
+    ) -> impl Future<Output = ()> + Send + 'static;
 
     /// The socket has left its namespace (it is no longer in any room).
     fn disconnected(&self, socket: &SocketRef<Self>, reason: DisconnectReason);

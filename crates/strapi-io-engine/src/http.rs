@@ -103,7 +103,10 @@ impl Query {
     }
 }
 
-pub(crate) async fn handle<H, B>(inner: &Arc<Inner<H>>, req: http::Request<B>) -> Response<Full<Bytes>>
+pub(crate) async fn handle<H, B>(
+    inner: &Arc<Inner<H>>,
+    req: http::Request<B>,
+) -> Response<Full<Bytes>>
 where
     H: Handler,
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -160,7 +163,11 @@ fn open_polling<H: Handler, B>(
         Ok(conn) => conn,
         Err(r) => return refusal(&r),
     };
-    let upgrades: &[&str] = if inner.config.websocket { &["websocket"] } else { &[] };
+    let upgrades: &[&str] = if inner.config.websocket {
+        &["websocket"]
+    } else {
+        &[]
+    };
     let open = open_packet(inner, &conn, upgrades);
     tokio::spawn(crate::polling::heartbeat(inner.clone(), conn.clone()));
     let mut out = Vec::new();
@@ -172,7 +179,11 @@ fn open_polling<H: Handler, B>(
 }
 
 /// The open packet (`0{…}`) of a session.
-pub(crate) fn open_packet<H: Handler>(inner: &Inner<H>, conn: &Conn<H>, upgrades: &[&str]) -> String {
+pub(crate) fn open_packet<H: Handler>(
+    inner: &Inner<H>,
+    conn: &Conn<H>,
+    upgrades: &[&str],
+) -> String {
     let c = &inner.config;
     crate::proto::engine::open_packet(
         conn.version,

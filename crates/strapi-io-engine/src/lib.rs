@@ -17,8 +17,8 @@
 
 mod config;
 mod conn;
-mod engine;
 mod eio;
+mod engine;
 mod handler;
 mod http;
 mod id;
@@ -38,4 +38,4 @@ pub use handler::{ConnectError, DisconnectReason, Event, Handler, Refusal};
 pub use id::Id;
 pub use namespace::{Delivery, Namespace, Target};
 pub use packet::Packet;
-pub use socket::{Socket, SocketRef};
+pub use socket::{Rooms, Socket, SocketRef};

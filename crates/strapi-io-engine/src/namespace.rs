@@ -46,17 +46,26 @@ pub struct Namespace<H: Handler> {
     name: Box<str>,
     members: RwLock<Members<H>>,
     pub(crate) max_buffer: usize,
+    /// How long a session left without any namespace may stay.
+    pub(crate) connect_timeout: std::time::Duration,
     pub(crate) handler: Arc<H>,
 }
 
 impl<H: Handler> std::fmt::Debug for Namespace<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Namespace").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl<H: Handler> Namespace<H> {
-    pub(crate) fn new(name: &str, max_buffer: usize, handler: Arc<H>) -> Arc<Self> {
+    pub(crate) fn new(
+        name: &str,
+        max_buffer: usize,
+        connect_timeout: std::time::Duration,
+        handler: Arc<H>,
+    ) -> Arc<Self> {
         Arc::new(Namespace {
             name: name.into(),
             members: RwLock::new(Members {
@@ -66,6 +75,7 @@ impl<H: Handler> Namespace<H> {
                 rooms: HashMap::new(),
             }),
             max_buffer,
+            connect_timeout,
             handler,
         })
     }
@@ -84,7 +94,12 @@ impl<H: Handler> Namespace<H> {
     }
 
     /// Adds a socket (already announced to its client).
-    pub(crate) fn add(self: &Arc<Self>, id: Id, conn: Arc<Conn<H>>, data: H::Socket) -> SocketRef<H> {
+    pub(crate) fn add(
+        self: &Arc<Self>,
+        id: Id,
+        conn: Arc<Conn<H>>,
+        data: H::Socket,
+    ) -> SocketRef<H> {
         let mut m = self.write();
         let slot = match m.free.pop() {
             Some(s) => s,
@@ -180,7 +195,9 @@ impl<H: Handler> Namespace<H> {
     /// Sockets in a room now (its own id's socket for a socket id).
     pub fn room_len(&self, room: &str) -> usize {
         let m = self.read();
-        m.rooms.get(room).map_or_else(|| usize::from(own_room(&m, room).is_some()), HashSet::len)
+        m.rooms
+            .get(room)
+            .map_or_else(|| usize::from(own_room(&m, room).is_some()), HashSet::len)
     }
 
     /// The sockets `target` selects.
@@ -195,14 +212,18 @@ impl<H: Handler> Namespace<H> {
     pub fn broadcast(&self, packet: &Packet, target: Target<'_>) -> Delivery {
         let m = self.read();
         let mut delivery = Delivery::default();
-        select(&m, target, &mut |s| match s.conn().send(packet, self.max_buffer) {
-            Ok(()) => delivery.sent += 1,
-            Err(SendError::Full) => {
-                delivery.full += 1;
-                s.conn().overflowed();
-            }
-            Err(SendError::Closed) => {}
-        });
+        select(
+            &m,
+            target,
+            &mut |s| match s.conn().send(packet, self.max_buffer) {
+                Ok(()) => delivery.sent += 1,
+                Err(SendError::Full) => {
+                    delivery.full += 1;
+                    s.conn().overflowed();
+                }
+                Err(SendError::Closed) => {}
+            },
+        );
         delivery
     }
 }
@@ -257,7 +278,13 @@ fn select<H: Handler>(m: &Members<H>, target: Target<'_>, each: &mut dyn FnMut(&
         rooms => {
             let mut seen = HashSet::new();
             for room in rooms {
-                let members = m.rooms.get(*room).into_iter().flatten().copied().chain(own_room(m, room));
+                let members = m
+                    .rooms
+                    .get(*room)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .chain(own_room(m, room));
                 for slot in members {
                     if !excluded.contains(&slot)
                         && seen.insert(slot)

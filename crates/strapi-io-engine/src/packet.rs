@@ -80,7 +80,11 @@ impl Packet {
     }
 
     /// `CONNECT_ERROR {message, data}`.
-    pub(crate) fn connect_error(ns: &str, message: &str, data: Option<&serde_json::Value>) -> Packet {
+    pub(crate) fn connect_error(
+        ns: &str,
+        message: &str,
+        data: Option<&serde_json::Value>,
+    ) -> Packet {
         let mut body = serde_json::Map::new();
         body.insert("message".into(), message.into());
         if let Some(d) = data {
@@ -104,7 +108,13 @@ impl Packet {
         }
     }
 
-    fn build(kind: SioKind, ns: &str, id: Option<u64>, attachments: Vec<Bytes>, data: &[u8]) -> Packet {
+    fn build(
+        kind: SioKind,
+        ns: &str,
+        id: Option<u64>,
+        attachments: Vec<Bytes>,
+        data: &[u8],
+    ) -> Packet {
         let mut out = Vec::with_capacity(data.len() + ns.len() + 24);
         out.push(b'4');
         // `data` was built from `&str` pieces only.

@@ -37,22 +37,22 @@ where
     }
 }
 
-/// Refuses a request for a session that is gone, no longer polling, or past its deadline;
-/// `Ok` when the request may go on.
-fn usable<H: Handler>(inner: &Inner<H>, conn: &Arc<Conn<H>>) -> Result<(), Response<Full<Bytes>>> {
+/// Why a request for a session that is gone, no longer polling, or past its deadline is
+/// refused; `Ok` when the request may go on.
+fn usable<H: Handler>(inner: &Inner<H>, conn: &Arc<Conn<H>>) -> Result<(), EioError> {
     let expired = {
         let st = conn.lock();
         if st.closed.is_some() {
-            return Err(eio_error(EioError::UnknownSid));
+            return Err(EioError::UnknownSid);
         }
         if st.phase == Phase::Websocket {
-            return Err(eio_error(EioError::BadRequest));
+            return Err(EioError::BadRequest);
         }
         st.heartbeat.expired(Instant::now(), conn.version)
     };
     if expired {
         inner.close(conn, DisconnectReason::PingTimeout);
-        return Err(eio_error(EioError::UnknownSid));
+        return Err(EioError::UnknownSid);
     }
     Ok(())
 }
@@ -83,7 +83,7 @@ enum Answer {
 
 async fn get<H: Handler>(inner: &Arc<Inner<H>>, conn: Arc<Conn<H>>) -> Response<Full<Bytes>> {
     if let Err(refused) = usable(inner, &conn) {
-        return refused;
+        return eio_error(refused);
     }
     let overlap = {
         let mut st = conn.lock();
@@ -94,7 +94,10 @@ async fn get<H: Handler>(inner: &Arc<Inner<H>>, conn: Arc<Conn<H>>) -> Response<
         inner.close(&conn, DisconnectReason::TransportError);
         return eio_error(EioError::BadRequest);
     }
-    let _busy = Busy { conn: &conn, get: true };
+    let _busy = Busy {
+        conn: &conn,
+        get: true,
+    };
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
     let ready = |conn: &Conn<H>| {
         let mut st = conn.lock();
@@ -153,7 +156,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if let Err(refused) = usable(inner, &conn) {
-        return refused;
+        return eio_error(refused);
     }
     let overlap = {
         let mut st = conn.lock();
@@ -163,13 +166,18 @@ where
         inner.close(&conn, DisconnectReason::TransportError);
         return eio_error(EioError::BadRequest);
     }
-    let busy = Busy { conn: &conn, get: false };
+    let busy = Busy {
+        conn: &conn,
+        get: false,
+    };
     let max = usize::try_from(inner.config.max_payload).unwrap_or(usize::MAX);
     let bytes = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             drop(busy);
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             inner.close(&conn, DisconnectReason::TransportError);
             return if too_large {
                 error_response(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large")

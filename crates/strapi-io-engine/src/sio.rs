@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Context;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -92,8 +92,12 @@ pub(crate) fn on_binary<H: Handler>(
     let Some(partial) = complete else {
         return Ok(());
     };
-    let packet = decode(&partial.text, sio_version(conn), inner.config.max_attachments)
-        .map_err(|_| DisconnectReason::ParseError)?;
+    let packet = decode(
+        &partial.text,
+        sio_version(conn),
+        inner.config.max_attachments,
+    )
+    .map_err(|_| DisconnectReason::ParseError)?;
     dispatch(conn, &packet, partial.attachments)
 }
 
@@ -104,10 +108,11 @@ fn dispatch<H: Handler>(
     attachments: Vec<Bytes>,
 ) -> Result<(), DisconnectReason> {
     // A packet for a namespace the client has not joined breaks the protocol.
-    let socket = conn.socket(&packet.ns).ok_or(DisconnectReason::ParseError)?;
+    let socket = conn
+        .socket(&packet.ns)
+        .ok_or(DisconnectReason::ParseError)?;
     let data = packet.data.ok_or(DisconnectReason::ParseError)?;
-    if !attachments.is_empty() || matches!(packet.kind, SioKind::BinaryEvent | SioKind::BinaryAck)
-    {
+    if !attachments.is_empty() || matches!(packet.kind, SioKind::BinaryEvent | SioKind::BinaryAck) {
         check_placeholders(data, attachments.len()).map_err(|_| DisconnectReason::ParseError)?;
     }
     match packet.kind {
@@ -148,7 +153,10 @@ pub(crate) fn connect<H: Handler>(
     auth: Option<&RawValue>,
 ) {
     let Some(namespace) = inner.namespaces.get(ns).cloned() else {
-        let _ = conn.send(&Packet::connect_error(ns, "Invalid namespace", None), usize::MAX);
+        let _ = conn.send(
+            &Packet::connect_error(ns, "Invalid namespace", None),
+            usize::MAX,
+        );
         return;
     };
     {

@@ -36,7 +36,13 @@ impl<H: Handler> std::fmt::Debug for Socket<H> {
 }
 
 impl<H: Handler> Socket<H> {
-    pub(crate) fn new(id: Id, ns: Arc<Namespace<H>>, conn: Arc<Conn<H>>, slot: u32, data: H::Socket) -> Self {
+    pub(crate) fn new(
+        id: Id,
+        ns: Arc<Namespace<H>>,
+        conn: Arc<Conn<H>>,
+        slot: u32,
+        data: H::Socket,
+    ) -> Self {
         Socket {
             id,
             ns,
@@ -86,25 +92,47 @@ impl<H: Handler> Socket<H> {
         self.conn.send(packet, self.ns.max_buffer)
     }
 
+    /// Queues a packet past the buffer bound: for the few packets a client must get even
+    /// when it stopped reading (why it is being disconnected).
+    pub fn send_urgent(&self, packet: &Packet) -> Result<(), SendError> {
+        if !self.connected() {
+            return Err(SendError::Closed);
+        }
+        self.conn.send(packet, usize::MAX)
+    }
+
     /// Sends an event with one JSON argument.
-    pub fn emit<T: serde::Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), SendError> {
+    pub fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), SendError> {
         let packet = Packet::event_json(self.ns(), event, data).map_err(|_| SendError::Closed)?;
         self.send(&packet)
     }
 
     /// Answers the client's ack `id`.
-    pub fn ack(&self, id: u64, args: &[&str], attachments: Vec<bytes::Bytes>) -> Result<(), SendError> {
+    pub fn ack(
+        &self,
+        id: u64,
+        args: &[&str],
+        attachments: Vec<bytes::Bytes>,
+    ) -> Result<(), SendError> {
         self.send(&Packet::ack(self.ns(), id, args, attachments))
     }
 
-    /// Joins rooms.
-    pub fn join(&self, rooms: &[&str]) {
-        self.ns.join(self, rooms);
+    /// Joins rooms (one name, or a list).
+    pub fn join<'a>(&self, rooms: impl Rooms<'a>) {
+        let rooms = rooms.into_rooms();
+        let rooms: Vec<&str> = rooms.iter().map(|r| &**r).collect();
+        self.ns.join(self, &rooms);
     }
 
-    /// Leaves rooms.
-    pub fn leave(&self, rooms: &[&str]) {
-        self.ns.leave(self, rooms);
+    /// Leaves rooms (one name, or a list).
+    pub fn leave<'a>(&self, rooms: impl Rooms<'a>) {
+        let rooms = rooms.into_rooms();
+        let rooms: Vec<&str> = rooms.iter().map(|r| &**r).collect();
+        self.ns.leave(self, &rooms);
     }
 
     /// The rooms joined (the socket's own id not included).
@@ -151,18 +179,75 @@ impl<H: Handler> Socket<H> {
             return false;
         }
         // Past the buffer bound: the client must learn it was disconnected.
-        self.conn.send(&Packet::disconnect(self.ns()), usize::MAX).ok();
+        self.conn
+            .send(&Packet::disconnect(self.ns()), usize::MAX)
+            .ok();
         true
     }
 
-    /// Takes the socket out of its namespace and its session, and tells the application.
+    /// Takes the socket out of its namespace and its session. The application is told
+    /// first, while the socket is still in its rooms (as Node's `disconnecting`).
     pub(crate) fn leave_namespace(self: &Arc<Self>, reason: DisconnectReason) -> bool {
         if !self.connected.swap(false, Ordering::AcqRel) {
             return false;
         }
-        self.ns.remove(self);
-        self.conn.forget(self);
         self.ns.handler.disconnected(self, reason);
+        self.ns.remove(self);
+        self.conn.forget(self, self.ns.connect_timeout);
         true
+    }
+}
+
+/// Room names given to [`Socket::join`] and [`Socket::leave`]: one, or a list.
+pub trait Rooms<'a> {
+    /// The names.
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>>;
+}
+
+impl<'a> Rooms<'a> for &'a str {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        vec![self.into()]
+    }
+}
+
+impl<'a> Rooms<'a> for String {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        vec![self.into()]
+    }
+}
+
+impl<'a> Rooms<'a> for &'a String {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        vec![self.as_str().into()]
+    }
+}
+
+impl<'a> Rooms<'a> for Vec<String> {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<'a, const N: usize> Rooms<'a> for [String; N] {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<'a, const N: usize> Rooms<'a> for [&'a str; N] {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<'a> Rooms<'a> for &'a [&'a str] {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        self.iter().map(|r| (*r).into()).collect()
+    }
+}
+
+impl<'a> Rooms<'a> for &'a [String] {
+    fn into_rooms(self) -> Vec<std::borrow::Cow<'a, str>> {
+        self.iter().map(|r| r.as_str().into()).collect()
     }
 }

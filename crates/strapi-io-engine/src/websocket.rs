@@ -57,7 +57,11 @@ pub(crate) fn upgrade<H: Handler, B>(
         Err(_) => return eio_error(EioError::BadRequest),
     };
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
-        return error_response(StatusCode::INTERNAL_SERVER_ERROR, 3, "Upgrades are not served here");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            3,
+            "Upgrades are not served here",
+        );
     };
     let (parts, _body) = req.into_parts();
     let (conn, probing) = match existing {
@@ -369,13 +373,13 @@ where
                 exit,
                 ..
             } = self;
-            let fed = decoder.feed(&mut buf[..n], &mut |message| {
-                match on_message(inner, conn, tail, probing, message) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        *exit = Some(e);
-                        ControlFlow::Break(())
-                    }
+            let fed = decoder.feed(&mut buf[..n], &mut |message| match on_message(
+                inner, conn, tail, probing, message,
+            ) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    *exit = Some(e);
+                    ControlFlow::Break(())
                 }
             });
             if let Err(e) = fed {
@@ -415,17 +419,28 @@ where
         self.tail.extend_from_slice(&close_frame(code, ""));
         let tail = std::mem::take(&mut self.tail);
         let io = &mut self.io;
+        // A lingering close: after the close frame, what the client still sends is read and
+        // dropped until it closes too (or the grace ends). Closing a socket with unread input
+        // resets the connection, and a reset makes the client drop what it had received but
+        // not read yet — the last packets, the very ones saying why.
         let _ = tokio::time::timeout(CLOSE_GRACE, async move {
-            use tokio::io::AsyncWriteExt;
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             io.write_all(&tail).await?;
-            io.shutdown().await
+            io.shutdown().await?;
+            let mut sink = [0u8; 512];
+            while io.read(&mut sink).await? > 0 {}
+            Ok::<(), std::io::Error>(())
         })
         .await;
     }
 }
 
 /// One write attempt: `Some(n)` bytes written, `None` when the socket is full.
-fn write_some<S: AsyncWrite + Unpin>(io: &mut S, cx: &mut Context<'_>, bytes: &[u8]) -> Result<Option<usize>, Exit> {
+fn write_some<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+) -> Result<Option<usize>, Exit> {
     match Pin::new(io).poll_write(cx, bytes) {
         Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Err(Exit {
             reason: DisconnectReason::TransportError,
@@ -447,7 +462,8 @@ fn on_message<H: Handler>(
     let protocol = |reason| Exit::new(reason, 1000);
     match message {
         Message::Text(text) => {
-            let (kind, data) = parse_text(text).map_err(|_| Exit::new(DisconnectReason::ParseError, 1002))?;
+            let (kind, data) =
+                parse_text(text).map_err(|_| Exit::new(DisconnectReason::ParseError, 1002))?;
             if *probing {
                 return probe(conn, tail, probing, kind, data);
             }

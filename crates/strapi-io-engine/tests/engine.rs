@@ -12,7 +12,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::value::RawValue;
 use strapi_io_engine::{
-    ConnectError, Conn, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal,
+    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal,
     SocketRef, Target,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,7 +61,11 @@ impl Handler for App {
                     message: why.to_string(),
                     data: Some(serde_json::json!({"ns": ns})),
                 }),
-                None => Ok(auth.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string()),
+                None => Ok(auth
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .to_string()),
             }
         }
     }
@@ -75,24 +79,33 @@ impl Handler for App {
         std::future::ready(())
     }
 
-    fn event(&self, socket: SocketRef<Self>, event: Event) -> impl Future<Output = ()> + Send + 'static {
-        let args: Vec<serde_json::Value> = serde_json::from_str(event.args.get()).unwrap_or_default();
+    fn event(
+        &self,
+        socket: SocketRef<Self>,
+        event: Event,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let args: Vec<serde_json::Value> =
+            serde_json::from_str(event.args.get()).unwrap_or_default();
         let first = args.first().cloned().unwrap_or_default();
         let engine = self.engine.lock().unwrap().clone();
         match event.name.as_str() {
-            "join" => socket.join(&[first.as_str().unwrap_or("")]),
-            "leave" => socket.leave(&[first.as_str().unwrap_or("")]),
+            "join" => socket.join(first.as_str().unwrap_or("")),
+            "leave" => socket.leave(first.as_str().unwrap_or("")),
             "to" => {
-                let rooms: Vec<String> = serde_json::from_value(first["rooms"].clone()).unwrap_or_default();
-                let except: Vec<String> = serde_json::from_value(first["except"].clone()).unwrap_or_default();
+                let rooms: Vec<String> =
+                    serde_json::from_value(first["rooms"].clone()).unwrap_or_default();
+                let except: Vec<String> =
+                    serde_json::from_value(first["except"].clone()).unwrap_or_default();
                 let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
                 let except: Vec<&str> = except.iter().map(String::as_str).collect();
                 let packet = Packet::event_json(socket.ns(), "news", &first["data"]).unwrap();
-                let sent = engine
-                    .unwrap()
-                    .of(socket.ns())
-                    .unwrap()
-                    .broadcast(&packet, Target { rooms: &rooms, except: &except });
+                let sent = engine.unwrap().of(socket.ns()).unwrap().broadcast(
+                    &packet,
+                    Target {
+                        rooms: &rooms,
+                        except: &except,
+                    },
+                );
                 if let Some(id) = event.ack {
                     let _ = socket.ack(id, &[&sent.sent.to_string()], Vec::new());
                 }
@@ -101,20 +114,29 @@ impl Handler for App {
                 socket.disconnect();
             }
             _ => {
-                let args: Vec<&RawValue> = serde_json::from_str(event.args.get()).unwrap_or_default();
+                let args: Vec<&RawValue> =
+                    serde_json::from_str(event.args.get()).unwrap_or_default();
                 let args: Vec<&str> = args.iter().map(|a| a.get()).collect();
                 let packet = Packet::event(socket.ns(), "echo", &args, event.attachments);
-                let _ = match event.ack {
+                let sent = match event.ack {
                     Some(id) => socket.ack(id, &args, packet.attachments().to_vec()),
                     None => socket.send(&packet),
                 };
+                if sent == Err(strapi_io_engine::SendError::Full) {
+                    let _ =
+                        socket.send_urgent(&Packet::event_json(socket.ns(), "full", &()).unwrap());
+                    socket.disconnect();
+                }
             }
         }
         std::future::ready(())
     }
 
     fn disconnected(&self, socket: &SocketRef<Self>, reason: DisconnectReason) {
-        self.disconnects.lock().unwrap().push((socket.id().to_string(), reason));
+        self.disconnects
+            .lock()
+            .unwrap()
+            .push((socket.id().to_string(), reason));
     }
 }
 
@@ -131,7 +153,9 @@ async fn serve(config: EngineConfig) -> Server {
     let served = engine.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, peer)) = listener.accept().await else { return };
+            let Ok((tcp, peer)) = listener.accept().await else {
+                return;
+            };
             let engine = served.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
@@ -158,7 +182,8 @@ fn fast() -> EngineConfig {
     }
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Client {
     ws: WsStream,
@@ -167,7 +192,9 @@ struct Client {
 impl Client {
     async fn open(addr: SocketAddr, query: &str) -> Client {
         let url = format!("ws://{addr}/socket.io/?{query}");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("upgrade");
         Client { ws }
     }
 
@@ -205,10 +232,16 @@ impl Client {
 
     /// Connects `ns` with `auth`; returns the socket id.
     async fn join(&mut self, ns: &str, auth: &str) -> String {
-        let prefix = if ns == "/" { String::new() } else { format!("{ns},") };
+        let prefix = if ns == "/" {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
         self.send(&format!("40{prefix}{auth}")).await;
         let reply = self.text().await;
-        let body = reply.strip_prefix(&format!("40{prefix}")).unwrap_or_else(|| panic!("{reply}"));
+        let body = reply
+            .strip_prefix(&format!("40{prefix}"))
+            .unwrap_or_else(|| panic!("{reply}"));
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         let hello = self.text().await;
         assert!(hello.contains("\"hello\""), "{hello}");
@@ -237,8 +270,14 @@ async fn http(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> (u16
     tcp.write_all(head.as_bytes()).await.unwrap();
     tcp.write_all(body).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw)).await.unwrap().unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head[9..12].parse().unwrap();
     (status, raw[split + 4..].to_vec())
@@ -261,7 +300,11 @@ async fn websocket_open_packet_and_first_ping_after_the_interval() {
         Some(Message::Text(t)) => assert_eq!(t.as_str(), "2"),
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -277,7 +320,10 @@ async fn a_client_that_never_pongs_is_closed_after_interval_plus_timeout() {
         }
     }
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(450) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(s.engine.session_count(), 0);
 }
@@ -304,7 +350,10 @@ async fn unknown_namespaces_and_refusals_answer_connect_error() {
     c.send("40/nope,").await;
     assert_eq!(c.text().await, r#"44/nope,{"message":"Invalid namespace"}"#);
     c.send(r#"40/custom,{"refuse":"Go away"}"#).await;
-    assert_eq!(c.text().await, r#"44/custom,{"data":{"ns":"/custom"},"message":"Go away"}"#);
+    assert_eq!(
+        c.text().await,
+        r#"44/custom,{"data":{"ns":"/custom"},"message":"Go away"}"#
+    );
     // The connection stays usable.
     c.join("/", "").await;
 }
@@ -320,7 +369,10 @@ async fn events_acks_and_binary_attachments_round_trip() {
     assert_eq!(c.text().await, r#"4317[{"a":null}]"#);
     c.send(r#"451-["bin",{"_placeholder":true,"num":0}]"#).await;
     c.ws.send(Message::binary(vec![9u8, 8, 7])).await.unwrap();
-    assert_eq!(c.text().await, r#"451-["echo",{"_placeholder":true,"num":0}]"#);
+    assert_eq!(
+        c.text().await,
+        r#"451-["echo",{"_placeholder":true,"num":0}]"#
+    );
     match c.next().await {
         Some(Message::Binary(b)) => assert_eq!(&b[..], &[9, 8, 7]),
         other => panic!("{other:?}"),
@@ -358,20 +410,24 @@ async fn broadcasts_reach_rooms_once_and_skip_excepted_sockets() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(s.engine.of("/").unwrap().room_len("red"), 2);
     // red ∪ blue, each once; except red: c only; to a socket's own id: that socket.
-    a.send(r#"421["to",{"rooms":["red","blue"],"data":1}]"#).await;
+    a.send(r#"421["to",{"rooms":["red","blue"],"data":1}]"#)
+        .await;
     let mut got = Vec::new();
     for client in [&mut a, &mut b, &mut c] {
         got.push(client.text().await);
     }
     assert!(got.iter().all(|t| t == r#"42["news",1]"#), "{got:?}");
     assert_eq!(a.text().await, r#"431[3]"#);
-    a.send(r#"422["to",{"rooms":["blue"],"except":["red"],"data":2}]"#).await;
+    a.send(r#"422["to",{"rooms":["blue"],"except":["red"],"data":2}]"#)
+        .await;
     assert_eq!(c.text().await, r#"42["news",2]"#);
     assert_eq!(a.text().await, r#"432[1]"#);
-    a.send(&format!(r#"423["to",{{"rooms":["{b_id}"],"data":3}}]"#)).await;
+    a.send(&format!(r#"423["to",{{"rooms":["{b_id}"],"data":3}}]"#))
+        .await;
     assert_eq!(b.text().await, r#"42["news",3]"#);
     assert_eq!(a.text().await, r#"433[1]"#);
-    a.send(&format!(r#"424["to",{{"except":["{a_id}"],"data":4}}]"#)).await;
+    a.send(&format!(r#"424["to",{{"except":["{a_id}"],"data":4}}]"#))
+        .await;
     assert_eq!(a.text().await, r#"434[2]"#);
     // Leaving, and disconnecting, take sockets out of their rooms.
     b.send(r#"42["leave","red"]"#).await;
@@ -392,12 +448,19 @@ async fn a_server_disconnect_sends_disconnect_and_keeps_the_connection() {
     c.send(r#"42["still"]"#).await;
     assert_eq!(c.text().await, r#"42["echo"]"#);
     let gone = s.engine.handler().disconnects.lock().unwrap().clone();
-    assert_eq!(gone, vec![(id, DisconnectReason::ServerNamespaceDisconnect)]);
+    assert_eq!(
+        gone,
+        vec![(id, DisconnectReason::ServerNamespaceDisconnect)]
+    );
 }
 
 #[tokio::test]
 async fn a_message_over_max_payload_closes_with_1009() {
-    let s = serve(EngineConfig { max_payload: 1000, ..fast() }).await;
+    let s = serve(EngineConfig {
+        max_payload: 1000,
+        ..fast()
+    })
+    .await;
     let (mut c, _) = Client::eio4(s.addr).await;
     c.join("/", "").await;
     c.send(&format!(r#"42["x","{}"]"#, "a".repeat(1000))).await;
@@ -420,7 +483,10 @@ async fn polling_handshake_exchange_and_upgrade() {
     assert!(packets[0].starts_with("40{\"sid\":"), "{text}");
     assert!(packets[1].starts_with("42[\"hello\""), "{text}");
     // Two packets in one POST.
-    assert_eq!(http(s.addr, "POST", &q, b"42[\"a\"]\x1e42[\"b\"]").await.0, 200);
+    assert_eq!(
+        http(s.addr, "POST", &q, b"42[\"a\"]\x1e42[\"b\"]").await.0,
+        200
+    );
     let (_, body) = http(s.addr, "GET", &q, b"").await;
     assert_eq!(body, b"42[\"echo\"]\x1e42[\"echo\"]".to_vec());
     // Upgrade: probe, noop to the poll, then the session is the WebSocket's.
@@ -439,7 +505,11 @@ async fn polling_handshake_exchange_and_upgrade() {
     assert_eq!(ws.text().await, r#"42["echo","after"]"#);
     assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
     // A second WebSocket for the same session is refused.
-    let again = tokio_tungstenite::connect_async(format!("ws://{}/socket.io/?EIO=4&transport=websocket&sid={sid}", s.addr)).await;
+    let again = tokio_tungstenite::connect_async(format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket&sid={sid}",
+        s.addr
+    ))
+    .await;
     assert!(again.is_err());
 }
 
@@ -452,8 +522,18 @@ async fn polling_errors_use_engine_io_codes() {
         ("GET", "/socket.io/?EIO=4", 400, 0),
         ("GET", "/socket.io/?EIO=4&transport=abc", 400, 0),
         ("POST", "/socket.io/?EIO=4&transport=polling", 400, 2),
-        ("GET", "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA", 400, 1),
-        ("GET", "/socket.io/?EIO=4&transport=polling&forbid=1", 403, 4),
+        (
+            "GET",
+            "/socket.io/?EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA",
+            400,
+            1,
+        ),
+        (
+            "GET",
+            "/socket.io/?EIO=4&transport=polling&forbid=1",
+            403,
+            4,
+        ),
     ];
     for (method, target, status, code) in cases {
         let (got, body) = http(s.addr, method, target, b"").await;
@@ -468,7 +548,10 @@ async fn polling_session_times_out_without_pong_and_is_gone() {
     let s = serve(fast()).await;
     let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
     let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let q = format!("/socket.io/?EIO=4&transport=polling&sid={}", open["sid"].as_str().unwrap());
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(520)).await;
     assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
 }
@@ -478,7 +561,10 @@ async fn a_client_close_packet_ends_the_poll_with_a_noop() {
     let s = serve(fast()).await;
     let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
     let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let q = format!("/socket.io/?EIO=4&transport=polling&sid={}", open["sid"].as_str().unwrap());
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
     let poll = tokio::spawn({
         let q = q.clone();
         let addr = s.addr;
@@ -506,7 +592,11 @@ async fn engine_io_v3_sessions_join_the_main_namespace_and_answer_client_pings()
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_cut_as_a_slow_consumer() {
-    let s = serve(EngineConfig { max_buffer_size: 100_000, ..fast() }).await;
+    let s = serve(EngineConfig {
+        max_buffer_size: 100_000,
+        ..fast()
+    })
+    .await;
     // A raw TCP client that completes the upgrade and then never reads.
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let req = format!(
@@ -528,5 +618,47 @@ async fn a_client_that_stops_reading_is_cut_as_a_slow_consumer() {
     }
     assert_eq!(ns.len(), 0, "the stalled client was not cut");
     let reasons = s.engine.handler().disconnects.lock().unwrap().clone();
-    assert_eq!(reasons.last().map(|r| r.1), Some(DisconnectReason::SlowConsumer));
+    assert_eq!(
+        reasons.last().map(|r| r.1),
+        Some(DisconnectReason::SlowConsumer)
+    );
+}
+
+#[tokio::test]
+async fn what_was_queued_before_a_protocol_close_is_still_written() {
+    let s = serve(EngineConfig {
+        max_buffer_size: 4,
+        ..fast()
+    })
+    .await;
+    let (mut c, _) = Client::eio4(s.addr).await;
+    c.join("/", "").await;
+    // A burst: the 5th answer does not fit, the socket is disconnected, and the events that
+    // follow are for a namespace the client is no longer in (a protocol error: closed).
+    for i in 0..50 {
+        c.ws.feed(Message::text(format!(r#"42{i}["ping"]"#)))
+            .await
+            .unwrap();
+    }
+    c.ws.flush().await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        match c.next().await {
+            Some(Message::Text(t)) if t.as_str() != "2" => got.push(t.to_string()),
+            Some(Message::Close(_)) | None => break,
+            Some(_) => {}
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            "430[]",
+            "431[]",
+            "432[]",
+            "433[]",
+            r#"42["full",null]"#,
+            "41"
+        ],
+        "{got:?}"
+    );
 }

@@ -1,33 +1,30 @@
-//! [`IoBuilder`]: assembles schemas, settings, the directory and the socketioxide server
-//! into an [`IoLayer`] for any tower/axum app and the [`Io`] handle.
+//! [`IoBuilder`]: assembles schemas, settings, the directory and the engine into an
+//! [`IoLayer`] for any tower/axum app and the [`Io`] handle.
 
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use serde_json::Value;
-use socketioxide::TransportType;
-use socketioxide::extract::TryData;
-use socketioxide::handler::ConnectHandler;
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::service::SocketIoService;
-
-use crate::cluster::{ClusterAdapter, Link, SocketRef};
 use strapi_io_core::events::{ContentTypeEntry, ContentTypeRules};
 use strapi_io_core::sanitize::SensitiveFields;
 use strapi_io_core::{Schemas, Settings};
+use strapi_io_engine::{Engine, EngineConfig};
 
-use crate::connection::{handshake, on_connect};
+use crate::bus::Bus;
+use crate::cluster::Link;
+use crate::connection::Runtime;
 use crate::directory::{Directory, StaticDirectory, StaticDirectoryConfig};
 use crate::errors::BuildError;
 use crate::guard::SessionGuard;
 use crate::handlers::{
     ClientEvent, ConnectHook, Connected, EventHandler, connect_hook, event_handler,
 };
-use crate::io::{Counters, Io, Live, Shared};
-use crate::payload::{Args, Payload};
+use crate::io::{Io, Shared};
+use crate::payload::Args;
+use crate::shared::Live;
+use crate::stats::Counters;
+use crate::subscriptions::Occupancy;
 
 /// The client events the server itself answers; custom handlers cannot take these names.
 pub const BUILT_IN_EVENTS: [&str; 9] = [
@@ -55,7 +52,6 @@ pub enum Transport {
 /// The tower layer that serves Socket.IO; put it on an axum `Router` with `.layer(...)`.
 #[derive(Clone)]
 pub struct IoLayer {
-    inner: SocketIoLayer<ClusterAdapter>,
     shared: Arc<Shared>,
     /// The Socket.IO path.
     path: Arc<str>,
@@ -68,11 +64,11 @@ impl std::fmt::Debug for IoLayer {
 }
 
 impl<S: Clone> tower::Layer<S> for IoLayer {
-    type Service = SessionGuard<SocketIoService<S, ClusterAdapter>>;
+    type Service = SessionGuard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SessionGuard {
-            inner: self.inner.layer(inner),
+            inner,
             shared: self.shared.clone(),
             path: self.path.clone(),
         }
@@ -219,30 +215,17 @@ impl IoBuilder {
         } else {
             Link::off()
         };
-        let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(
-            link.clone(),
-            socketioxide_redis::RedisAdapterConfig::new()
-                .with_request_timeout(crate::cluster::REQUEST_TIMEOUT)
-                .with_prefix("strapi-io"),
-        );
-        let builder = socketioxide::SocketIo::builder().with_adapter::<ClusterAdapter>(adapter);
-        let builder = match (polling, websocket) {
-            (true, true) => builder.transports([TransportType::Polling, TransportType::Websocket]),
-            (true, false) => builder.transports([TransportType::Polling]),
-            _ => builder.transports([TransportType::Websocket]),
+        let config = EngineConfig {
+            path: self.path.clone(),
+            ping_interval: Duration::from_millis(conn.ping_interval),
+            ping_timeout: Duration::from_millis(conn.ping_timeout),
+            connect_timeout: Duration::from_millis(conn.connection_timeout),
+            max_payload: self.max_payload,
+            max_buffer_size: self.max_buffer_size,
+            polling,
+            websocket,
+            ..EngineConfig::default()
         };
-        let path: Arc<str> = self.path.clone().into();
-        let (layer, sio) = builder
-            .req_path(self.path)
-            .ping_interval(Duration::from_millis(conn.ping_interval))
-            .ping_timeout(Duration::from_millis(conn.ping_timeout))
-            .connect_timeout(Duration::from_millis(conn.connection_timeout))
-            .max_payload(self.max_payload)
-            .ws_max_message_size(usize::try_from(self.max_payload).unwrap_or(usize::MAX))
-            .max_buffer_size(self.max_buffer_size)
-            // Client messages are small; a frame larger than this is read in more steps.
-            .ws_read_buffer_size(256)
-            .build_layer();
         let mut namespaces = vec!["/".to_string()];
         if self.settings.namespaces.enabled {
             namespaces.extend(
@@ -253,56 +236,41 @@ impl IoBuilder {
                     .map(|n| format!("/{}", n.trim_start_matches('/'))),
             );
         }
-        let shared = Arc::new(Shared {
-            sio: sio.clone(),
-            link,
-            schemas: Arc::new(self.schemas),
-            rules,
-            settings: RwLock::new(Arc::new(Live::new(self.settings))),
-            sensitive: SensitiveFields::new(&self.sensitive_fields),
-            directory,
-            deadlines: Arc::default(),
-            namespaces: namespaces.clone(),
-            connections: Arc::new(AtomicUsize::new(0)),
-            max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
-            handlers: self.handlers,
-            connect_hooks: self.connect_hooks,
-            counters: Counters::default(),
-            pending: Arc::default(),
-            monitor: crate::monitor::Monitor::new(),
-            public_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
-            occupancy: std::sync::Mutex::new(std::collections::HashMap::new()),
-            subscribing: std::sync::Mutex::new(()),
-            undeclared_logged: std::sync::Mutex::new(std::collections::HashSet::new()),
-        });
-        for ns in namespaces {
-            let on_conn = {
-                let shared = shared.clone();
-                move |socket: SocketRef, TryData(auth): TryData<Payload>| {
-                    let shared = shared.clone();
-                    async move { on_connect(shared, socket, auth.ok()).await }
-                }
-            };
-            let middleware = {
-                let shared = shared.clone();
-                move |socket: SocketRef, TryData(auth): TryData<Value>| {
-                    let shared = shared.clone();
-                    async move { handshake(shared, socket, auth.ok()).await }
-                }
-            };
-            // The adapter's set-up does no I/O (the link subscribes in the background), so
-            // it completes on its first poll.
-            match sio.ns(ns.clone(), on_conn.with(middleware)).now_or_never() {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(BuildError::Namespace(ns, format!("{e:?}"))),
-                None => {
-                    return Err(BuildError::Namespace(
-                        ns,
-                        "adapter set-up did not complete".into(),
-                    ));
-                }
+        let node = strapi_io_engine::Id::new().to_string();
+        let path: Arc<str> = self.path.clone().into();
+        let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+            let local: std::sync::Weak<dyn crate::bus::Local> = weak.clone();
+            Shared {
+                engine: Engine::new(
+                    config,
+                    Runtime {
+                        shared: weak.clone(),
+                    },
+                    &names,
+                ),
+                bus: Bus::start(link.clone(), node.clone(), local),
+                node,
+                link,
+                schemas: Arc::new(self.schemas),
+                rules,
+                settings: RwLock::new(Arc::new(Live::new(self.settings))),
+                sensitive: SensitiveFields::new(&self.sensitive_fields),
+                directory,
+                deadlines: Arc::default(),
+                namespaces: namespaces.clone(),
+                connections: Arc::new(AtomicUsize::new(0)),
+                max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
+                handlers: self.handlers,
+                connect_hooks: self.connect_hooks,
+                counters: Counters::default(),
+                pending: Arc::default(),
+                monitor: crate::monitor::Monitor::new(),
+                occupancy: Occupancy::default(),
+                subscribing: std::sync::Mutex::new(()),
+                undeclared_logged: std::sync::Mutex::new(std::collections::HashSet::new()),
             }
-        }
+        });
         if shared.clustered() {
             tokio::spawn(heartbeat(Arc::downgrade(&shared)));
         }
@@ -312,7 +280,6 @@ impl IoBuilder {
         }
         Ok((
             IoLayer {
-                inner: layer,
                 shared: shared.clone(),
                 path,
             },
@@ -329,7 +296,7 @@ async fn heartbeat(shared: std::sync::Weak<Shared>) {
             return;
         };
         let line = crate::cluster::NodeStats {
-            id: shared.sio.config().server_id.to_string(),
+            id: shared.node.clone(),
             connections: shared
                 .connections
                 .load(std::sync::atomic::Ordering::Acquire),

@@ -1,11 +1,9 @@
-//! Cluster mode: the Redis link under socketioxide-redis's adapter, and the adapter types the
-//! runtime is built on.
+//! Cluster mode's Redis link: publish, subscribe and the few keys a node reads and writes
+//! (its line in the node table, the shared settings). The bus (`bus.rs`) carries broadcasts
+//! and socket operations over it.
 //!
-//! The runtime always runs on [`ClusterAdapter`] (socketioxide-redis's adapter over our
-//! [`Link`] driver). Standalone, the link is off: it publishes nowhere and the runtime marks
-//! every broadcast local, so the adapter behaves as socketioxide's local one. In cluster
-//! mode the link keeps one Redis connection (redis-rs's `ConnectionManager`, RESP3) and adds
-//! what a gateway needs that the stock driver does not do:
+//! Standalone, the link is off: it publishes nowhere. In cluster mode it keeps one Redis
+//! connection (redis-rs's `ConnectionManager`, RESP3) and:
 //! - it starts without Redis and keeps retrying: subscriptions asked for while Redis is down
 //!   are remembered and made as soon as it answers;
 //! - it notices a lost connection (the client's disconnection notice, and a ping every
@@ -21,18 +19,40 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
-use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 use tokio::sync::{Notify, mpsc};
 
-/// The adapter every namespace runs on.
-pub type ClusterAdapter =
-    socketioxide_redis::CustomRedisAdapter<socketioxide::adapter::Emitter, Link>;
-/// The Socket.IO server type of the runtime.
-pub type SocketIo = socketioxide::SocketIo<ClusterAdapter>;
-/// A connected socket, as handlers see it.
-pub(crate) type SocketRef = socketioxide::extract::SocketRef<ClusterAdapter>;
-/// An event's acknowledgement callback.
-pub(crate) type AckSender = socketioxide::extract::AckSender<ClusterAdapter>;
+/// A message from a channel: the channel's name and the payload.
+pub type ChanItem = (String, Vec<u8>);
+
+/// The messages of a subscription, in order (empty for a link that is off).
+#[derive(Debug)]
+pub struct MessageStream {
+    rx: Option<mpsc::Receiver<ChanItem>>,
+}
+
+impl MessageStream {
+    fn new(rx: mpsc::Receiver<ChanItem>) -> Self {
+        MessageStream { rx: Some(rx) }
+    }
+
+    fn new_empty() -> Self {
+        MessageStream { rx: None }
+    }
+}
+
+impl futures_util::Stream for MessageStream {
+    type Item = ChanItem;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ChanItem>> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.poll_recv(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+}
 
 /// How long one Redis command may take. Generous: on a saturated machine an answer can be
 /// late without Redis being gone, and a publish that timed out may still be delivered.
@@ -129,7 +149,7 @@ struct Inner {
     shown: String,
 }
 
-/// socketioxide-redis's [`Driver`] over one Redis connection; off when standalone.
+/// The Redis connection of a cluster node; off when standalone.
 #[derive(Clone, Default)]
 pub struct Link {
     inner: Option<Arc<Inner>>,
@@ -346,8 +366,8 @@ impl Link {
 
     /// Subscribes to our own channel `name`; messages arrive on the returned stream, also
     /// after reconnections.
-    pub async fn subscribe_to(&self, name: &str) -> MessageStream<ChanItem> {
-        match Driver::subscribe(self, prefixed(name), 64).await {
+    pub async fn subscribe_to(&self, name: &str) -> MessageStream {
+        match self.subscribe(prefixed(name), 64).await {
             Ok(s) => s,
             Err(_) => MessageStream::new_empty(),
         }
@@ -489,10 +509,9 @@ async fn supervise(link: Weak<Inner>) {
     }
 }
 
-impl Driver for Link {
-    type Error = LinkError;
-
-    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+impl Link {
+    /// Publishes `val` on channel `chan` (as named: no prefix added).
+    pub async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
         if self.inner.is_none() {
             return Ok(());
         }
@@ -501,11 +520,9 @@ impl Driver for Link {
         self.run::<()>(cmd).await
     }
 
-    async fn subscribe(
-        &self,
-        chan: String,
-        size: usize,
-    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+    /// Subscribes to channel `chan` (now, or as soon as Redis answers), with room for `size`
+    /// unread messages.
+    pub async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream, LinkError> {
         let Some(inner) = &self.inner else {
             return Ok(MessageStream::new_empty());
         };
@@ -526,7 +543,8 @@ impl Driver for Link {
         Ok(MessageStream::new(rx))
     }
 
-    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+    /// Unsubscribes from channel `chan`.
+    pub async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
@@ -545,7 +563,8 @@ impl Driver for Link {
         self.run::<()>(cmd).await
     }
 
-    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+    /// How many subscribers channel `chan` has (1 for a link that is off: this node).
+    pub async fn num_serv(&self, chan: &str) -> Result<u16, LinkError> {
         if self.inner.is_none() {
             return Ok(1);
         }
@@ -578,8 +597,8 @@ mod tests {
     async fn a_link_that_is_off_publishes_nowhere_and_counts_one_node() {
         let link = Link::off();
         assert!(!link.enabled());
-        assert!(Driver::publish(&link, "c".into(), vec![1]).await.is_ok());
-        assert_eq!(Driver::num_serv(&link, "c").await.unwrap(), 1);
+        assert!(link.publish("c".into(), vec![1]).await.is_ok());
+        assert_eq!(link.num_serv("c").await.unwrap(), 1);
         assert!(link.get("k").await.is_err());
         assert!(!link.status().enabled);
     }
@@ -591,9 +610,7 @@ mod tests {
         assert!(link.enabled());
         tokio::time::sleep(Duration::from_millis(300)).await;
         let started = std::time::Instant::now();
-        let err = Driver::publish(&link, "c".into(), vec![1])
-            .await
-            .unwrap_err();
+        let err = link.publish("c".into(), vec![1]).await.unwrap_err();
         assert!(started.elapsed() < OP_TIMEOUT, "fails at once while down");
         assert!(err.to_string().contains("unavailable"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
@@ -601,7 +618,7 @@ mod tests {
         assert!(status.enabled && !status.connected);
         assert!(status.reason.is_some());
         // A subscription asked for while down is kept, not failed.
-        assert!(Driver::subscribe(&link, "c".into(), 4).await.is_ok());
+        assert!(link.subscribe("c".into(), 4).await.is_ok());
         assert!(Link::connect("not a url").is_err());
     }
 }

@@ -1,33 +1,58 @@
-//! The life of a socket: the handshake middleware (address rules, credentials, connect
-//! rights, the connection limit), joining its rooms on connect, the client events of
-//! SPEC §4 and the custom ones, each behind the per-socket rate limit.
+//! The life of a socket, as the engine's [`Handler`]: what a session keeps of its opening
+//! request (client address, query credentials, its pending place), the handshake (address
+//! rules, credentials, connect rights, the connection limit), joining its rooms once
+//! connected, the client events of SPEC §4 and the custom ones, each behind the per-socket
+//! rate limit, and the clean-up when it leaves.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use socketioxide::extract::TryData;
-
-use crate::cluster::{AckSender, SocketRef};
-use socketioxide::socket::DisconnectReason;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 use strapi_io_core::{Audience, AudienceKind};
+use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Refusal};
 
+use crate::delivery::disconnect_with_reason;
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
-use crate::io::{
-    ConnectionSlot, Io, Live, Located, Member, Session, Shared, disconnect_with_reason,
-    subscriptions_in, visible_rooms,
-};
+use crate::io::{ConnectionSlot, Io, Session, Shared};
 use crate::limits::{Admission, EventLimiter};
+use crate::locate::{Located, Member, visible_rooms};
 use crate::payload::{Args, Payload};
+use crate::serve::{PendingPlace, SessionPlace};
+use crate::shared::Live;
+use crate::subscriptions::subscriptions_in;
+
+/// A connected socket of the runtime.
+pub(crate) type SocketRef = strapi_io_engine::SocketRef<Runtime>;
 
 /// Longest `private-message` text, in characters.
 const MAX_MESSAGE_CHARS: usize = 10_000;
 
 /// The message of a refused event.
 const RATE_LIMITED: &str = "Rate limit exceeded";
+
+/// The runtime as the engine sees it. It holds the server weakly: the server owns the
+/// engine, which owns this.
+pub(crate) struct Runtime {
+    pub(crate) shared: Weak<Shared>,
+}
+
+/// What a session keeps of its opening request.
+pub(crate) struct ConnInfo {
+    /// The client's address under the address rules at the time (trusted proxies,
+    /// `X-Forwarded-For`).
+    ip: Option<IpAddr>,
+    /// `?token=` (Socket.IO v2 clients have no `auth`).
+    token: Option<String>,
+    /// `?strategy=`.
+    strategy: Option<String>,
+    /// The session's place among pending connections, released once a socket is admitted
+    /// (or when the session ends).
+    place: Option<Arc<PendingPlace>>,
+}
 
 /// The value of `name` in a URL query string, percent-decoded.
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -36,38 +61,110 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The client's address under the live rules (see [`crate::guard::client_ip`]).
-fn client_ip(live: &Live, socket: &SocketRef) -> Option<IpAddr> {
-    let parts = socket.req_parts();
-    crate::guard::client_ip(live, &parts.extensions, &parts.headers)
+impl Handler for Runtime {
+    type Conn = ConnInfo;
+    type Socket = Session;
+
+    fn open(&self, request: &http::request::Parts) -> Result<ConnInfo, Refusal> {
+        let Some(shared) = self.shared.upgrade() else {
+            return Err(Refusal {
+                status: http::StatusCode::SERVICE_UNAVAILABLE,
+                code: 4,
+                message: "Server shutting down".into(),
+            });
+        };
+        let live = shared.settings();
+        let query = request.uri.query();
+        Ok(ConnInfo {
+            ip: crate::guard::client_ip(&live, &request.extensions, &request.headers),
+            token: query_param(query, "token"),
+            strategy: query_param(query, "strategy"),
+            place: request
+                .extensions
+                .get::<SessionPlace>()
+                .map(|p| p.0.clone()),
+        })
+    }
+
+    fn connect(
+        &self,
+        conn: &Arc<Conn<Self>>,
+        ns: &str,
+        auth: Option<&RawValue>,
+    ) -> impl Future<Output = Result<Session, ConnectError>> + Send + 'static {
+        let shared = self.shared.upgrade();
+        let conn = conn.clone();
+        let ns = ns.to_string();
+        let auth: Option<Value> = auth.and_then(|a| serde_json::from_str(a.get()).ok());
+        async move {
+            let Some(shared) = shared else {
+                return Err(ConnectError::new("Server shutting down"));
+            };
+            handshake(&shared, &conn, &ns, auth)
+                .await
+                .map_err(|e| ConnectError::new(e.to_string()))
+        }
+    }
+
+    fn connected(
+        &self,
+        socket: SocketRef,
+        auth: Option<Box<RawValue>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.upgrade();
+        if let Some(shared) = &shared {
+            install(shared, &socket);
+        }
+        async move {
+            if let Some(shared) = shared {
+                let auth = auth
+                    .and_then(|a| serde_json::from_str::<Value>(a.get()).ok())
+                    .map(Payload::from);
+                on_connect(shared, socket, auth).await;
+            }
+        }
+    }
+
+    fn event(&self, socket: SocketRef, event: Event) -> impl Future<Output = ()> + Send + 'static {
+        let shared = self.shared.upgrade();
+        async move {
+            if let Some(shared) = shared {
+                on_event(shared, socket, event).await;
+            }
+        }
+    }
+
+    fn disconnected(&self, socket: &SocketRef, reason: DisconnectReason) {
+        if let Some(shared) = self.shared.upgrade() {
+            on_disconnect(&shared, socket, reason);
+        }
+    }
 }
 
-/// Runs before a socket joins a namespace; an `Err` becomes the client's `connect_error`.
-pub(crate) async fn handshake(
-    shared: Arc<Shared>,
-    socket: SocketRef,
+/// Decides a namespace connect; an `Err` becomes the client's `connect_error`.
+async fn handshake(
+    shared: &Shared,
+    conn: &Conn<Runtime>,
+    ns: &str,
     auth: Option<Value>,
-) -> Result<(), AuthError> {
-    let result = admit(&shared, &socket, auth).await;
-    if result.is_ok() {
+) -> Result<Session, AuthError> {
+    let result = admit(shared, conn.data(), ns, auth).await;
+    match &result {
         // The session's handshake is complete: it no longer counts as pending.
-        if let Some(place) = socket
-            .req_parts()
-            .extensions
-            .get::<crate::serve::SessionPlace>()
-        {
-            place.0.settle();
+        Ok(_) => {
+            if let Some(place) = &conn.data().place {
+                place.settle();
+            }
         }
-        install(&shared, &socket);
-    }
-    if let Err(e) = &result {
-        shared
-            .counters
-            .refused_handshakes
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("strapi_io_handshake_rejections_total", "reason" => e.to_string())
-            .increment(1);
-        tracing::debug!(ns = socket.ns(), reason = %e, "handshake refused");
+        Err(e) => {
+            shared
+                .counters
+                .refused_handshakes
+                .fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_handshake_rejections_total", "reason" => e.to_string())
+                .increment(1);
+            tracing::debug!(ns, reason = %e, "handshake refused");
+        }
     }
     result
 }
@@ -122,31 +219,25 @@ pub(crate) fn still_allowed(live: &Live, session: &Session, ns: &str) -> Result<
     Ok(())
 }
 
-async fn admit(shared: &Shared, socket: &SocketRef, auth: Option<Value>) -> Result<(), AuthError> {
+async fn admit(
+    shared: &Shared,
+    info: &ConnInfo,
+    ns: &str,
+    auth: Option<Value>,
+) -> Result<Session, AuthError> {
     let live = shared.settings();
-    let ip = client_ip(&live, socket);
-    let query = socket.req_parts().uri.query();
-    let query_token = query_param(query, "token");
-    let query_strategy = query_param(query, "strategy");
     let credential = credential_from_handshake(
         auth.as_ref(),
-        query_token.as_deref(),
-        query_strategy.as_deref(),
+        info.token.as_deref(),
+        info.strategy.as_deref(),
     )?;
     let anonymous = credential.is_none();
-    check_before_identity(&live, ip, anonymous, socket.ns())?;
+    check_before_identity(&live, info.ip, anonymous, ns)?;
     let identity = shared.directory.authenticate(credential.as_ref()).await?;
     check_audience(&live, &identity.audience)?;
     let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
-    socket.extensions.insert(Arc::new(Session::new(
-        identity,
-        ip,
-        anonymous,
-        socketioxide::socket::Sid::new().to_string(),
-        slot,
-    )));
-    Ok(())
+    Ok(Session::new(identity, info.ip, anonymous, slot))
 }
 
 /// What to do with one client event.
@@ -199,50 +290,115 @@ fn limit(shared: &Shared, socket: &SocketRef, session: &Session) -> Option<Value
                     .flood_disconnects
                     .fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("strapi_io_flood_disconnects_total").increment(1);
-                tracing::warn!(socket = %socket.id, "disconnecting a socket that keeps flooding");
+                tracing::warn!(socket = %socket.id(), "disconnecting a socket that keeps flooding");
             }
             Some(failure(RATE_LIMITED))
         }
     }
 }
 
-/// Installs a client-event handler behind the rate limit: `handle` gets the socket, its
-/// session and the first argument, and returns the ack.
-macro_rules! on_event {
-    ($socket:expr, $shared:expr, $name:expr, |$s:ident, $session:ident, $arg:ident, $sh:ident| $body:expr) => {{
-        let shared = $shared.clone();
-        $socket.on(
-            $name,
-            move |$s: SocketRef, TryData(arg): TryData<Value>, ack: AckSender| {
-                let $sh = shared.clone();
-                async move {
-                    let Some($session) = Shared::session(&$s) else {
-                        return;
-                    };
-                    let reply = match gate(&$sh, &$s, &$session) {
-                        Gate::Drop => return,
-                        Gate::Refuse(refused) => refused,
-                        Gate::Pass => {
-                            let $arg: Option<Value> = arg.ok();
-                            $body
-                        }
-                    };
-                    $sh.answer(&$s, ack, &reply);
-                }
-            },
-        );
-    }};
+/// The first argument of a built-in event, as JSON.
+fn first_arg(event: &Event) -> Option<Value> {
+    match serde_json::from_str::<Value>(event.args.get()) {
+        Ok(Value::Array(mut args)) if !args.is_empty() => Some(args.swap_remove(0)),
+        _ => None,
+    }
 }
 
-/// Runs once a socket is connected: joins its rooms and installs the event handlers.
-/// Runs once the socket is connected (after its connect packet was sent): the connect
+/// One client event: built-in or custom, behind the rate limit; the answer goes to its
+/// ack (when the client asked for one).
+async fn on_event(shared: Arc<Shared>, socket: SocketRef, event: Event) {
+    let session = socket.data();
+    let reply = match gate(&shared, &socket, session) {
+        Gate::Drop => return,
+        Gate::Refuse(refused) => Some(Reply::Json(refused)),
+        Gate::Pass => handle(&shared, &socket, event.name.as_str(), &event).await,
+    };
+    if let (Some(id), Some(reply)) = (event.ack, reply) {
+        shared.answer(&socket, id, &reply);
+    }
+}
+
+/// What an event is answered with.
+pub(crate) enum Reply {
+    /// One JSON argument (the built-in events).
+    Json(Value),
+    /// A custom handler's arguments.
+    Args(Args),
+}
+
+async fn handle(shared: &Arc<Shared>, s: &SocketRef, name: &str, event: &Event) -> Option<Reply> {
+    let session = s.data();
+    let json = |v: Value| Some(Reply::Json(v));
+    match name {
+        "join-room" => json(join_room(shared, s, session, first_arg(event).as_ref())),
+        "leave-room" => json(match first_arg(event).as_ref().and_then(Value::as_str) {
+            Some(name) => match validate_client_room(name) {
+                Ok(()) => {
+                    s.leave(name);
+                    json!({"success": true, "room": name})
+                }
+                Err(e) => failure(e.to_string()),
+            },
+            None => failure("Invalid room name"),
+        }),
+        "get-rooms" => json(json!({"success": true, "rooms": visible_rooms(s)})),
+        "whoami" => json(json!({
+            "success": true,
+            "id": s.id(),
+            "role": session.audience().role_label(),
+            "user": session.user(),
+        })),
+        "subscribe-entity" => {
+            let arg = first_arg(event).unwrap_or(Value::Null);
+            let r = shared
+                .subscribe(&Member::here(s), arg.get("uid"), arg.get("id"))
+                .await;
+            json(serde_json::to_value(r).unwrap_or(Value::Null))
+        }
+        "unsubscribe-entity" => {
+            let arg = first_arg(event).unwrap_or(Value::Null);
+            let r = shared
+                .unsubscribe(&Member::here(s), arg.get("uid"), arg.get("id"))
+                .await;
+            json(serde_json::to_value(r).unwrap_or(Value::Null))
+        }
+        "get-entity-subscriptions" => {
+            let rooms = s.rooms();
+            let subscriptions = subscriptions_in(rooms.iter().map(|r| &**r));
+            json(json!({"success": true, "subscriptions": subscriptions}))
+        }
+        "private-message" => {
+            json(private_message(shared, s, session, first_arg(event).as_ref()).await)
+        }
+        "refresh-token" => {
+            json(crate::recheck::refresh_token(shared, s, session, first_arg(event).as_ref()).await)
+        }
+        custom => {
+            let handler = shared
+                .handlers
+                .iter()
+                .find(|(n, _)| n == custom)
+                .map(|(_, h)| h.clone())?;
+            let event = ClientEvent {
+                io: Io {
+                    shared: shared.clone(),
+                },
+                event: custom.to_string(),
+                socket: SocketHandle { socket: s.clone() },
+                args: Args::from_wire(event.args.get(), &event.attachments),
+            };
+            handler(event).await.map(Reply::Args)
+        }
+    }
+}
+
+/// Runs once the socket is connected (after its connect packet was queued): the connect
 /// hooks, which may send to the socket.
 pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Option<Payload>) {
-    let Some(session) = Shared::session(&socket) else {
-        return;
-    };
+    let session = socket.data();
     if shared.settings().monitoring.enable_connection_logging {
-        tracing::info!(socket = %socket.id, ns = socket.ns(), audience = %session.audience().room, "connected");
+        tracing::info!(socket = %socket.id(), ns = socket.ns(), audience = %session.audience().room, "connected");
     }
     if shared.connect_hooks.is_empty() {
         return;
@@ -251,10 +407,7 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         io: Io {
             shared: shared.clone(),
         },
-        socket: SocketHandle {
-            socket: socket.clone(),
-            session,
-        },
+        socket: SocketHandle { socket },
         auth: auth.unwrap_or(Payload::Object(Vec::new())),
     };
     for hook in &shared.connect_hooks {
@@ -262,170 +415,72 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
     }
 }
 
-/// Joins the socket's rooms and installs its event handlers. Runs at the end of the
-/// handshake, before the connect packet goes out: socketioxide runs the connect handler as
-/// a task of its own, and an event arriving before that task had installed the handlers
-/// would be lost.
+/// Joins the socket's rooms and schedules its credential's expiry; runs as soon as the
+/// socket is in its namespace, before any of its events is handled.
 fn install(shared: &Arc<Shared>, socket: &SocketRef) {
-    let Some(session) = Shared::session(socket) else {
-        return;
-    };
+    let session = socket.data();
     let settings = shared.settings();
     let audience = session.audience();
-    socket.join([audience.room.clone(), socket.id.to_string()]);
+    let mut rooms = vec![audience.room.clone()];
     if shared.clustered() {
-        // What other nodes need to address and list this socket.
-        socket.join([
-            strapi_io_core::rooms::socket_room(&session.public_id),
-            session.who_room(),
-        ]);
+        // What other nodes need to list this socket.
+        rooms.push(session.who_room(socket.id()));
     }
-    shared.register_public_id(&session, socket);
-    shared.occupy(&audience.room);
+    if let Some(auto) = settings.rooms.auto_join_by_role.get(audience.role_label()) {
+        rooms.extend(auto.iter().cloned());
+    }
+    socket.join(rooms);
+    shared.occupancy.occupy(&audience.room);
     metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone()).increment(1.0);
-    if let Some(rooms) = settings.rooms.auto_join_by_role.get(audience.role_label()) {
-        socket.join(rooms.clone());
-    }
-    shared.deadlines.schedule(&session, socket);
+    shared.deadlines.schedule(session, socket);
+}
 
-    on_event!(socket, shared, "join-room", |s, session, arg, sh| {
-        join_room(&sh, &s, &session, arg.as_ref())
-    });
-    on_event!(socket, shared, "leave-room", |s, _session, arg, _sh| {
-        match arg.as_ref().and_then(Value::as_str) {
-            Some(name) => match validate_client_room(name) {
-                Ok(()) => {
-                    s.leave(name.to_string());
-                    json!({"success": true, "room": name})
-                }
-                Err(e) => failure(e.to_string()),
-            },
-            None => failure("Invalid room name"),
-        }
-    });
-    on_event!(socket, shared, "get-rooms", |s, _session, _arg, _sh| {
-        json!({"success": true, "rooms": visible_rooms(&s)})
-    });
-    on_event!(socket, shared, "whoami", |_s, session, _arg, _sh| {
-        json!({
-            "success": true,
-            "id": session.public_id,
-            "role": session.audience().role_label(),
-            "user": session.user(),
-        })
-    });
-    on_event!(socket, shared, "subscribe-entity", |s, session, arg, sh| {
-        let arg = arg.unwrap_or(Value::Null);
-        let r = sh
-            .subscribe(&Member::here(&s, &session), arg.get("uid"), arg.get("id"))
-            .await;
-        serde_json::to_value(r).unwrap_or(Value::Null)
-    });
-    on_event!(
-        socket,
-        shared,
-        "unsubscribe-entity",
-        |s, session, arg, sh| {
-            let arg = arg.unwrap_or(Value::Null);
-            let r = sh
-                .unsubscribe(&Member::here(&s, &session), arg.get("uid"), arg.get("id"))
-                .await;
-            serde_json::to_value(r).unwrap_or(Value::Null)
-        }
-    );
-    on_event!(
-        socket,
-        shared,
-        "get-entity-subscriptions",
-        |s, _session, _arg, _sh| {
-            let rooms = s.rooms();
-            let subscriptions = subscriptions_in(rooms.iter().map(|r| &**r));
-            json!({"success": true, "subscriptions": subscriptions})
-        }
-    );
-    on_event!(socket, shared, "private-message", |s, session, arg, sh| {
-        private_message(&sh, &s, &session, arg.as_ref()).await
-    });
-    on_event!(socket, shared, "refresh-token", |s, session, arg, sh| {
-        crate::recheck::refresh_token(&sh, &s, &session, arg.as_ref()).await
-    });
-
-    for (name, handler) in &shared.handlers {
-        let handler = handler.clone();
-        let shared = shared.clone();
-        let event_name = name.clone();
-        socket.on(
-            name.clone(),
-            move |s: SocketRef, TryData(args): TryData<Args>, ack: AckSender| {
-                let handler = handler.clone();
-                let shared = shared.clone();
-                let event_name = event_name.clone();
-                async move {
-                    let Some(session) = Shared::session(&s) else {
-                        return;
-                    };
-                    match gate(&shared, &s, &session) {
-                        Gate::Pass => {}
-                        Gate::Drop => return,
-                        Gate::Refuse(refused) => {
-                            shared.answer(&s, ack, &refused);
-                            return;
-                        }
-                    }
-                    let event = ClientEvent {
-                        io: Io {
-                            shared: shared.clone(),
-                        },
-                        event: event_name,
-                        socket: SocketHandle {
-                            socket: s.clone(),
-                            session,
-                        },
-                        args: args.unwrap_or_default(),
-                    };
-                    if let Some(reply) = handler(event).await {
-                        shared.answer(&s, ack, &reply);
-                    }
-                }
-            },
-        );
-    }
-
-    let counters_owner = shared.clone();
-    socket.on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
-        let shared = counters_owner.clone();
-        async move {
-            if let Some(session) = Shared::session(&s) {
-                shared.deadlines.cancel(&session);
-                shared.forget_public_id(&session);
-                // Under the lock a re-check moves sockets with: the rooms left are the ones
-                // the socket is counted in.
-                let _moves = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
-                let audience = session.audience();
-                shared.vacate(&audience.room);
-                for room in s.rooms() {
-                    if strapi_io_core::rooms::parse_entity_room(&room).is_some() {
-                        shared.vacate(&strapi_io_core::rooms::scoped_entity_room(
-                            &audience.room,
-                            &room,
-                        ));
-                    }
-                }
-                metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone())
-                    .decrement(1.0);
-            }
-            if reason == DisconnectReason::HeartbeatTimeout {
-                metrics::counter!("strapi_io_heartbeat_disconnects_total").increment(1);
+/// A socket left its namespace: it is forgotten, its rooms vacated, and why is counted.
+fn on_disconnect(shared: &Shared, s: &SocketRef, reason: DisconnectReason) {
+    let session = s.data();
+    shared.deadlines.cancel(session);
+    {
+        // Under the lock a re-check moves sockets with: the rooms left are the ones the
+        // socket is counted in.
+        let _moves = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+        let audience = session.audience();
+        shared.occupancy.vacate(&audience.room);
+        for room in s.rooms() {
+            if strapi_io_core::rooms::parse_entity_room(&room).is_some() {
                 shared
-                    .counters
-                    .heartbeat_disconnects
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(socket = %s.id, "closed by the heartbeat: the client stopped answering or reading");
-            } else if shared.settings().monitoring.enable_connection_logging {
-                tracing::info!(socket = %s.id, ?reason, "disconnected");
+                    .occupancy
+                    .vacate(&strapi_io_core::rooms::scoped_entity_room(
+                        &audience.room,
+                        &room,
+                    ));
             }
         }
-    });
+        metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone())
+            .decrement(1.0);
+    }
+    match reason {
+        DisconnectReason::PingTimeout => {
+            metrics::counter!("strapi_io_heartbeat_disconnects_total").increment(1);
+            shared
+                .counters
+                .heartbeat_disconnects
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(socket = %s.id(), "closed by the heartbeat: the client stopped answering");
+        }
+        DisconnectReason::SlowConsumer => {
+            metrics::counter!("strapi_io_slow_consumer_disconnects_total").increment(1);
+            shared
+                .counters
+                .stalled_writes
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(socket = %s.id(), "closed: the client stopped reading");
+        }
+        _ => {
+            if shared.settings().monitoring.enable_connection_logging {
+                tracing::info!(socket = %s.id(), %reason, "disconnected");
+            }
+        }
+    }
 }
 
 fn failure(error: impl Into<String>) -> Value {
@@ -457,23 +512,18 @@ fn join_room(
     }
     // Checked and joined under one lock, so that concurrent joins cannot overshoot.
     let _one_at_a_time = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
-    let own = socket.id.to_string();
     let rooms = socket.rooms();
     if !rooms.iter().any(|r| **r == *name) {
         let joined = rooms
             .iter()
-            .filter(|r| {
-                ***r != *own
-                    && validate_client_room(r).is_ok()
-                    && !auto_joined.iter().any(|a| *a == ***r)
-            })
+            .filter(|r| validate_client_room(r).is_ok() && !auto_joined.iter().any(|a| *a == ***r))
             .count();
         let max = settings.rooms.max_rooms_per_socket;
         if joined >= max as usize {
             return failure(format!("Maximum rooms ({max}) reached"));
         }
     }
-    socket.join(name.to_string());
+    socket.join(name);
     json!({"success": true, "room": name})
 }
 
@@ -504,7 +554,7 @@ async fn private_message(
     };
     let timestamp = crate::directory::unix_millis();
     let payload = json!({
-        "from": session.public_id,
+        "from": sender.id(),
         "fromUser": session.user(),
         "message": message,
         "timestamp": timestamp,
@@ -517,9 +567,9 @@ async fn private_message(
                 failure("Target socket not found")
             }
         },
-        Located::There(target) => match target.emit("private-message", &payload).await {
+        Located::There(target) => match target.emit(shared, "private-message", &payload).await {
             Ok(()) => json!({"success": true}),
-            Err(e) => failure(shared.cluster_error("private-message", e).to_string()),
+            Err(e) => failure(e.to_string()),
         },
     }
 }

@@ -7,21 +7,21 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Weak};
 
-use socketioxide::socket::Sid;
 use strapi_io_core::auth::AuthError;
 use tokio::sync::Notify;
 
-use crate::cluster::SocketRef;
+use crate::connection::SocketRef;
+use crate::delivery::disconnect_with_reason;
 use crate::directory::unix_millis;
-use crate::io::{Session, Shared, disconnect_with_reason};
+use crate::io::{Session, Shared};
 
 /// The longest the task sleeps before looking again.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A scheduled socket: its namespace and transport id.
+/// A scheduled socket: its namespace and id.
 struct Entry {
     ns: String,
-    sid: Sid,
+    id: String,
 }
 
 /// A place in the schedule: `(expiry ms, sequence)`; the sequence keeps equal times apart.
@@ -55,7 +55,7 @@ impl Deadlines {
             key,
             Entry {
                 ns: socket.ns().to_string(),
-                sid: socket.id,
+                id: socket.id().to_string(),
             },
         );
         *slot = Some(key);
@@ -134,15 +134,13 @@ fn expire(shared: &Shared, due: Vec<(Key, Entry)>) {
     let now = unix_millis();
     for (key, entry) in due {
         let Some(socket) = shared
-            .sio
+            .engine
             .of(entry.ns.as_str())
-            .and_then(|op| op.get_socket(entry.sid))
+            .and_then(|ns| ns.get(&entry.id))
         else {
             continue;
         };
-        let Some(session) = Shared::session(&socket) else {
-            continue;
-        };
+        let session = socket.data();
         {
             let mut slot = session.deadline.lock().unwrap_or_else(|e| e.into_inner());
             if *slot != Some(key) {
@@ -159,7 +157,7 @@ fn expire(shared: &Shared, due: Vec<(Key, Entry)>) {
                 .expired_disconnects
                 .fetch_add(1, Ordering::Relaxed);
             metrics::counter!("strapi_io_token_expiry_disconnects_total").increment(1);
-            tracing::info!(socket = %socket.id, "disconnected: its token expired");
+            tracing::info!(socket = %socket.id(), "disconnected: its token expired");
         }
     }
 }

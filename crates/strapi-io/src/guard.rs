@@ -5,12 +5,9 @@
 //!   into a protocol key (`s%69d`), a protocol key given twice, or a protocol value with
 //!   characters the protocol never uses. Otherwise the guard reads `sid` exactly as the
 //!   transport does: the first `&`-separated segment that literally starts with `sid=`.
-//! - **Sessions stay with their address.** socketioxide uses the Engine.IO session id as the
-//!   socket id, and a long-polling session can be driven by anyone who knows its id. A
-//!   request naming a session is only let through from the client address the socket
-//!   connected from (the same rules as the handshake: trusted proxies, every
-//!   `X-Forwarded-For` line); from anywhere else it is answered 400 `Session ID unknown`,
-//!   as for an unknown session, and counted.
+//! - **Sessions are bearer secrets**, as in Node: the Engine.IO session id never leaves its
+//!   transport (socket ids are drawn separately), so a polling session may continue from
+//!   another address (dual-stack clients, proxy pools).
 //! - **New sessions are pending.** A request that opens a session (no `sid`) takes a pending
 //!   place for its peer address (the limits of [`Io::serve`](crate::Io::serve)), carried in
 //!   its extensions until the socket is admitted; over a limit it is answered 503.
@@ -23,11 +20,12 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, Response, StatusCode, header};
-use futures_util::future::{Either, MapOk, Ready, TryFutureExt, ready};
+use futures_util::future::BoxFuture;
 
-use crate::io::{Live, Shared};
+use crate::shared::{Live, Shared};
 
-/// Wraps the socketioxide service; see the module docs.
+/// Serves the Socket.IO path with the engine, other paths with the inner service; see the
+/// module docs.
 #[derive(Clone)]
 pub struct SessionGuard<S> {
     pub(crate) inner: S,
@@ -142,33 +140,21 @@ fn refusal(code: u8, message: &str) -> Response<Body> {
 }
 
 impl Shared {
-    /// `Some(answer)` when the request must not reach the transport.
+    /// `Some(answer)` when the request must not reach the engine.
     fn guard<B>(&self, req: &mut Request<B>) -> Option<Response<Body>> {
         let query = req.uri().query().unwrap_or_default();
-        let sid = match read_query(query) {
-            Ok(Some(sid)) => sid,
-            Ok(None) => return self.hold_session_place(req),
+        match read_query(query) {
+            Ok(Some(_)) => None,
+            Ok(None) => self.hold_session_place(req),
             Err(why) => {
                 self.counters
                     .ambiguous_requests
                     .fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("strapi_io_ambiguous_requests_total").increment(1);
                 tracing::warn!(?why, "request with a query that reads two ways refused");
-                return Some(refusal(3, "Bad request"));
+                Some(refusal(3, "Bad request"))
             }
-        };
-        let (_, session) = self.socket_session(sid)?;
-        let live = self.settings();
-        let client = client_ip(&live, req.extensions(), req.headers());
-        if client == session.ip {
-            return None;
         }
-        self.counters
-            .foreign_session_requests
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("strapi_io_foreign_session_requests_total").increment(1);
-        tracing::warn!(client = ?client, "request for another address's session refused");
-        Some(refusal(1, "Session ID unknown"))
     }
 
     /// A request that opens a session takes a pending place for it (see
@@ -193,72 +179,34 @@ impl Shared {
     }
 }
 
-/// Rebuilds a request's URI and headers in fresh allocations.
-///
-/// hyper parses a request in place: its URI and header values are views into the
-/// connection's read buffer, and so is axum's `OriginalUri` extension. Engine.IO keeps the
-/// upgrade request's parts for the socket's whole life, which would keep that buffer alive
-/// per connection; a copy of the few bytes that matter frees it.
-fn detach<B>(req: Request<B>) -> Request<B> {
-    let (parts, body) = req.into_parts();
-    let mut fresh = Request::new(body);
-    *fresh.method_mut() = parts.method.clone();
-    *fresh.version_mut() = parts.version;
-    *fresh.uri_mut() = parts
-        .uri
-        .to_string()
-        .parse()
-        .unwrap_or_else(|_| parts.uri.clone());
-    let headers = fresh.headers_mut();
-    headers.reserve(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let name = axum::http::HeaderName::from_bytes(name.as_str().as_bytes())
-            .unwrap_or_else(|_| name.clone());
-        let value =
-            axum::http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        headers.append(name, value);
-    }
-    // Extensions stay: hyper's upgrade handle and the connect info live there. (axum's
-    // `OriginalUri`, another view into the buffer, is not built: its feature is off.)
-    *fresh.extensions_mut() = parts.extensions;
-    fresh
-}
-
-/// The transport's answer with its body boxed, so that the guard's own answers share its
-/// type.
-type Boxed<R> = fn(Response<R>) -> Response<Body>;
-
-fn boxed<R>(res: Response<R>) -> Response<Body>
-where
-    R: HttpBody<Data = Bytes> + Send + 'static,
-    R::Error: Into<axum::BoxError>,
-{
-    res.map(Body::new)
-}
-
 impl<S, B, R> tower::Service<Request<B>> for SessionGuard<S>
 where
     S: tower::Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
     R: HttpBody<Data = Bytes> + Send + 'static,
     R::Error: Into<axum::BoxError>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Response<Body>, S::Error>>, MapOk<S::Future, Boxed<R>>>;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        if under(req.uri().path(), &self.path) {
-            let mut req = detach(req);
-            if let Some(answer) = self.shared.guard(&mut req) {
-                return Either::Left(ready(Ok(answer)));
-            }
-            return Either::Right(self.inner.call(req).map_ok(boxed::<R> as Boxed<R>));
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if !under(req.uri().path(), &self.path) {
+            let fut = self.inner.call(req);
+            return Box::pin(async move { fut.await.map(|res| res.map(Body::new)) });
         }
-        Either::Right(self.inner.call(req).map_ok(boxed::<R> as Boxed<R>))
+        if let Some(answer) = self.shared.guard(&mut req) {
+            return Box::pin(std::future::ready(Ok(answer)));
+        }
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(shared.engine.handle(req).await.map(Body::new)) })
     }
 }
 

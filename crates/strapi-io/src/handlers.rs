@@ -5,18 +5,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::cluster::SocketRef;
-
+use crate::connection::SocketRef;
 use crate::directory::{BoxFuture, UserInfo};
 use crate::errors::IoError;
-use crate::io::{Io, Session};
+use crate::io::Io;
 use crate::payload::{Args, Payload};
 
 /// The socket an event came from, or that just connected.
 #[derive(Clone)]
 pub struct SocketHandle {
     pub(crate) socket: SocketRef,
-    pub(crate) session: Arc<Session>,
 }
 
 impl std::fmt::Debug for SocketHandle {
@@ -29,9 +27,9 @@ impl std::fmt::Debug for SocketHandle {
 }
 
 impl SocketHandle {
-    /// The socket id.
+    /// The socket id (what the client sees as `socket.id`).
     pub fn id(&self) -> String {
-        self.socket.id.to_string()
+        self.socket.id().to_string()
     }
 
     /// The namespace (`/`, `/admin`).
@@ -41,19 +39,22 @@ impl SocketHandle {
 
     /// The user, for JWT sockets (as it is now: a role change in Strapi shows here).
     pub fn user(&self) -> Option<UserInfo> {
-        self.session.user()
+        self.socket.data().user()
     }
 
     /// The role type, or the API token's name (as it is now).
     pub fn role(&self) -> String {
-        self.session.audience().role_label().to_string()
+        self.socket.data().audience().role_label().to_string()
     }
 
     /// Sends an event with these arguments to this socket only, as given (no sanitizing:
     /// it is the handler's own data).
     pub fn emit(&self, event: &str, args: &Args) -> Result<(), IoError> {
+        let (texts, attachments) = args.to_wire();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let packet = strapi_io_engine::Packet::event(self.socket.ns(), event, &texts, attachments);
         self.socket
-            .emit(event, args)
+            .send(&packet)
             .map_err(|e| IoError::Transport(e.to_string()))
     }
 }

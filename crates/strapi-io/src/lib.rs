@@ -17,8 +17,10 @@
 extern crate self as strapi_io;
 
 mod builder;
+mod bus;
 pub mod cluster;
 mod connection;
+mod delivery;
 pub mod directory;
 mod errors;
 mod expiry;
@@ -26,28 +28,35 @@ mod guard;
 mod handlers;
 mod io;
 mod limits;
+mod locate;
 mod monitor;
 mod payload;
 mod project;
 mod recheck;
+mod remote;
 mod serve;
 mod session;
+mod shared;
+mod stats;
 pub mod strapi_directory;
+mod subscriptions;
 mod types;
 
 pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
-pub use cluster::{ClusterStatus, SocketIo};
+pub use cluster::ClusterStatus;
+pub use delivery::DISCONNECT_REASON_EVENT;
 pub use directory::{
     Directory, DirectoryChange, Identity, StaticDirectory, StaticDirectoryConfig, Subject, UserInfo,
 };
 pub use errors::{BuildError, IoError};
 pub use guard::{ClientAddr, SessionGuard};
 pub use handlers::{ClientEvent, ConnectHook, Connected, EventHandler, SocketHandle};
-pub use io::{ConnectionsReport, DISCONNECT_REASON_EVENT, Io, IoStats};
+pub use io::{ConnectionsReport, Io};
 pub use limits::FLOOD_TOLERANCE_SECONDS;
 pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
 pub use project::{ProjectError, load_schemas};
+pub use stats::IoStats;
 pub use strapi_directory::{
     DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions, WatchStats,
 };

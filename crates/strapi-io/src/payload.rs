@@ -210,8 +210,82 @@ impl<'de> Visitor<'de> for ArgsVisitor {
 
 impl<'de> Deserialize<'de> for Args {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // A tuple, so that socketioxide hands over every argument, not just the first.
+        // A tuple: every argument, not just the first.
         d.deserialize_tuple(usize::MAX, ArgsVisitor)
+    }
+}
+
+impl Payload {
+    /// Rebuilds a value as it travelled: placeholders `{"_placeholder":true,"num":N}`
+    /// become the attachment `N` (the engine checked every `N` is in range).
+    fn from_wire(v: Value, attachments: &[bytes::Bytes]) -> Payload {
+        match v {
+            Value::Object(o) => {
+                if o.get("_placeholder") == Some(&Value::Bool(true))
+                    && let Some(bytes) = o
+                        .get("num")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| attachments.get(usize::try_from(n).ok()?))
+                {
+                    return Payload::Binary(bytes.to_vec());
+                }
+                Payload::Object(
+                    o.into_iter()
+                        .map(|(k, v)| (k, Payload::from_wire(v, attachments)))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Payload::Array(
+                a.into_iter()
+                    .map(|v| Payload::from_wire(v, attachments))
+                    .collect(),
+            ),
+            other => Payload::from(other),
+        }
+    }
+
+    /// The value as it travels: binaries become placeholders, appended to `attachments`.
+    fn to_wire(&self, attachments: &mut Vec<bytes::Bytes>) -> Value {
+        match self {
+            Payload::Binary(b) => {
+                attachments.push(bytes::Bytes::copy_from_slice(b));
+                serde_json::json!({"_placeholder": true, "num": attachments.len() - 1})
+            }
+            Payload::Array(a) => Value::Array(a.iter().map(|v| v.to_wire(attachments)).collect()),
+            Payload::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.to_wire(attachments)))
+                    .collect(),
+            ),
+            other => other.to_json(),
+        }
+    }
+}
+
+impl Args {
+    /// The arguments of a client event: a JSON array with placeholders, and the
+    /// attachments they index.
+    pub(crate) fn from_wire(args: &str, attachments: &[bytes::Bytes]) -> Args {
+        match serde_json::from_str::<Value>(args) {
+            Ok(Value::Array(values)) => Args(
+                values
+                    .into_iter()
+                    .map(|v| Payload::from_wire(v, attachments))
+                    .collect(),
+            ),
+            _ => Args::default(),
+        }
+    }
+
+    /// The arguments as they travel: each one's JSON text, and the attachments.
+    pub(crate) fn to_wire(&self) -> (Vec<String>, Vec<bytes::Bytes>) {
+        let mut attachments = Vec::new();
+        let texts = self
+            .0
+            .iter()
+            .map(|p| p.to_wire(&mut attachments).to_string())
+            .collect();
+        (texts, attachments)
     }
 }
 
@@ -219,6 +293,25 @@ impl<'de> Deserialize<'de> for Args {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn binaries_travel_as_placeholders_and_come_back() {
+        let args = Args(vec![
+            Payload::String("x".into()),
+            Payload::Object(vec![("file".into(), Payload::Binary(vec![1, 2]))]),
+            Payload::Array(vec![Payload::Binary(vec![3])]),
+        ]);
+        let (texts, attachments) = args.to_wire();
+        assert_eq!(texts[1], r#"{"file":{"_placeholder":true,"num":0}}"#);
+        assert_eq!(texts[2], r#"[{"_placeholder":true,"num":1}]"#);
+        assert_eq!(attachments.len(), 2);
+        let back = Args::from_wire(&format!("[{}]", texts.join(",")), &attachments);
+        assert_eq!(back, args);
+        // A placeholder-looking object without its attachment stays an object.
+        let kept = Args::from_wire(r#"[{"_placeholder":true,"num":5}]"#, &[]);
+        assert!(!kept.first().has_binary());
+        assert_eq!(Args::from_wire("not json", &[]), Args::default());
+    }
 
     #[test]
     fn json_roundtrip() {

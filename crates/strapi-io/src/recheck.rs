@@ -15,10 +15,11 @@ use strapi_io_core::auth::{AuthError, Credential};
 use strapi_io_core::rooms::{parse_entity_room, scoped_entity_room};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::cluster::SocketRef;
+use crate::connection::SocketRef;
 use crate::connection::check_audience;
+use crate::delivery::disconnect_with_reason;
 use crate::directory::{DirectoryChange, Identity, Subject};
-use crate::io::{Session, Shared, disconnect_with_reason};
+use crate::io::{Session, Shared};
 
 /// Longest token `refresh-token` reads (a Strapi JWT is a few hundred bytes).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -81,13 +82,11 @@ pub(crate) async fn recheck_sockets(shared: &Arc<Shared>, change: &DirectoryChan
     };
     let mut sockets = Vec::new();
     for ns in &shared.namespaces {
-        let Some(op) = shared.sio.of(ns.as_str()) else {
+        let Some(namespace) = shared.engine.of(ns.as_str()) else {
             continue;
         };
-        for socket in op.sockets() {
-            let Some(session) = Shared::session(&socket) else {
-                continue;
-            };
+        for socket in namespace.sockets(strapi_io_engine::Target::default()) {
+            let session = socket.data();
             if session.closing.load(Ordering::Acquire) {
                 continue;
             }
@@ -97,7 +96,7 @@ pub(crate) async fn recheck_sockets(shared: &Arc<Shared>, change: &DirectoryChan
                 (Some(_), _) => false,
             };
             if concerned {
-                sockets.push((socket, session));
+                sockets.push(socket);
             }
         }
     }
@@ -108,7 +107,8 @@ pub(crate) async fn recheck_sockets(shared: &Arc<Shared>, change: &DirectoryChan
     metrics::counter!("strapi_io_access_rechecks_total").increment(1);
     let mut index = HashMap::new();
     let mut subjects = Vec::new();
-    for (_, session) in &sockets {
+    for socket in &sockets {
+        let session = socket.data();
         index.entry(session.subject.clone()).or_insert_with(|| {
             subjects.push(session.subject.clone());
             subjects.len() - 1
@@ -116,7 +116,8 @@ pub(crate) async fn recheck_sockets(shared: &Arc<Shared>, change: &DirectoryChan
     }
     let answers = shared.directory.recheck(&subjects).await;
     let (mut revoked, mut moved) = (0usize, 0usize);
-    for (socket, session) in sockets {
+    for socket in sockets {
+        let session = socket.data();
         let Some(answer) = index.get(&session.subject).and_then(|i| answers.get(*i)) else {
             continue;
         };
@@ -124,7 +125,7 @@ pub(crate) async fn recheck_sockets(shared: &Arc<Shared>, change: &DirectoryChan
             // The directory cannot tell: the socket stays as it is.
             Err(AuthError::Unavailable) => continue,
             Err(refusal) => Err(refusal.clone()),
-            Ok(identity) => apply_identity(shared, &socket, &session, identity.clone()),
+            Ok(identity) => apply_identity(shared, &socket, session, identity.clone()),
         };
         match result {
             Ok(Outcome::Moved) => moved += 1,
@@ -153,7 +154,7 @@ fn revoke(shared: &Shared, socket: &SocketRef, reason: &AuthError) -> bool {
     }
     shared.counters.revoked.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("strapi_io_access_revocations_total", "reason" => text.clone()).increment(1);
-    tracing::info!(socket = %socket.id, reason = %text, "disconnected: access revoked");
+    tracing::info!(socket = %socket.id(), reason = %text, "disconnected: access revoked");
     true
 }
 
@@ -180,11 +181,11 @@ pub(crate) fn apply_identity(
     if Arc::ptr_eq(&before, &identity.audience) && !user_changed {
         return Ok(Outcome::Same);
     }
-    let old_who = shared.clustered().then(|| session.who_room());
+    let old_who = shared.clustered().then(|| session.who_room(socket.id()));
     let after = identity.audience.clone();
     session.replace(identity.audience, identity.user);
     if let Some(old_who) = old_who {
-        let new_who = session.who_room();
+        let new_who = session.who_room(socket.id());
         if new_who != old_who {
             socket.leave(old_who);
             socket.join(new_who);
@@ -194,8 +195,8 @@ pub(crate) fn apply_identity(
     if moved {
         socket.leave(before.room.clone());
         socket.join(after.room.clone());
-        shared.vacate(&before.room);
-        shared.occupy(&after.room);
+        shared.occupancy.vacate(&before.room);
+        shared.occupancy.occupy(&after.room);
         metrics::gauge!("strapi_io_connections", "audience" => before.room.clone()).decrement(1.0);
         metrics::gauge!("strapi_io_connections", "audience" => after.room.clone()).increment(1.0);
         move_role_rooms(&live, socket, &before, &after);
@@ -213,7 +214,7 @@ pub(crate) fn apply_identity(
 /// Leaves the rooms `autoJoinByRole` gave the old role (and not the new), joins the new
 /// role's.
 fn move_role_rooms(
-    live: &crate::io::Live,
+    live: &crate::shared::Live,
     socket: &SocketRef,
     before: &Audience,
     after: &Audience,
@@ -248,7 +249,7 @@ fn recheck_subscriptions(shared: &Shared, socket: &SocketRef, before: &Audience,
         if !after.can_read(uid) {
             socket.leave([room.to_string(), old_scoped.clone()]);
             if !clustered {
-                shared.vacate(&old_scoped);
+                shared.occupancy.vacate(&old_scoped);
             }
             shared
                 .counters
@@ -258,8 +259,8 @@ fn recheck_subscriptions(shared: &Shared, socket: &SocketRef, before: &Audience,
             socket.leave(old_scoped.clone());
             socket.join(new_scoped.clone());
             if !clustered {
-                shared.vacate(&old_scoped);
-                shared.occupy(&new_scoped);
+                shared.occupancy.vacate(&old_scoped);
+                shared.occupancy.occupy(&new_scoped);
             }
         }
     }

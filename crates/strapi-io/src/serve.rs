@@ -39,7 +39,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 
 use crate::guard::ClientAddr;
-use crate::io::{Io, Live, Shared};
+use crate::io::{Io, Shared};
+use crate::shared::Live;
 
 /// Largest request head (request line and headers) a client may send.
 const MAX_HEAD_BYTES: usize = 32 * 1024;

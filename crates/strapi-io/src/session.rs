@@ -1,4 +1,4 @@
-//! A connected socket's session, kept in its extensions: who it is (audience and user,
+//! A connected socket's session, the runtime's data on each engine socket: who it is (audience and user,
 //! which follow Strapi while it is connected), what it is re-checked as, when its
 //! credential expires, and its place in `maxConnections`.
 
@@ -14,7 +14,7 @@ use crate::limits::EventLimiter;
 /// "No expiry" in [`Session::expires_at`]'s atomic.
 const NEVER: i64 = i64::MAX;
 
-/// Per-socket state, kept in the socket's extensions.
+/// Per-socket state.
 pub(crate) struct Session {
     /// The audience and user, replaced when the directory says they changed.
     current: RwLock<Current>,
@@ -31,8 +31,6 @@ pub(crate) struct Session {
     pub(crate) ip: Option<std::net::IpAddr>,
     /// Whether the socket connected without credentials.
     pub(crate) anonymous: bool,
-    /// The id shown to everyone but the socket's own transport (see `Shared::public_ids`).
-    pub(crate) public_id: String,
     /// Set once the server has decided to disconnect the socket: its further events are
     /// dropped and it is disconnected once.
     pub(crate) closing: AtomicBool,
@@ -51,7 +49,6 @@ impl Session {
         identity: Identity,
         ip: Option<std::net::IpAddr>,
         anonymous: bool,
-        public_id: String,
         slot: ConnectionSlot,
     ) -> Self {
         Session {
@@ -65,7 +62,6 @@ impl Session {
             limiter: Mutex::new(None),
             ip,
             anonymous,
-            public_id,
             closing: AtomicBool::new(false),
             _slot: slot,
         }
@@ -113,11 +109,11 @@ impl Session {
         }
     }
 
-    /// The room that carries the socket's public info across a cluster (`#who:<json>`).
-    pub(crate) fn who_room(&self) -> String {
+    /// The room that carries the info of socket `id` across a cluster (`#who:<json>`).
+    pub(crate) fn who_room(&self, id: &str) -> String {
         let current = self.read();
-        let who = serde_json::to_string(&crate::io::RemoteWho {
-            id: self.public_id.clone(),
+        let who = serde_json::to_string(&crate::locate::RemoteWho {
+            id: id.to_string(),
             user: current.user.clone(),
             role: current.audience.role_label().to_string(),
         })

@@ -227,9 +227,11 @@ async fn entity_subscribers_get_one_copy_and_unrouted_readers_only_theirs() {
         .unwrap();
     assert_eq!(subs.len(), 1);
     let public_id = subscribed.call("whoami", None).await["id"].clone();
+    // The id shown is the client's own socket id, never its Engine.IO session id.
     assert_eq!(json!(subs[0].id), public_id);
+    assert_eq!(json!(subscribed.sid), public_id);
     assert_ne!(
-        json!(subscribed.sid),
+        json!(subscribed.engine_sid),
         public_id,
         "the transport id is never shown"
     );
@@ -421,8 +423,8 @@ async fn every_io_method_returns_and_acts() {
         0
     );
 
-    // server() gives the socketioxide handle
-    assert_eq!(io.server().of("/").unwrap().sockets().len(), 2);
+    // a, b and the socket of /chat
+    assert_eq!(io.connections(10).total, 3);
 
     // disconnect_socket tells why, then closes
     assert!(

@@ -78,7 +78,10 @@ pub struct WsError {
 
 impl WsError {
     const fn protocol(reason: &'static str) -> Self {
-        Self { code: close_code::PROTOCOL_ERROR, reason }
+        Self {
+            code: close_code::PROTOCOL_ERROR,
+            reason,
+        }
     }
 }
 
@@ -90,9 +93,14 @@ impl fmt::Display for WsError {
 
 impl std::error::Error for WsError {}
 
-const INVALID_UTF8: WsError =
-    WsError { code: close_code::INVALID_PAYLOAD, reason: "invalid UTF-8 in text message" };
-const TOO_BIG: WsError = WsError { code: close_code::MESSAGE_TOO_BIG, reason: "message too big" };
+const INVALID_UTF8: WsError = WsError {
+    code: close_code::INVALID_PAYLOAD,
+    reason: "invalid UTF-8 in text message",
+};
+const TOO_BIG: WsError = WsError {
+    code: close_code::MESSAGE_TOO_BIG,
+    reason: "message too big",
+};
 
 /// Whether a peer may send `code` in a close frame (RFC 6455 §7.4: 1000-1003, 1007-1014 and
 /// the registered/private range 3000-4999).
@@ -197,7 +205,10 @@ impl Decoder {
             Phase::Open => {}
             Phase::Closed => return Ok(()),
             Phase::Failed(code) => {
-                return Err(WsError { code, reason: "the connection already failed" });
+                return Err(WsError {
+                    code,
+                    reason: "the connection already failed",
+                });
             }
         }
         match self.run(input, on_message) {
@@ -320,8 +331,11 @@ impl Decoder {
 
             // It ends past this chunk, or belongs to a fragmented message: buffer it.
             if !control && self.message.is_none() {
-                self.message =
-                    Some(if header.opcode == OP_TEXT { DataKind::Text } else { DataKind::Binary });
+                self.message = Some(if header.opcode == OP_TEXT {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                });
                 self.checked = 0;
             }
             self.frame = Some(Partial {
@@ -381,9 +395,7 @@ impl Decoder {
         if len >> 63 != 0 {
             return Err(WsError::protocol("64-bit length with the high bit set"));
         }
-        let Some(&[m0, m1, m2, m3]) = bytes.get(mask_at..mask_at + 4) else {
-            return Ok(None);
-        };
+        // Checked as soon as the length is known, before the mask arrives.
         let len = if opcode >= OP_CLOSE {
             if len > MAX_CONTROL_PAYLOAD as u64 {
                 return Err(WsError::protocol("control frame payload over 125 bytes"));
@@ -397,7 +409,18 @@ impl Decoder {
                 _ => return Err(TOO_BIG),
             }
         };
-        Ok(Some((Header { opcode, fin, mask: [m0, m1, m2, m3], len }, mask_at + 4)))
+        let Some(&[m0, m1, m2, m3]) = bytes.get(mask_at..mask_at + 4) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            Header {
+                opcode,
+                fin,
+                mask: [m0, m1, m2, m3],
+                len,
+            },
+            mask_at + 4,
+        )))
     }
 
     /// Appends unmasked payload bytes of `partial` (whose `remaining` does not count them yet)
@@ -407,7 +430,9 @@ impl Decoder {
         if needed > self.buf.capacity() {
             // Grow with what arrives (a declared length is not trusted to allocate), doubling
             // to stay linear, and never past the largest message.
-            let cap = needed.max(self.buf.capacity().saturating_mul(2)).min(self.max_message);
+            let cap = needed
+                .max(self.buf.capacity().saturating_mul(2))
+                .min(self.max_message);
             self.buf.reserve_exact(cap.max(needed) - self.buf.len());
         }
         self.buf.extend_from_slice(data);

@@ -72,10 +72,16 @@ where
     if method != "GET" {
         return Err(HandshakeError::Method);
     }
-    if !headers("upgrade").into_iter().any(|v| has_token(v, b"websocket")) {
+    if !headers("upgrade")
+        .into_iter()
+        .any(|v| has_token(v, b"websocket"))
+    {
         return Err(HandshakeError::Upgrade);
     }
-    if !headers("connection").into_iter().any(|v| has_token(v, b"upgrade")) {
+    if !headers("connection")
+        .into_iter()
+        .any(|v| has_token(v, b"upgrade"))
+    {
         return Err(HandshakeError::Connection);
     }
     let mut versions = headers("sec-websocket-version").into_iter();
@@ -103,13 +109,18 @@ pub fn check_upgrade_request<'h>(
     headers: &'h http::HeaderMap,
 ) -> Result<&'h [u8], HandshakeError> {
     check_upgrade(method.as_str(), |name| {
-        headers.get_all(name).iter().map(http::HeaderValue::as_bytes)
+        headers
+            .get_all(name)
+            .iter()
+            .map(http::HeaderValue::as_bytes)
     })
 }
 
 /// Whether the comma-separated list `value` has `token` (ASCII case-insensitive).
 fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]
@@ -118,13 +129,19 @@ mod tests {
 
     #[test]
     fn accept_key_matches_rfc_example() {
-        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
     /// A valid request's headers, with `edit` applied.
-    fn check(method: &str, edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>)) -> Result<Vec<u8>, HandshakeError> {
+    fn check(
+        method: &str,
+        edit: impl FnOnce(&mut Vec<(&'static str, &'static str)>),
+    ) -> Result<Vec<u8>, HandshakeError> {
         let mut headers = vec![
             ("host", "example.com"),
             ("upgrade", "websocket"),
@@ -134,12 +151,20 @@ mod tests {
         ];
         edit(&mut headers);
         check_upgrade(method, |name| {
-            headers.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_bytes())
+            headers
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_bytes())
+                .collect::<Vec<_>>()
         })
         .map(<[u8]>::to_vec)
     }
 
-    fn set(headers: &mut Vec<(&'static str, &'static str)>, name: &'static str, value: &'static str) {
+    fn set(
+        headers: &mut Vec<(&'static str, &'static str)>,
+        name: &'static str,
+        value: &'static str,
+    ) {
         headers.retain(|(n, _)| *n != name);
         headers.push((name, value));
     }
@@ -167,7 +192,9 @@ mod tests {
         });
         assert_eq!(r, Ok(KEY.as_bytes().to_vec()));
         // The key is trimmed.
-        let r = check("GET", |h| set(h, "sec-websocket-key", " dGhlIHNhbXBsZSBub25jZQ== "));
+        let r = check("GET", |h| {
+            set(h, "sec-websocket-key", " dGhlIHNhbXBsZSBub25jZQ== ")
+        });
         assert_eq!(r, Ok(KEY.as_bytes().to_vec()));
     }
 
@@ -180,16 +207,28 @@ mod tests {
 
     #[test]
     fn upgrade_must_name_websocket() {
-        assert_eq!(check("GET", |h| remove(h, "upgrade")), Err(HandshakeError::Upgrade));
-        assert_eq!(check("GET", |h| set(h, "upgrade", "h2c")), Err(HandshakeError::Upgrade));
+        assert_eq!(
+            check("GET", |h| remove(h, "upgrade")),
+            Err(HandshakeError::Upgrade)
+        );
+        assert_eq!(
+            check("GET", |h| set(h, "upgrade", "h2c")),
+            Err(HandshakeError::Upgrade)
+        );
         // A token, not a substring.
-        assert_eq!(check("GET", |h| set(h, "upgrade", "websockets")), Err(HandshakeError::Upgrade));
+        assert_eq!(
+            check("GET", |h| set(h, "upgrade", "websockets")),
+            Err(HandshakeError::Upgrade)
+        );
         assert_eq!(HandshakeError::Upgrade.status(), 400);
     }
 
     #[test]
     fn connection_must_name_upgrade() {
-        assert_eq!(check("GET", |h| remove(h, "connection")), Err(HandshakeError::Connection));
+        assert_eq!(
+            check("GET", |h| remove(h, "connection")),
+            Err(HandshakeError::Connection)
+        );
         assert_eq!(
             check("GET", |h| set(h, "connection", "keep-alive")),
             Err(HandshakeError::Connection)
@@ -202,9 +241,18 @@ mod tests {
 
     #[test]
     fn version_must_be_13() {
-        assert_eq!(check("GET", |h| remove(h, "sec-websocket-version")), Err(HandshakeError::Version));
-        assert_eq!(check("GET", |h| set(h, "sec-websocket-version", "8")), Err(HandshakeError::Version));
-        assert_eq!(check("GET", |h| set(h, "sec-websocket-version", "13, 8")), Err(HandshakeError::Version));
+        assert_eq!(
+            check("GET", |h| remove(h, "sec-websocket-version")),
+            Err(HandshakeError::Version)
+        );
+        assert_eq!(
+            check("GET", |h| set(h, "sec-websocket-version", "8")),
+            Err(HandshakeError::Version)
+        );
+        assert_eq!(
+            check("GET", |h| set(h, "sec-websocket-version", "13, 8")),
+            Err(HandshakeError::Version)
+        );
         assert_eq!(
             check("GET", |h| h.push(("sec-websocket-version", "13"))),
             Err(HandshakeError::Version)
@@ -214,7 +262,10 @@ mod tests {
 
     #[test]
     fn key_must_be_one_base64_of_16_bytes() {
-        assert_eq!(check("GET", |h| remove(h, "sec-websocket-key")), Err(HandshakeError::KeyMissing));
+        assert_eq!(
+            check("GET", |h| remove(h, "sec-websocket-key")),
+            Err(HandshakeError::KeyMissing)
+        );
         assert_eq!(
             check("GET", |h| h.push(("sec-websocket-key", KEY))),
             Err(HandshakeError::KeyRepeated)
@@ -242,13 +293,34 @@ mod tests {
     #[test]
     fn http_request_adapter() {
         let mut map = http::HeaderMap::new();
-        map.insert(http::header::UPGRADE, http::HeaderValue::from_static("websocket"));
-        map.insert(http::header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
-        map.insert(http::header::SEC_WEBSOCKET_VERSION, http::HeaderValue::from_static("13"));
-        map.insert(http::header::SEC_WEBSOCKET_KEY, http::HeaderValue::from_static(KEY));
-        assert_eq!(check_upgrade_request(&http::Method::GET, &map), Ok(KEY.as_bytes()));
-        assert_eq!(check_upgrade_request(&http::Method::POST, &map), Err(HandshakeError::Method));
-        map.append(http::header::SEC_WEBSOCKET_KEY, http::HeaderValue::from_static(KEY));
+        map.insert(
+            http::header::UPGRADE,
+            http::HeaderValue::from_static("websocket"),
+        );
+        map.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("Upgrade"),
+        );
+        map.insert(
+            http::header::SEC_WEBSOCKET_VERSION,
+            http::HeaderValue::from_static("13"),
+        );
+        map.insert(
+            http::header::SEC_WEBSOCKET_KEY,
+            http::HeaderValue::from_static(KEY),
+        );
+        assert_eq!(
+            check_upgrade_request(&http::Method::GET, &map),
+            Ok(KEY.as_bytes())
+        );
+        assert_eq!(
+            check_upgrade_request(&http::Method::POST, &map),
+            Err(HandshakeError::Method)
+        );
+        map.append(
+            http::header::SEC_WEBSOCKET_KEY,
+            http::HeaderValue::from_static(KEY),
+        );
         assert_eq!(
             check_upgrade_request(&http::Method::GET, &map),
             Err(HandshakeError::KeyRepeated)

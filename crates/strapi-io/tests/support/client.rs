@@ -22,6 +22,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct Client {
     /// The socket id the server gave.
     pub sid: String,
+    /// The Engine.IO session id (from the open packet), which only the transport uses.
+    pub engine_sid: String,
     out: mpsc::UnboundedSender<String>,
     events: mpsc::UnboundedReceiver<(String, Value)>,
     acks: mpsc::UnboundedSender<(u64, oneshot::Sender<Value>)>,
@@ -60,6 +62,10 @@ impl Client {
             .expect("ws connect failed");
         let open = next_text(&mut ws).await.expect("no open packet");
         assert!(open.starts_with('0'), "expected open packet, got {open}");
+        let engine_sid = serde_json::from_str::<Value>(&open[1..]).unwrap_or_default()["sid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let prefix = if ns == "/" {
             String::new()
         } else {
@@ -146,6 +152,7 @@ impl Client {
         });
         Ok(Client {
             sid,
+            engine_sid,
             out: out_tx,
             events: ev_rx,
             acks: ack_tx,

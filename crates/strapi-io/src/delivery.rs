@@ -1,0 +1,122 @@
+//! Sending and accounting: a packet to the sockets of rooms on this node and the others,
+//! an answer to one socket, and disconnecting a socket with the reason first. A client
+//! whose queue is full misses the packet: that is counted, logged, and the client is cut.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+use strapi_io_engine::{Delivery, Packet, SendError, Target};
+
+use crate::connection::{Reply, SocketRef};
+use crate::errors::IoError;
+use crate::shared::Shared;
+
+/// The event a socket receives just before the server disconnects it, with `{ reason }`.
+pub const DISCONNECT_REASON_EVENT: &str = "server-disconnect";
+
+/// The reason given to a socket that missed a packet because its buffer was full.
+pub(crate) const BUFFER_FULL: &str = "Buffer full";
+
+impl Shared {
+    /// Sends `event` with `data` to the sockets of namespace `ns` in `rooms` (all when
+    /// empty) but those in `except`: here, and on every other node when clustered. When
+    /// Redis cannot be reached, this node's sockets still get it and the error is returned
+    /// as `Ok(Some(reason))`.
+    pub(crate) async fn send<T: serde::Serialize + ?Sized>(
+        &self,
+        ns: &str,
+        rooms: &[String],
+        except: &[String],
+        event: &str,
+        data: &T,
+    ) -> Result<Option<String>, IoError> {
+        let namespace = self
+            .engine
+            .of(ns)
+            .ok_or_else(|| IoError::UnknownNamespace(ns.to_string()))?;
+        let packet = Packet::event_json(ns, event, data)
+            .map_err(|e| IoError::InvalidEvent(e.to_string()))?;
+        let room_names: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        let except_names: Vec<&str> = except.iter().map(String::as_str).collect();
+        self.delivered(namespace.broadcast(
+            &packet,
+            Target {
+                rooms: &room_names,
+                except: &except_names,
+            },
+        ));
+        if !self.clustered() {
+            return Ok(None);
+        }
+        let text = bytes::Bytes::copy_from_slice(packet.text());
+        match self
+            .bus
+            .broadcast(ns, rooms, except, &text, packet.attachments())
+            .await
+        {
+            Ok(()) => Ok(None),
+            Err(e) => Ok(Some(self.cluster_error("broadcast", e).to_string())),
+        }
+    }
+
+    /// Accounts for a broadcast: packets not queued because a client's buffer is full are
+    /// counted and logged (the engine closes those clients at their next heartbeat).
+    pub(crate) fn delivered(&self, delivery: Delivery) {
+        if delivery.full > 0 {
+            let full = delivery.full as u64;
+            self.counters.buffer_full.fetch_add(full, Ordering::Relaxed);
+            metrics::counter!("strapi_io_buffer_full_total").increment(full);
+            tracing::warn!(
+                clients = full,
+                "client buffer full: packet not queued, the client is closed at its next heartbeat"
+            );
+        }
+    }
+
+    /// Accounts for a packet sent to one socket: one that could not be queued because the
+    /// socket's buffer is full is counted and logged, and — as the socket has now missed a
+    /// packet — the socket is disconnected with the reason `Buffer full`. A closed socket is
+    /// simply gone.
+    pub(crate) fn sent_to_one(&self, socket: &SocketRef, sent: Result<(), SendError>) {
+        if let Err(SendError::Full) = sent {
+            self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_buffer_full_total").increment(1);
+            tracing::warn!(
+                socket = %socket.id(),
+                "client buffer full: packet not queued, disconnecting the client"
+            );
+            disconnect_with_reason(socket, BUFFER_FULL);
+        }
+    }
+
+    /// Answers a client event's ack `id`, accounted as in [`Shared::sent_to_one`].
+    pub(crate) fn answer(&self, socket: &SocketRef, id: u64, reply: &Reply) {
+        let sent = match reply {
+            Reply::Json(v) => socket.ack(id, &[&v.to_string()], Vec::new()),
+            Reply::Args(args) => {
+                let (texts, attachments) = args.to_wire();
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                socket.ack(id, &texts, attachments)
+            }
+        };
+        self.sent_to_one(socket, sent);
+    }
+}
+
+/// Tells a socket why (`server-disconnect { reason }`), then disconnects it (its client
+/// gets both in order, also when its buffer is full). Returns `false` when the socket was
+/// already on its way out.
+pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
+    if socket.data().closing.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    if let Ok(packet) = Packet::event_json(
+        socket.ns(),
+        DISCONNECT_REASON_EVENT,
+        &json!({ "reason": reason }),
+    ) {
+        let _ = socket.send_urgent(&packet);
+    }
+    socket.disconnect();
+    true
+}

@@ -1,0 +1,75 @@
+//! What this node does for the others of a cluster ([`Local`]): a broadcast they published
+//! reaches its sockets, and it lists and acts on its sockets when they ask.
+
+use bytes::Bytes;
+use strapi_io_engine::{Packet, Target};
+
+use crate::bus::{Local, RemoteOp, RemoteSocket};
+use crate::shared::Shared;
+
+impl Local for Shared {
+    fn broadcast(
+        &self,
+        ns: &str,
+        rooms: &[String],
+        except: &[String],
+        text: Bytes,
+        attachments: Vec<Bytes>,
+    ) {
+        let Some(namespace) = self.engine.of(ns) else {
+            return;
+        };
+        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        let except: Vec<&str> = except.iter().map(String::as_str).collect();
+        let packet = Packet::from_parts(text, attachments);
+        self.delivered(namespace.broadcast(
+            &packet,
+            Target {
+                rooms: &rooms,
+                except: &except,
+            },
+        ));
+    }
+
+    fn sockets(&self, ns: &str, rooms: &[String]) -> Vec<RemoteSocket> {
+        let Some(namespace) = self.engine.of(ns) else {
+            return Vec::new();
+        };
+        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        namespace
+            .sockets(Target {
+                rooms: &rooms,
+                except: &[],
+            })
+            .iter()
+            .map(|s| RemoteSocket {
+                id: s.id().to_string(),
+                node: self.node.clone(),
+                rooms: s.rooms().iter().map(|r| r.to_string()).collect(),
+            })
+            .collect()
+    }
+
+    fn apply(&self, ns: &str, id: &str, op: &RemoteOp) -> bool {
+        let Some(socket) = self.engine.of(ns).and_then(|n| n.get(id)) else {
+            return false;
+        };
+        match op {
+            RemoteOp::Join(rooms) => socket.join(rooms.as_slice()),
+            RemoteOp::Leave(rooms) => socket.leave(rooms.as_slice()),
+            RemoteOp::Send { text, attachments } => {
+                let packet = Packet::from_parts(text.clone(), attachments.clone());
+                self.sent_to_one(&socket, socket.send(&packet));
+            }
+            RemoteOp::Disconnect => {
+                // The reason was sent before, as an event of its own.
+                socket
+                    .data()
+                    .closing
+                    .store(true, std::sync::atomic::Ordering::Release);
+                socket.disconnect();
+            }
+        }
+        true
+    }
+}
