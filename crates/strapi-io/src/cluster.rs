@@ -66,6 +66,10 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const LATE_PINGS_TOLERATED: u32 = 3;
 /// How long a cross-node request (listing sockets, rooms) waits for the other nodes.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Messages of one subscription that may wait to be handled: a burst of broadcasts from
+/// other nodes queues here (blocks are allocated as it fills); past it, messages are
+/// dropped with a warning.
+const SUBSCRIPTION_QUEUE: usize = 8192;
 /// The prefix of our own keys and channels.
 const CHANNEL_PREFIX: &str = "strapi-io";
 
@@ -198,7 +202,8 @@ fn route(msg: PushInfo, handlers: &RwLock<Handlers>, resubscribe: &AtomicBool, w
             if let Some(tx) = handlers.get(&chan)
                 && tx.try_send((chan, payload)).is_err()
             {
-                tracing::warn!("cluster message dropped: the adapter is not keeping up");
+                metrics::counter!("strapi_io_cluster_messages_dropped_total").increment(1);
+                tracing::warn!("cluster message dropped: this node is not keeping up");
             }
         }
         PushKind::Disconnection => {
@@ -367,7 +372,7 @@ impl Link {
     /// Subscribes to our own channel `name`; messages arrive on the returned stream, also
     /// after reconnections.
     pub async fn subscribe_to(&self, name: &str) -> MessageStream {
-        match self.subscribe(prefixed(name), 64).await {
+        match self.subscribe(prefixed(name), SUBSCRIPTION_QUEUE).await {
             Ok(s) => s,
             Err(_) => MessageStream::new_empty(),
         }
