@@ -15,8 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::value::RawValue;
 use strapi_io_engine::{
-    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal,
-    SocketRef,
+    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Joined, Packet,
+    Refusal, SocketRef,
 };
 
 struct Echo;
@@ -34,8 +34,8 @@ impl Handler for Echo {
         _conn: &Arc<Conn<Self>>,
         _ns: &str,
         _auth: Option<&RawValue>,
-    ) -> impl Future<Output = Result<(), ConnectError>> + Send + 'static {
-        std::future::ready(Ok(()))
+    ) -> impl Future<Output = Result<Joined<()>, ConnectError>> + Send + 'static {
+        std::future::ready(Ok(Joined::new(())))
     }
 
     fn connected(

@@ -25,13 +25,14 @@ pub trait Handler: Send + Sync + Sized + 'static {
 
     /// The client asks to join the served namespace `ns` with this `auth` payload (Socket.IO
     /// v5; `None` when it sent none, and always for v4 clients). `Err` is sent back as
-    /// `CONNECT_ERROR {message, data}`.
+    /// `CONNECT_ERROR {message, data}`; `Ok` may restore a socket that lost its transport
+    /// (connection state recovery: its id and rooms; see [`Joined`]).
     fn connect(
         &self,
         conn: &std::sync::Arc<Conn<Self>>,
         ns: &str,
         auth: Option<&RawValue>,
-    ) -> impl Future<Output = Result<Self::Socket, ConnectError>> + Send + 'static;
+    ) -> impl Future<Output = Result<Joined<Self::Socket>, ConnectError>> + Send + 'static;
 
     /// The socket has joined its namespace: its `CONNECT` reply is queued, and anything it
     /// is sent from here on follows it.
@@ -54,6 +55,42 @@ pub trait Handler: Send + Sync + Sized + 'static {
 
     /// The Engine.IO session has ended (after every socket of it was disconnected).
     fn closed(&self, _conn: &Conn<Self>) {}
+}
+
+/// An admitted namespace connect: the application's data for the socket, and — for
+/// connection state recovery — the socket it continues and the private session id the
+/// client presents next time.
+#[derive(Debug)]
+pub struct Joined<S> {
+    /// What the application keeps for the socket.
+    pub data: S,
+    /// The earlier socket this one continues: its id and rooms are taken over (when the id
+    /// is not in use). The application sends what the client missed from `connected`; it
+    /// goes out after the `CONNECT` reply.
+    pub restore: Option<Restore>,
+    /// A private session id sent in the `CONNECT` reply (`{sid, pid}`, Socket.IO 4.6), which
+    /// a reconnecting client presents in its auth with the offset of the last packet it got.
+    pub pid: Option<String>,
+}
+
+impl<S> Joined<S> {
+    /// A new socket with `data`, nothing restored.
+    pub fn new(data: S) -> Self {
+        Joined {
+            data,
+            restore: None,
+            pid: None,
+        }
+    }
+}
+
+/// The socket a recovered connection continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    /// Its id.
+    pub id: crate::Id,
+    /// Its rooms.
+    pub rooms: Vec<String>,
 }
 
 /// A refused opening request: the HTTP status and the Engine.IO error `{code, message}`.

@@ -34,7 +34,7 @@ pub mod ws;
 pub use config::EngineConfig;
 pub use conn::{Conn, SendError, Transport};
 pub use engine::Engine;
-pub use handler::{ConnectError, DisconnectReason, Event, Handler, Refusal};
+pub use handler::{ConnectError, DisconnectReason, Event, Handler, Joined, Refusal, Restore};
 pub use id::Id;
 pub use namespace::{Delivery, Namespace, Target};
 pub use packet::Packet;

@@ -44,6 +44,23 @@ impl Packet {
         Packet::build(kind, ns, None, attachments, &data)
     }
 
+    /// An event whose arguments end with a recovery offset (Socket.IO 4.6 connection state
+    /// recovery: the client keeps the last offset it got and presents it when it
+    /// reconnects). The offset is encoded once with the packet, the same for every
+    /// recipient.
+    pub fn event_with_offset(
+        ns: &str,
+        event: &str,
+        args: &[&str],
+        attachments: Vec<Bytes>,
+        offset: &str,
+    ) -> Packet {
+        let offset = serde_json::Value::from(offset).to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(&offset);
+        Packet::event(ns, event, &all, attachments)
+    }
+
     /// An event with one argument, serialized from `data`.
     pub fn event_json<T: serde::Serialize + ?Sized>(
         ns: &str,
@@ -73,9 +90,17 @@ impl Packet {
         Packet::build(kind, ns, Some(id), attachments, &data)
     }
 
-    /// `CONNECT` answering a client's: `{"sid": id}` for v5 clients, nothing for v4.
-    pub(crate) fn connect(ns: &str, sid: Option<&str>) -> Packet {
-        let data = sid.map(|s| format!("{{\"sid\":\"{s}\"}}"));
+    /// `CONNECT` answering a client's: `{"sid": id}` (and `"pid"` with connection state
+    /// recovery) for v5 clients, nothing for v4.
+    pub(crate) fn connect(ns: &str, sid: Option<&str>, pid: Option<&str>) -> Packet {
+        let data = sid.map(|sid| {
+            let mut body = serde_json::Map::new();
+            body.insert("sid".into(), sid.into());
+            if let Some(pid) = pid {
+                body.insert("pid".into(), pid.into());
+            }
+            serde_json::Value::Object(body).to_string()
+        });
         Packet::build_text(SioKind::Connect, ns, data.as_deref())
     }
 

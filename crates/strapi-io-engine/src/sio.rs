@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::conn::{Conn, Partial};
 use crate::engine::Inner;
-use crate::handler::{ConnectError, DisconnectReason, Event, Handler};
+use crate::handler::{ConnectError, DisconnectReason, Event, Handler, Joined};
 use crate::id::Id;
 use crate::packet::Packet;
 use crate::proto::binary::{check_placeholders, split_event};
@@ -185,7 +185,7 @@ fn joined<H: Handler>(
     inner: &Arc<Inner<H>>,
     conn: &Arc<Conn<H>>,
     namespace: &Arc<crate::namespace::Namespace<H>>,
-    result: Result<H::Socket, ConnectError>,
+    result: Result<Joined<H::Socket>, ConnectError>,
     auth: Option<Box<RawValue>>,
 ) {
     let ns = namespace.name();
@@ -196,8 +196,8 @@ fn joined<H: Handler>(
             return;
         }
     }
-    let data = match result {
-        Ok(data) => data,
+    let joined = match result {
+        Ok(joined) => joined,
         Err(e) => {
             let _ = conn.send(
                 &Packet::connect_error(ns, &e.message, e.data.as_ref()),
@@ -206,16 +206,23 @@ fn joined<H: Handler>(
             return;
         }
     };
-    let id = Id::new();
+    // A restored socket keeps its id, unless a socket still holds it.
+    let restore = joined
+        .restore
+        .filter(|r| namespace.get(r.id.as_str()).is_none());
+    let id = restore.as_ref().map_or_else(Id::new, |r| r.id);
     // The reply goes first: anything sent to the socket from here on follows it.
-    let sid = (conn.version == EioVersion::V4).then(|| id.as_str().to_string());
-    if conn
-        .send(&Packet::connect(ns, sid.as_deref()), usize::MAX)
-        .is_err()
-    {
+    let reply = match conn.version {
+        EioVersion::V4 => Packet::connect(ns, Some(id.as_str()), joined.pid.as_deref()),
+        EioVersion::V3 => Packet::connect(ns, None, None),
+    };
+    if conn.send(&reply, usize::MAX).is_err() {
         return;
     }
-    let socket = namespace.add(id, conn.clone(), data);
+    let socket = namespace.add(id, conn.clone(), joined.data);
+    if let Some(r) = &restore {
+        socket.join(r.rooms.as_slice());
+    }
     let closed = {
         let mut st = conn.lock();
         if st.closed.is_none() {

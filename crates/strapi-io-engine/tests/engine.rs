@@ -12,8 +12,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::value::RawValue;
 use strapi_io_engine::{
-    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Packet, Refusal,
-    SocketRef, Target,
+    Conn, ConnectError, DisconnectReason, Engine, EngineConfig, Event, Handler, Id, Joined, Packet,
+    Refusal, Restore, SocketRef, Target,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -48,7 +48,7 @@ impl Handler for App {
         _conn: &Arc<Conn<Self>>,
         ns: &str,
         auth: Option<&RawValue>,
-    ) -> impl Future<Output = Result<String, ConnectError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Joined<String>, ConnectError>> + Send + 'static {
         let auth: serde_json::Value = auth
             .and_then(|a| serde_json::from_str(a.get()).ok())
             .unwrap_or_default();
@@ -61,11 +61,24 @@ impl Handler for App {
                     message: why.to_string(),
                     data: Some(serde_json::json!({"ns": ns})),
                 }),
-                None => Ok(auth
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or("")
-                    .to_string()),
+                None => {
+                    let name = auth
+                        .get("name")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    // {"restore": {"id", "rooms"}} continues an earlier socket.
+                    let restore = auth.get("restore").map(|r| Restore {
+                        id: Id::parse(r["id"].as_str().unwrap_or("")).unwrap(),
+                        rooms: serde_json::from_value(r["rooms"].clone()).unwrap_or_default(),
+                    });
+                    let pid = restore.as_ref().map(|_| "private-session".to_string());
+                    Ok(Joined {
+                        data: name,
+                        restore,
+                        pid,
+                    })
+                }
             }
         }
     }
@@ -661,4 +674,55 @@ async fn what_was_queued_before_a_protocol_close_is_still_written() {
         ],
         "{got:?}"
     );
+}
+
+#[tokio::test]
+async fn a_socket_can_be_restored_with_its_id_and_rooms_and_offsets_travel_encoded_once() {
+    let s = serve(fast()).await;
+    let (mut a, _) = Client::eio4(s.addr).await;
+    let id = a.join("/", "").await;
+    a.send(r#"42["join","red"]"#).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        s.engine.of("/").unwrap().get(&id).is_none(),
+        "the old socket is gone"
+    );
+    // A new connection continues it: same id, same rooms, the pid in the reply.
+    let (mut b, _) = Client::eio4(s.addr).await;
+    b.send(&format!(
+        r#"40{{"restore":{{"id":"{id}","rooms":["red"]}}}}"#
+    ))
+    .await;
+    let reply = b.text().await;
+    let v: serde_json::Value = serde_json::from_str(&reply[2..]).unwrap();
+    assert_eq!(v["sid"], id.as_str());
+    assert_eq!(v["pid"], "private-session");
+    assert!(b.text().await.contains("hello"));
+    let ns = s.engine.of("/").unwrap();
+    assert_eq!(ns.room_len("red"), 1);
+    assert!(ns.get(&id).unwrap().in_room("red"));
+    // An offset is the last argument, the same bytes for every recipient.
+    let packet = Packet::event_with_offset("/", "news", &["1"], Vec::new(), "1733-7");
+    assert_eq!(packet.text(), br#"42["news",1,"1733-7"]"#);
+    assert_eq!(
+        ns.broadcast(
+            &packet,
+            Target {
+                rooms: &["red"],
+                except: &[]
+            }
+        )
+        .sent,
+        1
+    );
+    assert_eq!(b.text().await, r#"42["news",1,"1733-7"]"#);
+    // An id still in use is not taken over: a fresh one is drawn.
+    let (mut c, _) = Client::eio4(s.addr).await;
+    c.send(&format!(r#"40{{"restore":{{"id":"{id}","rooms":[]}}}}"#))
+        .await;
+    let reply = c.text().await;
+    let v: serde_json::Value = serde_json::from_str(&reply[2..]).unwrap();
+    assert_ne!(v["sid"], id.as_str());
 }

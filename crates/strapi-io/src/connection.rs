@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 use strapi_io_core::{Audience, AudienceKind};
-use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Refusal};
+use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Joined, Refusal};
 
 use crate::delivery::disconnect_with_reason;
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
@@ -91,7 +91,7 @@ impl Handler for Runtime {
         conn: &Arc<Conn<Self>>,
         ns: &str,
         auth: Option<&RawValue>,
-    ) -> impl Future<Output = Result<Session, ConnectError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Joined<Session>, ConnectError>> + Send + 'static {
         let shared = self.shared.upgrade();
         let conn = conn.clone();
         let ns = ns.to_string();
@@ -102,6 +102,7 @@ impl Handler for Runtime {
             };
             handshake(&shared, &conn, &ns, auth)
                 .await
+                .map(Joined::new)
                 .map_err(|e| ConnectError::new(e.to_string()))
         }
     }
