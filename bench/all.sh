@@ -17,9 +17,10 @@ for server in strapi-io node; do
   for n in 1000 10000 19000; do
     PING_INTERVAL=2000 PING_TIMEOUT=5000 row "idle-$n" "$server" idle --clients "$n" --hold 60 --source-ips 4
   done
-  # (b) fan-out: 10k clients in 4 audiences, one article event per 10 ms, then as fast as possible.
+  # (b) fan-out: 10k clients in 4 audiences, one article event per 10 ms, then as fast as possible
+  # (its memory read again after 30 s of rest: how far it comes back to the connected figure).
   row fanout-10k-100hz "$server" fanout --clients 10000 --events 1000 --rate 100 --source-ips 4
-  row fanout-10k-max "$server" fanout --clients 10000 --events 1000 --rate 0 --concurrency 8 --source-ips 4
+  row fanout-10k-max "$server" fanout --clients 10000 --events 1000 --rate 0 --concurrency 8 --source-ips 4 --settle 30
   # (c) entity subscriptions: 10k clients each on 10 of 1,000 entities.
   row entity-10k "$server" entity --clients 10000 --subs-per-client 10 --entities 1000 --events 2000 --rate 200 --source-ips 4
   # (d) handshake storm: 19k connects as fast as possible.

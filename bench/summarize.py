@@ -31,6 +31,9 @@ def ratio(a, b, higher_better=True):
 metrics = [
     ("RSS/conn connected (KiB)", lambda d: d["memory"]["per_connection_connected_kib"], False),
     ("RSS/conn after (KiB)", lambda d: d["memory"]["per_connection_kib"], False),
+    # Absent from reports written before the bench sampled the peak or had --settle: "–".
+    ("RSS/conn peak (KiB)", lambda d: d["memory"].get("per_connection_peak_kib"), False),
+    ("RSS/conn settled (KiB)", lambda d: d["memory"].get("per_connection_settled_kib"), False),
     ("handshakes/s", lambda d: d["connections"]["handshake_rate_per_s"], True),
     ("handshake p99 (ms)", lambda d: d["connections"]["handshake_ms"]["p99"], False),
     ("emits/s achieved", lambda d: d["emit"]["achieved_rate"] if d["emit"]["requests"] else None, True),
@@ -109,6 +112,8 @@ cluster_metrics = [
     ("RSS/conn connected (KiB)", lambda d: get(d, "memory", "per_connection_connected_kib"), False),
     ("RSS/conn after hold (KiB)", lambda d: get(d, "memory", "per_connection_held_kib") or (get(d, "memory", "per_connection_kib") if d["scenario"] == "idle" else None), False),
     ("RSS/conn after (KiB)", lambda d: get(d, "memory", "per_connection_kib"), False),
+    ("RSS/conn peak (KiB)", lambda d: get(d, "memory", "per_connection_peak_kib"), False),
+    ("RSS/conn settled (KiB)", lambda d: get(d, "memory", "per_connection_settled_kib"), False),
     ("servers CPU in connect (s)", lambda d: phase(d, "connect", "server_cpu_s"), False),
     ("servers CPU in hold (s)", lambda d: phase(d, "hold", "server_cpu_s"), False),
     ("servers CPU in emit (s)", lambda d: phase(d, "emit", "server_cpu_s"), False),
@@ -166,8 +171,8 @@ for row, variants in sorted(runs.items()):
         if len(d.get("nodes") or []) < 2:
             continue
         print(f"\nPer node, {setup_name(nodes, redis)}:\n")
-        print("| node | clients | RSS before → after (MiB) | KiB/conn connected / after hold / after | CPU after connect (s) | deliveries | latency p50 / p99 / p999 (ms) | missing/dup/ooo |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| node | clients | RSS before → after (MiB) | KiB/conn connected / after hold / after | KiB/conn peak / settled | CPU after connect (s) | deliveries | latency p50 / p99 / p999 (ms) | missing/dup/ooo |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in d["nodes"]:
             m = n.get("memory") or {}
             dl = n["deliveries"]
@@ -179,6 +184,7 @@ for row, variants in sorted(runs.items()):
                 f"| {n['node']}{' (emits)' if n['emits'] else ''} | {n['established']:,} | "
                 f"{fmt(mib(m.get('rss_before_kib')))} → {fmt(mib(m.get('rss_after_kib')))} | "
                 f"{fmt(m.get('per_connection_connected_kib'))} / {fmt(held)} / {fmt(m.get('per_connection_kib'))} | "
+                f"{fmt(m.get('per_connection_peak_kib'))} / {fmt(m.get('per_connection_settled_kib'))} | "
                 f"{fmt(n.get('cpu_s'))} | {dl['unique']:,} / {dl['expected']:,} | "
                 + (f"{lat['p50']:,.1f} / {lat['p99']:,.1f} / {lat['p999']:,.1f}" if lat["count"] else "–")
                 + f" | {dl['missing']}/{dl['duplicates']}/{dl['out_of_order']} |"

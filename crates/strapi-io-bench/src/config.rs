@@ -160,6 +160,10 @@ pub struct RunConfig {
     pub duration: Duration,
     /// How long to wait for the last deliveries after the last emit.
     pub drain_timeout: Duration,
+    /// How long to keep the connections open after the drain of `fanout`/`entity` before the
+    /// servers' memory is read once more (the `settled` figure); 0 = skip.
+    #[serde(default)]
+    pub settle: Duration,
     /// Per-client cap of TCP connect + WebSocket upgrade + Socket.IO handshake (+ subscriptions).
     pub connect_timeout: Duration,
     /// Hard cap of the whole run.
@@ -204,6 +208,7 @@ impl RunConfig {
             hold: Duration::from_secs(if scenario == Scenario::Idle { 10 } else { 0 }),
             duration: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(5),
+            settle: Duration::ZERO,
             connect_timeout: Duration::from_secs(20),
             deadline: Duration::from_secs(900),
             source_ips: 1,
@@ -330,10 +335,21 @@ impl RunConfig {
                 bail!("--subs-per-client must not exceed --entities");
             }
         }
-        let phases = self.hold + self.duration + self.drain_timeout;
+        if !self.settle.is_zero() && !self.scenario.emits() {
+            bail!(
+                "--settle applies to fanout and entity (after their emits); {} has none{}",
+                self.scenario.name(),
+                if self.scenario == Scenario::Idle {
+                    ": its --hold is the wait"
+                } else {
+                    ""
+                }
+            );
+        }
+        let phases = self.hold + self.duration + self.drain_timeout + self.settle;
         if phases >= self.deadline {
             bail!(
-                "--deadline ({}s) must exceed hold + duration + drain timeout ({}s)",
+                "--deadline ({}s) must exceed hold + duration + drain timeout + settle ({}s)",
                 self.deadline.as_secs(),
                 phases.as_secs()
             );
@@ -501,6 +517,31 @@ mod tests {
         assert!(e.contains("--processes 2"), "{e}");
         c.processes = 2;
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn settle_needs_emits_and_room_before_the_deadline() {
+        let t = Target::parse("http://127.0.0.1:1").unwrap();
+        let mut c = RunConfig::new(Scenario::Fanout, t.clone());
+        c.settle = Duration::from_secs(30);
+        c.validate().unwrap();
+        // 60 s duration + 5 s drain + 30 s settle = 95 s: a 90 s deadline is too short.
+        c.deadline = Duration::from_secs(90);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("settle"), "{e}");
+        c.deadline = Duration::from_secs(96);
+        c.validate().unwrap();
+        for scenario in [Scenario::Idle, Scenario::Storm] {
+            let mut c = RunConfig::new(scenario, t.clone());
+            c.settle = Duration::from_secs(1);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("--settle applies to fanout and entity"), "{e}");
+        }
+        // A worker given the JSON of an older parent (no `settle`) settles for 0 s.
+        let mut v = serde_json::to_value(RunConfig::new(Scenario::Entity, t)).unwrap();
+        v.as_object_mut().unwrap().remove("settle");
+        let back: RunConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back.settle, Duration::ZERO);
     }
 
     #[test]

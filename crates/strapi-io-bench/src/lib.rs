@@ -12,7 +12,7 @@
 //! ```text
 //! strapi-io-bench idle   --clients 19000 --hold 60 --server-pid PID     # memory per connection
 //! strapi-io-bench fanout --clients 10000 --events 6000 --rate 100       # article:update to 4 audiences
-//! strapi-io-bench fanout --clients 10000 --events 20000 --rate 0 --concurrency 8
+//! strapi-io-bench fanout --clients 10000 --events 20000 --rate 0 --concurrency 8 --settle 30
 //! strapi-io-bench entity --clients 10000 --subs-per-client 10 --entities 1000 --events 5000
 //! strapi-io-bench storm  --clients 19000 --concurrency 500
 //! strapi-io-bench config --ping-interval 1000 --ping-timeout 1000 --extra-tokens 12 --out /tmp/b.toml
@@ -35,6 +35,23 @@
 //! - `storm`: N connects, `--concurrency` in flight: handshake rate and time.
 //! - `--hold S` with `fanout`/`entity`: hold the connected clients S seconds (heartbeats
 //!   only) before the first emit; memory is read again after the hold.
+//! - `--settle S` with `fanout`/`entity` (default 0 = skip): once the emits are drained, keep
+//!   the connections open S more seconds (heartbeats only), then read the server's memory
+//!   again (`settled`: how far it came back towards the figure read once connected).
+//!   Refused for `idle` (its `--hold` is that wait) and `storm`.
+//!
+//! ## Memory
+//!
+//! With `--server-pid`, the bench reads each server's `VmRSS` (`/proc/<pid>/status`) before
+//! connecting (`before`), once all clients are connected (`connected`), after the hold of
+//! `fanout`/`entity` (`held`), at the end — after the hold of `idle`, the drain of the
+//! others — (`after`), and after `--settle` (`settled`). A background thread also reads it
+//! every 50 ms over the working phase — from the first emit to the end of the drain of
+//! `fanout`/`entity`, the hold of `idle`; none for `storm` — and keeps the highest value
+//! (`peak`; the readings at both ends of the phase count). Each figure is also given per
+//! connection: (figure − before) / established connections. With several servers each node
+//! has its own figures and the top-level ones are sums; the summed peak is the highest total
+//! read at one instant (at most the sum of the nodes' peaks).
 //! - `config`: writes a server config derived from `bench/configs/bench.toml` with other
 //!   `pingInterval`/`pingTimeout` and `--extra-tokens N` read-only API tokens
 //!   `bench-extra-1…N` (plain `demo-token-bench-extra-<n>`) for runs with more audiences.
@@ -71,8 +88,9 @@
 //!
 //! Targets must be in 127.0.0.0/8 (at most 64, each given once). Every run stops by itself: per-client
 //! `--connect-timeout` (connect + upgrade + handshake + subscriptions), `--duration` caps the
-//! emit phase, `--drain-timeout` (default 5 s) the wait for the last deliveries, `--deadline`
-//! (default hold + duration + drain + 600 s) the whole run, and each emit request times out
+//! emit phase, `--drain-timeout` (default 5 s) the wait for the last deliveries, `--settle`
+//! the rest after them, `--deadline` (default hold + duration + drain + settle + 600 s) the
+//! whole run, and each emit request times out
 //! after 10 s. The bench raises its open-files soft limit to the hard limit and reports it.
 //! One process opens at most 19,500 sockets (the limit here is 20,000 files); more clients
 //! need `--processes P`: the parent starts P hidden `worker` processes, each holding a
@@ -111,7 +129,7 @@
 //! |---|---|
 //! | `tool`, `version`, `label`, `scenario`, `started_at_unix_ms`, `elapsed_s` | the run |
 //! | `target`, `targets[]`, `emit_node` | the server the emits went to, every server, and the emit server's 1-based number |
-//! | `config.{clients, processes, mix, source_ips, events, rate, concurrency, payload_bytes, entities, subs_per_client, hold_s, duration_s, drain_timeout_s, duplicate_every, threads, nodes, spread}` | its settings (`spread`: `contiguous`) |
+//! | `config.{clients, processes, mix, source_ips, events, rate, concurrency, payload_bytes, entities, subs_per_client, hold_s, duration_s, drain_timeout_s, settle_s, duplicate_every, threads, nodes, spread}` | its settings (`spread`: `contiguous`) |
 //! | `nofile_limit` | open-files soft limit after raising it to the hard limit |
 //! | `connections.{attempted, established, failed}` | clients |
 //! | `connections.errors[] {message, count}` | connect failures, first few kinds |
@@ -121,9 +139,11 @@
 //! | `connections.pings` | heartbeats answered (all clients) |
 //! | `subscriptions.{requested, ok, failed, errors[], resent}` | `subscribe-entity` acks; `resent`: sent again after 2 s without an ack (at most twice) |
 //! | `memory.{server_pid, server_pids, rss_before_kib, rss_connected_kib, rss_held_kib, rss_after_kib, per_connection_kib, per_connection_connected_kib, per_connection_held_kib}` | with `--server-pid`, summed over the servers; per connection = (after − before) / established, (connected − before) / established, (held − before) / established; `held`: after `--hold` of `fanout`/`entity`; `null` without |
+//! | `memory.{peak_kib, per_connection_peak_kib}` | the highest reading (every 50 ms) from the first emit to the end of the drain (`fanout`/`entity`) or over the hold (`idle`), summed: the highest simultaneous total; (peak − before) / established; `null` for `storm` and in older reports |
+//! | `memory.{settled_kib, per_connection_settled_kib, settled_to_connected}` | with `--settle`: read that long after the drain, connections open; (settled − before) / established; (settled − before) / (connected − before), 1 = back to the connected figure (`null` when connecting added nothing); `null` without `--settle` |
 //! | `cpu.{server_s, bench_s, window_s}` | CPU seconds (user + system) of the server(s, summed; `null` without `--server-pid`) and of the bench (all its processes) from "all connected" to the end of the hold or drain, and that window |
-//! | `phases[] {name, window_s, server_cpu_s, server_core_pct, redis_cpu_s, redis_core_pct}` | CPU of the servers (summed) and of Redis in each phase: `connect`, `hold`, `emit` (to the end of the drain); `core_pct` = % of one core |
-//! | `nodes[] {node, url, emits, clients, established, failed, lost, pings, server_connections, server_cluster_errors, server_heartbeat_disconnects, memory, cpu_s, deliveries{expected, received, unique, missing, duplicates, out_of_order, unexpected}, latency_ms}` | each server and its clients (one entry for a single server); `server_connections` from its `GET /health` once all connected; `server_cluster_errors` / `server_heartbeat_disconnects`: `strapi_io_cluster_errors_total` / `strapi_io_heartbeat_disconnects_total` of its `GET /metrics` at the end (`null` when it has none); `memory` as above for that pid; `cpu_s` over `cpu.window_s` |
+//! | `phases[] {name, window_s, server_cpu_s, server_core_pct, redis_cpu_s, redis_core_pct}` | CPU of the servers (summed) and of Redis in each phase: `connect`, `hold`, `emit` (to the end of the drain), `settle` (with `--settle`); `core_pct` = % of one core |
+//! | `nodes[] {node, url, emits, clients, established, failed, lost, pings, server_connections, server_cluster_errors, server_heartbeat_disconnects, memory, cpu_s, deliveries{expected, received, unique, missing, duplicates, out_of_order, unexpected}, latency_ms}` | each server and its clients (one entry for a single server); `server_connections` from its `GET /health` once all connected; `server_cluster_errors` / `server_heartbeat_disconnects`: `strapi_io_cluster_errors_total` / `strapi_io_heartbeat_disconnects_total` of its `GET /metrics` at the end (`null` when it has none); `memory` as above for that pid (its own peak); `cpu_s` over `cpu.window_s` |
 //! | `redis.{pid, cpu_s, window_s, core_pct, rss_before_kib, rss_after_kib}` | with `--redis-pid`: its CPU seconds from before connecting to the end, that window, CPU as % of one core, its memory |
 //! | `emit.{planned, dispatched, ok, failed, requests, duplicate_sends, target_rate, achieved_rate, window_s, rpc_ms, errors[]}` | the emitter (`null` for idle/storm) |
 //! | `deliveries.{expected, received, unique, missing, clients_with_missing, duplicates, out_of_order, unexpected, out_of_range, malformed}` | correctness; all but `expected`/`received`/`unique` must be 0 |
@@ -148,6 +168,7 @@ pub mod emit;
 pub mod fleet;
 pub mod genconfig;
 pub mod hist;
+pub mod peak;
 pub mod proto;
 pub mod report;
 pub mod run;

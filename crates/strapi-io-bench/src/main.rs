@@ -102,10 +102,15 @@ struct RunArgs {
     /// Seconds to wait for the last deliveries.
     #[arg(long, default_value_t = 5.0)]
     drain_timeout: f64,
+    /// fanout/entity: seconds to keep the connections open (heartbeats only) after the emits
+    /// are drained, then read the server's memory again (the "settled" figure, to compare
+    /// with the one read once connected). 0 = skip.
+    #[arg(long, default_value_t = 0.0)]
+    settle: f64,
     /// Per-client cap of connect + handshake (+ subscriptions), seconds.
     #[arg(long, default_value_t = 20.0)]
     connect_timeout: f64,
-    /// Hard cap of the whole run, seconds (default: hold + duration + drain + 600).
+    /// Hard cap of the whole run, seconds (default: hold + duration + drain + settle + 600).
     #[arg(long)]
     deadline: Option<f64>,
     /// Bind clients to 127.0.0.2 … 127.0.0.(1+K); 1 = 127.0.0.1.
@@ -206,10 +211,11 @@ fn build(scenario: Scenario, a: &RunArgs) -> anyhow::Result<RunConfig> {
     };
     c.duration = secs(a.duration, "duration")?;
     c.drain_timeout = secs(a.drain_timeout, "drain-timeout")?;
+    c.settle = secs(a.settle, "settle")?;
     c.connect_timeout = secs(a.connect_timeout, "connect-timeout")?;
     c.deadline = match a.deadline {
         Some(d) => secs(d, "deadline")?,
-        None => c.hold + c.duration + c.drain_timeout + Duration::from_secs(600),
+        None => c.hold + c.duration + c.drain_timeout + c.settle + Duration::from_secs(600),
     };
     c.source_ips = a.source_ips;
     c.processes = a.processes;

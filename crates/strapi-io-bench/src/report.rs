@@ -13,6 +13,7 @@ use crate::config::RunConfig;
 use crate::emit::EmitResult;
 use crate::fleet::{ErrorCount, FleetReport, NodeCounts};
 use crate::hist::Percentiles;
+use crate::peak::PeakTracker;
 
 /// The run's settings, as reported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct ReportConfig {
     pub duration_s: f64,
     /// Drain timeout, s.
     pub drain_timeout_s: f64,
+    /// `--settle`: connections kept open after the drain before the last memory reading, s.
+    #[serde(default)]
+    pub settle_s: f64,
     /// Duplicate every D-th event (0 = off).
     pub duplicate_every: u64,
     /// Runtime worker threads per bench process (`null`: one per core).
@@ -128,27 +132,72 @@ pub struct Memory {
     /// (held − before) / established, KiB.
     #[serde(default)]
     pub per_connection_held_kib: Option<f64>,
+    /// The highest reading while the server worked (sampled every 50 ms): from the first emit
+    /// to the end of the drain (`fanout`/`entity`), over the hold (`idle`), KiB; summed over
+    /// the servers, the highest sum read at one instant.
+    #[serde(default)]
+    pub peak_kib: Option<u64>,
+    /// (peak − before) / established, KiB.
+    #[serde(default)]
+    pub per_connection_peak_kib: Option<f64>,
+    /// After `--settle` seconds with the connections open after the drain, KiB.
+    #[serde(default)]
+    pub settled_kib: Option<u64>,
+    /// (settled − before) / established, KiB.
+    #[serde(default)]
+    pub per_connection_settled_kib: Option<f64>,
+    /// (settled − before) / (connected − before): the settled per-connection figure over the
+    /// one read once connected (1 = back to it; `null` when connecting added nothing).
+    #[serde(default)]
+    pub settled_to_connected: Option<f64>,
+}
+
+/// The readings one [`Memory`] is made of, KiB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rss {
+    before: Option<u64>,
+    connected: Option<u64>,
+    held: Option<u64>,
+    after: Option<u64>,
+    peak: Option<u64>,
+    settled: Option<u64>,
+}
+
+/// (`v` − `before`) / `established`, rounded to 0.01 KiB.
+fn per_connection(v: Option<u64>, before: Option<u64>, established: u64) -> Option<f64> {
+    match (v, before) {
+        (Some(v), Some(b)) if established > 0 => {
+            Some(round2((v as f64 - b as f64) / established as f64))
+        }
+        _ => None,
+    }
+}
+
+/// (`settled` − `before`) / (`connected` − `before`), rounded to 0.001 (`None` unless
+/// connecting raised the memory).
+fn settled_ratio(before: Option<u64>, connected: Option<u64>, settled: Option<u64>) -> Option<f64> {
+    let (b, c, s) = (before? as f64, connected? as f64, settled? as f64);
+    (c > b).then(|| round3((s - b) / (c - b)))
 }
 
 impl Memory {
-    fn of(pids: &[u32], rss: [Option<u64>; 4], established: u64) -> Memory {
-        let [before, connected, held, after] = rss;
-        let per = |v: Option<u64>| match (v, before) {
-            (Some(v), Some(b)) if established > 0 => {
-                Some(((v as f64 - b as f64) / established as f64 * 100.0).round() / 100.0)
-            }
-            _ => None,
-        };
+    fn of(pids: &[u32], rss: Rss, established: u64) -> Memory {
+        let per = |v: Option<u64>| per_connection(v, rss.before, established);
         Memory {
             server_pid: pids.first().copied().unwrap_or(0),
             server_pids: pids.to_vec(),
-            rss_before_kib: before,
-            rss_connected_kib: connected,
-            rss_held_kib: held,
-            rss_after_kib: after,
-            per_connection_kib: per(after),
-            per_connection_connected_kib: per(connected),
-            per_connection_held_kib: per(held),
+            rss_before_kib: rss.before,
+            rss_connected_kib: rss.connected,
+            rss_held_kib: rss.held,
+            rss_after_kib: rss.after,
+            per_connection_kib: per(rss.after),
+            per_connection_connected_kib: per(rss.connected),
+            per_connection_held_kib: per(rss.held),
+            peak_kib: rss.peak,
+            per_connection_peak_kib: per(rss.peak),
+            settled_kib: rss.settled,
+            per_connection_settled_kib: per(rss.settled),
+            settled_to_connected: settled_ratio(rss.before, rss.connected, rss.settled),
         }
     }
 }
@@ -294,8 +343,9 @@ impl ServerCounters {
 }
 
 /// What the parent read around the phases: before connecting, once connected, after the
-/// hold of an emitting scenario, and at the end (after the hold or the drain); each server's
-/// `GET /health` connection count once connected.
+/// hold of an emitting scenario, at the end (after the hold or the drain) and after
+/// `--settle`; the servers' peak memory in between; each server's `GET /health` connection
+/// count once connected.
 #[derive(Debug, Clone, Default)]
 pub struct Readings {
     /// Before the first connect.
@@ -306,6 +356,11 @@ pub struct Readings {
     pub held: Option<Sample>,
     /// After the hold (`idle`) or the drain.
     pub after: Sample,
+    /// The servers' peak memory over the hold (`idle`) or from the first emit to the end of
+    /// the drain (`fanout`/`entity`), with `--server-pid`.
+    pub peak: Option<PeakTracker>,
+    /// After `--settle` (`fanout`/`entity`).
+    pub settled: Option<Sample>,
     /// `connections` of each server's `GET /health`, once connected.
     pub server_connections: Vec<Option<u64>>,
     /// Each server's counters from `GET /metrics` at the end.
@@ -519,12 +574,14 @@ fn node_report(
         memory: pid.map(|pid| {
             Memory::of(
                 &[pid],
-                [
-                    rss(&readings.before),
-                    rss(&readings.connected),
-                    readings.held.as_ref().and_then(rss),
-                    rss(&readings.after),
-                ],
+                Rss {
+                    before: rss(&readings.before),
+                    connected: rss(&readings.connected),
+                    held: readings.held.as_ref().and_then(rss),
+                    after: rss(&readings.after),
+                    peak: readings.peak.as_ref().and_then(|p| p.server(i)),
+                    settled: readings.settled.as_ref().and_then(rss),
+                },
                 n.established,
             )
         }),
@@ -561,12 +618,17 @@ impl Report {
         let memory = (!cfg.server_pids.is_empty()).then(|| {
             Memory::of(
                 &cfg.server_pids,
-                [
-                    sum_all(&readings.before.server_rss),
-                    sum_all(&readings.connected.server_rss),
-                    readings.held.as_ref().and_then(|s| sum_all(&s.server_rss)),
-                    sum_all(&readings.after.server_rss),
-                ],
+                Rss {
+                    before: sum_all(&readings.before.server_rss),
+                    connected: sum_all(&readings.connected.server_rss),
+                    held: readings.held.as_ref().and_then(|s| sum_all(&s.server_rss)),
+                    after: sum_all(&readings.after.server_rss),
+                    peak: readings.peak.as_ref().and_then(|p| p.sum),
+                    settled: readings
+                        .settled
+                        .as_ref()
+                        .and_then(|s| sum_all(&s.server_rss)),
+                },
                 fleet.established,
             )
         });
@@ -601,6 +663,9 @@ impl Report {
                 phases.push(phase("hold", &readings.connected, &readings.after));
             }
             (None, false) => {}
+        }
+        if let Some(settled) = &readings.settled {
+            phases.push(phase("settle", &readings.after, settled));
         }
         let emit_section = emit.map(|e| {
             let window = e.elapsed.as_secs_f64();
@@ -731,6 +796,7 @@ impl Report {
                 hold_s: cfg.hold.as_secs_f64(),
                 duration_s: cfg.duration.as_secs_f64(),
                 drain_timeout_s: cfg.drain_timeout.as_secs_f64(),
+                settle_s: cfg.settle.as_secs_f64(),
                 duplicate_every: cfg.duplicate_every,
                 threads: cfg.threads.map(|t| t as u64),
                 nodes: cfg.targets.len() as u64,
@@ -866,10 +932,20 @@ impl Report {
             } else {
                 format!("pid {}", m.server_pid)
             };
+            let peak = m
+                .peak_kib
+                .map_or(String::new(), |_| format!(", peak {}", kib(m.peak_kib)));
+            let settled = m.settled_kib.map_or(String::new(), |_| {
+                format!(
+                    ", settled {} ({} s later)",
+                    kib(m.settled_kib),
+                    self.config.settle_s
+                )
+            });
             row(
                 "server RSS",
                 format!(
-                    "before {}, connected {}{held}, after {} ({pids})",
+                    "before {}, connected {}{held}{peak}, after {}{settled} ({pids})",
                     kib(m.rss_before_kib),
                     kib(m.rss_connected_kib),
                     kib(m.rss_after_kib),
@@ -878,10 +954,20 @@ impl Report {
             let held = m
                 .per_connection_held_kib
                 .map_or(String::new(), |v| format!(", {v:.2} KiB after the hold"));
+            let peak = m
+                .per_connection_peak_kib
+                .map_or(String::new(), |v| format!(", {v:.2} KiB at the peak"));
+            let settled = m.per_connection_settled_kib.map_or(String::new(), |v| {
+                format!(
+                    ", {v:.2} KiB settled ({} the connected figure)",
+                    m.settled_to_connected
+                        .map_or("?".to_string(), |r| format!("{r:.3} ×"))
+                )
+            });
             row(
                 "RSS per connection",
                 format!(
-                    "{} after, {} when connected{held}",
+                    "{} after, {} when connected{held}{peak}{settled}",
                     per(m.per_connection_kib),
                     per(m.per_connection_connected_kib)
                 ),
@@ -968,13 +1054,33 @@ impl Report {
                     let per = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1}"));
                     let _ = write!(
                         line,
-                        "; RSS {} → {} → {} KiB ({} / {} KiB per conn); CPU {}",
+                        "; RSS {} → {} → {} KiB ({} / {} KiB per conn)",
                         kib(m.rss_before_kib),
                         kib(m.rss_connected_kib),
                         kib(m.rss_after_kib),
                         per(m.per_connection_connected_kib),
                         per(m.per_connection_kib),
-                        n.cpu_s.map_or("?".to_string(), |v| format!("{v:.2} s")),
+                    );
+                    if m.peak_kib.is_some() {
+                        let _ = write!(
+                            line,
+                            ", peak {} KiB ({} per conn)",
+                            kib(m.peak_kib),
+                            per(m.per_connection_peak_kib)
+                        );
+                    }
+                    if m.settled_kib.is_some() {
+                        let _ = write!(
+                            line,
+                            ", settled {} KiB ({} per conn)",
+                            kib(m.settled_kib),
+                            per(m.per_connection_settled_kib)
+                        );
+                    }
+                    let _ = write!(
+                        line,
+                        "; CPU {}",
+                        n.cpu_s.map_or("?".to_string(), |v| format!("{v:.2} s"))
                     );
                 }
                 if d.expected > 0 || d.received > 0 {
@@ -1008,7 +1114,11 @@ impl Report {
                 ),
             );
         }
-        if self.nodes.len() > 1 || self.redis.is_some() || self.config.hold_s > 0.0 {
+        if self.nodes.len() > 1
+            || self.redis.is_some()
+            || self.config.hold_s > 0.0
+            || self.config.settle_s > 0.0
+        {
             let pct = |s: Option<f64>, p: Option<f64>| match (s, p) {
                 (Some(s), Some(p)) => format!("{s:.2} s ({p:.0} %)"),
                 _ => "?".to_string(),
@@ -1073,6 +1183,61 @@ mod tests {
             }
         );
         assert_eq!(ServerCounters::parse(""), ServerCounters::default());
+    }
+
+    #[test]
+    fn memory_per_connection() {
+        let rss = Rss {
+            before: Some(10_000),
+            connected: Some(30_000),
+            held: None,
+            after: Some(34_000),
+            peak: Some(50_000),
+            settled: Some(35_000),
+        };
+        let m = Memory::of(&[7, 8], rss, 1_000);
+        assert_eq!((m.server_pid, m.server_pids.clone()), (7, vec![7, 8]));
+        assert_eq!(m.per_connection_connected_kib, Some(20.0));
+        assert_eq!(m.per_connection_kib, Some(24.0));
+        assert_eq!(m.per_connection_held_kib, None);
+        assert_eq!(m.peak_kib, Some(50_000));
+        assert_eq!(m.per_connection_peak_kib, Some(40.0));
+        assert_eq!(m.settled_kib, Some(35_000));
+        assert_eq!(m.per_connection_settled_kib, Some(25.0));
+        // (35000 − 10000) / (30000 − 10000)
+        assert_eq!(m.settled_to_connected, Some(1.25));
+        // Rounded to 0.01 KiB, and negative when the server shrank below its start.
+        assert_eq!(per_connection(Some(10_001), Some(10_000), 3), Some(0.33));
+        assert_eq!(per_connection(Some(9_000), Some(10_000), 100), Some(-10.0));
+        assert_eq!(per_connection(Some(1), Some(0), 0), None);
+        assert_eq!(per_connection(None, Some(0), 5), None);
+        assert_eq!(settled_ratio(Some(10), Some(40), Some(20)), Some(0.333));
+        assert_eq!(settled_ratio(Some(10), Some(10), Some(20)), None);
+        assert_eq!(settled_ratio(Some(10), Some(40), None), None);
+        // Nothing sampled, nothing settled: the new figures are absent.
+        let m = Memory::of(
+            &[7],
+            Rss {
+                before: Some(1),
+                connected: Some(2),
+                ..Rss::default()
+            },
+            1,
+        );
+        assert_eq!((m.peak_kib, m.per_connection_peak_kib), (None, None));
+        assert_eq!((m.settled_kib, m.settled_to_connected), (None, None));
+    }
+
+    #[test]
+    fn memory_of_an_older_report_still_reads() {
+        let old = r#"{"server_pid":1,"rss_before_kib":1,"rss_connected_kib":2,"rss_after_kib":3,
+                      "per_connection_kib":1.0,"per_connection_connected_kib":0.5}"#;
+        let m: Memory = serde_json::from_str(old).unwrap();
+        assert_eq!(m.rss_after_kib, Some(3));
+        assert_eq!(
+            (m.peak_kib, m.settled_kib, m.settled_to_connected),
+            (None, None, None)
+        );
     }
 
     #[test]

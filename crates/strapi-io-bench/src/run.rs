@@ -1,8 +1,11 @@
 //! Running a scenario end to end, in one process or several: the phases (readings before,
 //! connect, readings and each server's `/health` once connected, hold, readings, emit,
-//! drain, readings after and each server's `/metrics` counters, stop, report), the overall deadline, and the line protocol between
-//! the parent and its `worker` processes. Readings are the servers' (`--server-pid`, one per
-//! target) and Redis's (`--redis-pid`) resident memory and CPU time.
+//! drain, readings after and each server's `/metrics` counters, `--settle` and readings,
+//! stop, report), the overall deadline, and the line protocol between the parent and its
+//! `worker` processes. Readings are the servers' (`--server-pid`, one per target) and
+//! Redis's (`--redis-pid`) resident memory and CPU time; the servers' peak memory is sampled
+//! in the background ([`crate::peak`]) over the hold of `idle` and from the first emit to
+//! the end of the drain of `fanout`/`entity`.
 //!
 //! Worker protocol (one JSON value per line after a keyword):
 //! - worker → parent: `READY <FleetReport of the connect phase>` once every client of its
@@ -22,6 +25,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use crate::config::{RunConfig, Scenario, partition};
 use crate::emit::{self, EmitResult};
 use crate::fleet::{Fleet, FleetReport};
+use crate::peak::{PEAK_INTERVAL, PeakSampler};
 use crate::report::{Readings, Report, Sample, ServerCounters};
 use crate::sys;
 use crate::tracker::EmitSummary;
@@ -177,19 +181,30 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
     readings.server_connections = server_connections(cfg).await;
     let bench_cpu_start = sys::cpu_seconds("self");
     let cpu_t0 = Instant::now();
+    // The servers' peak memory: over the hold of `idle`, from the first emit to the end of
+    // the drain of `fanout`/`entity`.
+    let sampler = |on: bool| {
+        (on && !cfg.server_pids.is_empty())
+            .then(|| PeakSampler::start(cfg.server_pids.clone(), PEAK_INTERVAL))
+    };
+    let mut peak = sampler(cfg.scenario == Scenario::Idle);
     if !cfg.hold.is_zero() {
         tokio::time::sleep(cfg.hold).await;
         if cfg.scenario.emits() {
             readings.held = Some(sample(cfg, t0));
         }
     }
+    if cfg.scenario.emits() {
+        peak = sampler(true);
+    }
     let emitted: Option<EmitResult> = match cfg.scenario {
         Scenario::Fanout | Scenario::Entity => Some(emit::emit(cfg).await?),
         Scenario::Idle | Scenario::Storm => None,
     };
     let summary = emitted.as_ref().map(|e| e.summary.clone());
-    let finish = |readings: &mut Readings| {
+    let finish = |readings: &mut Readings, peak: Option<PeakSampler>| {
         readings.after = sample(cfg, t0);
+        readings.peak = peak.map(|p| p.stop(&readings.after.server_rss));
         readings.cpu.measure(
             (readings.connected.server_cpu_sum(), bench_cpu_start),
             (readings.after.server_cpu_sum(), sys::cpu_seconds("self")),
@@ -199,8 +214,9 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
     let fleet = match holders {
         Holders::Local(mut f) => {
             f.drain(summary.as_ref(), cfg.drain_timeout).await;
-            finish(&mut readings);
+            finish(&mut readings, peak);
             readings.server_counters = server_counters(cfg).await;
+            settle(cfg, t0, &mut readings).await;
             f.stop().await
         }
         Holders::Workers(mut ws) => {
@@ -211,8 +227,9 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
             for w in ws.iter_mut() {
                 w.expect("DRAINED").await?;
             }
-            finish(&mut readings);
+            finish(&mut readings, peak);
             readings.server_counters = server_counters(cfg).await;
+            settle(cfg, t0, &mut readings).await;
             for w in ws.iter_mut() {
                 w.send("STOP").await?;
             }
@@ -240,6 +257,16 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
         started_ms,
         t0.elapsed().as_secs_f64(),
     ))
+}
+
+/// `--settle`: keeps the connections open (heartbeats only) for that long after the drain,
+/// then reads the servers again.
+async fn settle(cfg: &RunConfig, t0: Instant, readings: &mut Readings) {
+    if cfg.settle.is_zero() || !cfg.scenario.emits() {
+        return;
+    }
+    tokio::time::sleep(cfg.settle).await;
+    readings.settled = Some(sample(cfg, t0));
 }
 
 struct Worker {

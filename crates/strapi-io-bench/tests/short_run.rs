@@ -137,8 +137,22 @@ async fn short_runs_against_the_gateway() {
         c.clients = 200;
         c.events = 50;
         c.rate = 100.0;
+        c.settle = Duration::from_millis(300);
         let r = run(&c).await;
         assert_clean(&r);
+        // The peak was sampled over the emits (it includes the reading after the drain), and
+        // the memory read again after the settle, with its CPU phase.
+        let m = r.memory.as_ref().unwrap();
+        assert!(m.peak_kib.unwrap() >= m.rss_after_kib.unwrap(), "{m:?}");
+        assert!(m.per_connection_peak_kib.unwrap() >= m.per_connection_kib.unwrap());
+        assert!(m.settled_kib.is_some() && m.per_connection_settled_kib.is_some());
+        assert_eq!(r.config.settle_s, 0.3);
+        assert!(
+            r.phases.iter().any(|p| p.name == "settle"),
+            "{:?}",
+            r.phases
+        );
+        c.settle = Duration::ZERO;
         assert_eq!(r.connections.established, 200);
         assert_eq!(r.deliveries.routed_clients, 200);
         assert_eq!(r.deliveries.counts.expected, 200 * 50);
@@ -243,6 +257,17 @@ async fn clients_spread_over_two_gateways() {
             .map(|n| n.memory.as_ref().unwrap().rss_after_kib.unwrap())
             .collect();
         assert_eq!(m.rss_after_kib, Some(node_rss.iter().sum::<u64>()));
+        // Idle: the peak over the hold, per node and of the sum (the highest simultaneous
+        // total, at most the sum of the nodes' peaks); no settle.
+        let node_peaks: Vec<u64> = r
+            .nodes
+            .iter()
+            .map(|n| n.memory.as_ref().unwrap().peak_kib.unwrap())
+            .collect();
+        assert!(node_peaks.iter().zip(&node_rss).all(|(p, a)| p >= a));
+        let peak = m.peak_kib.unwrap();
+        assert!(peak >= m.rss_after_kib.unwrap() && peak <= node_peaks.iter().sum::<u64>());
+        assert_eq!(m.settled_kib, None);
         assert!(r.nodes.iter().all(|n| n.cpu_s.is_some()));
         // Each gateway's /metrics was read at the end: no cluster, no cluster errors.
         assert!(r.nodes.iter().all(|n| n.server_cluster_errors == Some(0)));

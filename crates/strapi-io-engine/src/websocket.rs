@@ -512,15 +512,21 @@ fn probe<H: Handler>(
         }
         PacketKind::Upgrade => {
             let mut st = conn.lock();
-            if st.closed.is_some() || !matches!(st.phase, Phase::Upgrading | Phase::Probed) {
+            if !matches!(st.phase, Phase::Upgrading | Phase::Probed) {
                 return Err(refused);
             }
             st.phase = Phase::Websocket;
+            let closed = st.closed;
             drop(st);
             // The waiting poll, if any, ends; from here on this task writes.
             conn.waker.wake();
             *probing = false;
-            Ok(())
+            // Closed while the client had paused polling to upgrade: what was queued for it
+            // goes out here, then the close.
+            match closed {
+                Some(reason) => Err(Exit::new(reason, 1000)),
+                None => Ok(()),
+            }
         }
         _ => Err(refused),
     }

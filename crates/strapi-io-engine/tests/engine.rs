@@ -726,3 +726,26 @@ async fn a_socket_can_be_restored_with_its_id_and_rooms_and_offsets_travel_encod
     let v: serde_json::Value = serde_json::from_str(&reply[2..]).unwrap();
     assert_ne!(v["sid"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_session_closed_while_upgrading_still_delivers_what_was_queued() {
+    let s = serve(fast()).await;
+    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
+    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap().to_string();
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200);
+    let (_, first) = http(s.addr, "GET", &q, b"").await;
+    assert!(first.starts_with(b"40"));
+    let mut ws = Client::open(s.addr, &format!("EIO=4&transport=websocket&sid={sid}")).await;
+    ws.send("2probe").await;
+    assert_eq!(ws.text().await, "3probe");
+    // The client has paused polling; the server sends, then shuts down.
+    let ns = s.engine.of("/").unwrap();
+    let packet = Packet::event_json("/", "last", &1).unwrap();
+    assert_eq!(ns.broadcast(&packet, Target::default()).sent, 1);
+    s.engine.close_all(DisconnectReason::ServerShuttingDown);
+    ws.send("5").await;
+    assert_eq!(ws.text().await, r#"42["last",1]"#);
+    assert!(ws.closed().await.is_some());
+}
