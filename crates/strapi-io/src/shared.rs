@@ -21,15 +21,9 @@ use crate::monitor::Monitor;
 use crate::stats::Counters;
 use crate::subscriptions::Occupancy;
 
-/// Event names Socket.IO reserves; emitting them is refused.
-const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+// Event names Socket.IO reserves; emitting them is refused (clients may not send them
+// either: the engine's codec refuses them).
+use strapi_io_engine::proto::socket::RESERVED_EVENTS;
 
 /// The live settings with what is derived from them, swapped as a whole.
 pub(crate) struct Live {
