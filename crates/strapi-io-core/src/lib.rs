@@ -4,6 +4,7 @@
 //! - [`access`]: client addresses, IP allow and deny lists.
 //! - [`audience`]: roles and API tokens, read permission and realtime routing.
 //! - [`auth`]: handshake credentials, JWT verification, API-token hashing.
+//! - [`connect`]: the connect rules, for a handshake and for connected sockets alike.
 //! - [`sanitize`]: per-audience removal of private, sensitive and unreadable data.
 //! - [`format`](mod@format): the `v5` and `v4` wire formats.
 //! - [`events`]: enabled content types, event names, the emit gate.
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod audience;
 pub mod auth;
+pub mod connect;
 pub mod events;
 pub mod format;
 pub mod rooms;

@@ -10,9 +10,9 @@ use std::sync::{Arc, Weak};
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use strapi_io_core::Audience;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
-use strapi_io_core::{Audience, AudienceKind};
 use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Joined, Refusal};
 
 use crate::delivery::disconnect_with_reason;
@@ -170,43 +170,19 @@ async fn handshake(
     result
 }
 
-/// The connect rules that do not depend on who the user is.
+/// The connect rules that do not depend on who the user is (see [`strapi_io_core::connect`]).
 fn check_before_identity(
     live: &Live,
     ip: Option<IpAddr>,
     anonymous: bool,
     ns: &str,
 ) -> Result<(), AuthError> {
-    live.access.check(ip)?;
-    if anonymous {
-        if live.security.require_authentication {
-            return Err(AuthError::AuthenticationRequired);
-        }
-        let bare = ns.trim_start_matches('/');
-        if live
-            .namespaces
-            .list
-            .get(bare)
-            .or_else(|| live.namespaces.list.get(ns))
-            .is_some_and(|n| n.require_auth)
-        {
-            return Err(AuthError::NamespaceRequiresAuth(ns.to_string()));
-        }
-    }
-    Ok(())
+    strapi_io_core::connect::check_before_identity(&live.settings, &live.access, ip, anonymous, ns)
 }
 
-/// The connect rules that depend on the audience.
+/// The connect rule that depends on the audience (see [`strapi_io_core::connect`]).
 pub(crate) fn check_audience(live: &Live, audience: &Audience) -> Result<(), AuthError> {
-    if let AudienceKind::Role { role_type } = &audience.kind
-        && live
-            .role_permissions
-            .get(role_type)
-            .is_some_and(|r| !r.can_connect)
-    {
-        return Err(AuthError::RoleNotAllowed(audience.name.clone()));
-    }
-    Ok(())
+    strapi_io_core::connect::check_audience(&live.settings, audience)
 }
 
 /// Whether a connected socket would still be let in under `live` settings (its credential
