@@ -90,7 +90,7 @@ export type ContentEvents<M extends ContentTypeMap, F extends EventFormat = "v5"
 
 /** What a socket receives in `private-message` from another client. */
 export interface PrivateMessage {
-  /** The sender's public id. */
+  /** The sender's socket id (its own `socket.id`). */
   from: string;
   /** The sender's user, or `null` for public and API-token sockets. */
   fromUser: SocketUser | null;
@@ -171,7 +171,7 @@ export type EntitySubscriptionsAck =
   | AckFailure;
 /** `private-message`. */
 export type PrivateMessageAck = { success: true } | AckFailure;
-/** `whoami`: the socket's public id (the one to hand to others), role and user. */
+/** `whoami`: the socket's id (its `socket.id`, the one others see), role and user. */
 export type WhoamiAck = { success: true; id: string; role: string; user: SocketUser | null } | AckFailure;
 
 /**

@@ -80,7 +80,7 @@ export interface SocketUser {
 
 /** One socket as `getSocketsInRoom` reports it. */
 export interface SocketInfo {
-  /** The socket's public id (what `whoami` tells the client; every method accepts it). */
+  /** The socket's id (its client's `socket.id`, what `whoami` answers; every method accepts it). */
   id: string;
   /** The user, for JWT sockets; `null` for public and API-token sockets. */
   user: SocketUser | null;
