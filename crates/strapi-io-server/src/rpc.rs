@@ -551,7 +551,9 @@ mod tests {
         let huge = read_limited(axum::body::Body::from("x".repeat(100 * 64)), 100).await;
         assert_eq!(huge.unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
-            read_json(axum::body::Body::from(""), 10, true).await.unwrap(),
+            read_json(axum::body::Body::from(""), 10, true)
+                .await
+                .unwrap(),
             json!({})
         );
     }

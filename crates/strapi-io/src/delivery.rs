@@ -120,3 +120,18 @@ pub(crate) fn disconnect_with_reason(socket: &SocketRef, reason: &str) -> bool {
     socket.disconnect();
     true
 }
+
+/// Tells a socket why it is about to lose its connection (`server-disconnect {reason}`,
+/// past the buffer bound) without disconnecting it from its namespace: at shutdown the
+/// transport closes next, and the client reconnects by itself. Its further events are
+/// ignored.
+pub(crate) fn tell_closing(socket: &SocketRef, reason: &str) {
+    socket.data().closing.store(true, Ordering::Release);
+    if let Ok(packet) = Packet::event_json(
+        socket.ns(),
+        DISCONNECT_REASON_EVENT,
+        &json!({ "reason": reason }),
+    ) {
+        let _ = socket.send_urgent(&packet);
+    }
+}

@@ -15,7 +15,7 @@ use strapi_io_core::{Audience, Schemas, Settings};
 use strapi_io_engine::{DisconnectReason, Target};
 
 use crate::bus::RemoteOp;
-use crate::delivery::{DISCONNECT_REASON_EVENT, disconnect_with_reason};
+use crate::delivery::{DISCONNECT_REASON_EVENT, disconnect_with_reason, tell_closing};
 use crate::errors::IoError;
 use crate::locate::{Located, Member, visible_rooms};
 use crate::monitor::{EventLogEntry, EventStats};
@@ -698,17 +698,20 @@ impl Io {
             .is_some_and(|ct| self.shared.rules.enabled(ct, action))
     }
 
-    /// Tells every socket why (`server-disconnect { reason }`), then disconnects them all and
-    /// closes the server.
+    /// Tells every socket why (`server-disconnect { reason }`), then closes every connection
+    /// (the clients reconnect by themselves, as after Node's `io.close()`).
     pub async fn close_with_reason(&self, reason: &str) {
         for ns in &self.shared.namespaces {
             if let Some(namespace) = self.shared.engine.of(ns.as_str()) {
                 for socket in namespace.sockets(Target::default()) {
-                    disconnect_with_reason(&socket, reason);
+                    tell_closing(&socket, reason);
                 }
             }
         }
-        // Every session ends: their queued packets (the reasons) are written first.
+        // Every session ends: their queued packets (the reasons) are written first. The
+        // transport closes without a namespace DISCONNECT, so clients reconnect by
+        // themselves (to another node, or to this one once it is back), as with Node's
+        // `io.close()`.
         self.shared
             .engine
             .close_all(DisconnectReason::ServerShuttingDown);
