@@ -39,11 +39,20 @@ where
 
 /// Why a request for a session that is gone, no longer polling, or past its deadline is
 /// refused; `Ok` when the request may go on.
-fn usable<H: Handler>(inner: &Inner<H>, conn: &Arc<Conn<H>>) -> Result<(), EioError> {
+fn usable<H: Handler>(
+    inner: &Arc<Inner<H>>,
+    conn: &Arc<Conn<H>>,
+    get: bool,
+) -> Result<(), EioError> {
     let expired = {
         let st = conn.lock();
         if st.closed.is_some() {
-            return Err(EioError::UnknownSid);
+            // A closed session's last poll fetches what was left for it.
+            return if get && !st.outbox.is_empty() && st.phase != Phase::Websocket {
+                Ok(())
+            } else {
+                Err(EioError::UnknownSid)
+            };
         }
         if st.phase == Phase::Websocket {
             return Err(EioError::BadRequest);
@@ -82,7 +91,7 @@ enum Answer {
 }
 
 async fn get<H: Handler>(inner: &Arc<Inner<H>>, conn: Arc<Conn<H>>) -> Response<Full<Bytes>> {
-    if let Err(refused) = usable(inner, &conn) {
+    if let Err(refused) = usable(inner, &conn, true) {
         return eio_error(refused);
     }
     let overlap = {
@@ -132,6 +141,7 @@ async fn get<H: Handler>(inner: &Arc<Inner<H>>, conn: Arc<Conn<H>>) -> Response<
         // The client closed the session itself: its last poll ends with a noop.
         Answer::Closed(DisconnectReason::ForcedClose, _) => [noop].into(),
         Answer::Closed(_, mut items) => {
+            inner.forget(&conn.sid);
             items.push_back(close);
             items
         }
@@ -155,7 +165,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    if let Err(refused) = usable(inner, &conn) {
+    if let Err(refused) = usable(inner, &conn, false) {
         return eio_error(refused);
     }
     let overlap = {

@@ -749,3 +749,33 @@ async fn a_session_closed_while_upgrading_still_delivers_what_was_queued() {
     assert_eq!(ws.text().await, r#"42["last",1]"#);
     assert!(ws.closed().await.is_some());
 }
+
+#[tokio::test]
+async fn at_shutdown_a_polling_client_between_polls_still_gets_its_last_packets() {
+    let s = serve(fast()).await;
+    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
+    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+    assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200);
+    let (_, first) = http(s.addr, "GET", &q, b"").await;
+    assert!(first.starts_with(b"40"));
+    // No poll is waiting: the server sends, then shuts down.
+    let packet = Packet::event_json("/", "bye", &1).unwrap();
+    assert_eq!(
+        s.engine
+            .of("/")
+            .unwrap()
+            .broadcast(&packet, Target::default())
+            .sent,
+        1
+    );
+    s.engine.close_all(DisconnectReason::ServerShuttingDown);
+    let (status, last) = http(s.addr, "GET", &q, b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(last, b"42[\"bye\",1]\x1e1".to_vec());
+    // Then the session is gone.
+    assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
+}
