@@ -296,6 +296,16 @@ async fn http(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> (u16
     (status, raw[split + 4..].to_vec())
 }
 
+/// Opens an EIO 4 polling session: its id and the query path naming it.
+async fn open_polling(addr: SocketAddr) -> (String, String) {
+    let (status, body) = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
+    assert_eq!(status, 200);
+    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap().to_string();
+    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    (sid, q)
+}
+
 #[tokio::test]
 async fn websocket_open_packet_and_first_ping_after_the_interval() {
     let s = serve(fast()).await;
@@ -559,12 +569,7 @@ async fn polling_errors_use_engine_io_codes() {
 #[tokio::test]
 async fn polling_session_times_out_without_pong_and_is_gone() {
     let s = serve(fast()).await;
-    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
-    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let (_, q) = open_polling(s.addr).await;
     tokio::time::sleep(Duration::from_millis(520)).await;
     assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
 }
@@ -572,12 +577,7 @@ async fn polling_session_times_out_without_pong_and_is_gone() {
 #[tokio::test]
 async fn a_client_close_packet_ends_the_poll_with_a_noop() {
     let s = serve(fast()).await;
-    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
-    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let (_, q) = open_polling(s.addr).await;
     let poll = tokio::spawn({
         let q = q.clone();
         let addr = s.addr;
@@ -730,10 +730,7 @@ async fn a_socket_can_be_restored_with_its_id_and_rooms_and_offsets_travel_encod
 #[tokio::test]
 async fn a_session_closed_while_upgrading_still_delivers_what_was_queued() {
     let s = serve(fast()).await;
-    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
-    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let sid = open["sid"].as_str().unwrap().to_string();
-    let q = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let (sid, q) = open_polling(s.addr).await;
     assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200);
     let (_, first) = http(s.addr, "GET", &q, b"").await;
     assert!(first.starts_with(b"40"));
@@ -753,12 +750,7 @@ async fn a_session_closed_while_upgrading_still_delivers_what_was_queued() {
 #[tokio::test]
 async fn at_shutdown_a_polling_client_between_polls_still_gets_its_last_packets() {
     let s = serve(fast()).await;
-    let (_, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
-    let open: serde_json::Value = serde_json::from_slice(&body[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let (_, q) = open_polling(s.addr).await;
     assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200);
     let (_, first) = http(s.addr, "GET", &q, b"").await;
     assert!(first.starts_with(b"40"));
