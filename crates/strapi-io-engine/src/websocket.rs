@@ -33,6 +33,9 @@ use crate::ws::{Decoder, Message, OpCode, close_frame, write_header};
 const READ_CHUNK: usize = 16 * 1024;
 /// Bytes of queued packets framed and written at once.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Queues shorter than this wait one scheduler round before being written (see
+/// `poll_flush`).
+const DEFER_BELOW: usize = 32;
 /// A per-thread write buffer larger than this is given back after use.
 const WRITE_KEEP: usize = 256 * 1024;
 /// How long a polling session's WebSocket may take to finish its upgrade.
@@ -134,6 +137,8 @@ struct Ws<H: Handler, S> {
     blocked_since: Option<Instant>,
     /// Still proving the upgrade of a polling session.
     probing: bool,
+    /// A short queue was left for one scheduler round so that more packets could join it.
+    deferred: bool,
     /// Set while handling read messages: why to stop.
     exit: Option<Exit>,
 }
@@ -149,6 +154,7 @@ where
         tail: Vec::new(),
         blocked_since: None,
         probing,
+        deferred: false,
         exit: None,
         inner,
         conn,
@@ -296,6 +302,19 @@ where
                 if st.outbox.is_empty() {
                     return Ok(false);
                 }
+                // Batched writes: a short queue waits until the worker has run the tasks
+                // ready now (a yield, deferred past them), so that packets a broadcast is
+                // still queueing go out in the same write.
+                if !self.deferred && st.outbox.len() < DEFER_BELOW {
+                    self.deferred = true;
+                    drop(st);
+                    let mut yielded = std::pin::pin!(tokio::task::yield_now());
+                    if yielded.as_mut().poll(cx).is_pending() {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                self.deferred = false;
                 Conn::take(&mut st, WRITE_BATCH)
             };
             if self.write_batch(cx, batch)? {
