@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::ProtoError;
@@ -16,201 +17,47 @@ use super::socket::SioKind;
 /// binary packet: an object whose `_placeholder` is `true` must have a `num` that is an
 /// index below `attachments` (the whole object stands for that attachment, so what else it
 /// holds is not looked at). Objects whose `_placeholder` is anything but `true` are plain
-/// objects. Attachments that no placeholder references are allowed, as in Node.
+/// objects. Attachments that no placeholder references are allowed, as in Node. With
+/// duplicate keys the last one counts, as in JavaScript.
 ///
-/// Stricter than Node: a fractional `num` is refused (Node puts `undefined` in its place),
-/// and with duplicate keys an earlier, overwritten value is still checked.
+/// Stricter than Node: a fractional `num` is refused (Node puts `undefined` in its place).
 pub fn check_placeholders(data: &RawValue, attachments: usize) -> Result<(), ProtoError> {
-    let text = data.get();
-    let bytes = text.as_bytes();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = bytes.get(i) {
-        match c {
-            b' ' | b'\t' | b'\n' | b'\r' | b':' => i += 1,
-            b',' => {
-                if let Some(f) = stack.last_mut()
-                    && f.object
-                {
-                    f.expect_key = true;
-                }
-                i += 1;
+    // serde_json bounds the nesting depth; the walk below keeps its own stack.
+    let value: Value = serde_json::from_str(data.get()).map_err(|_| ProtoError::InvalidJson)?;
+    let mut pending = vec![&value];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Array(items) => pending.extend(items),
+            Value::Object(map)
+                if map.get("_placeholder") == Some(&Value::Bool(true))
+                    && map
+                        .get("num")
+                        .and_then(index_of)
+                        .is_none_or(|n| n >= attachments) =>
+            {
+                return Err(ProtoError::InvalidPlaceholder);
             }
-            b'{' | b'[' => {
-                note_value(&mut stack, Scalar::Other);
-                stack.push(Frame::new(c == b'{'));
-                i += 1;
-            }
-            b'}' | b']' => {
-                let f = stack.pop().ok_or(ProtoError::InvalidJson)?;
-                let bad = if f.object && f.placeholder {
-                    f.num.is_none_or(|n| n >= attachments)
-                } else {
-                    f.bad
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.bad |= bad,
-                    None if bad => return Err(ProtoError::InvalidPlaceholder),
-                    None => {}
-                }
-                i += 1;
-            }
-            b'"' => {
-                let end = string_end(bytes, i).ok_or(ProtoError::InvalidJson)?;
-                let literal = text.get(i..end).ok_or(ProtoError::InvalidJson)?;
-                match stack.last_mut() {
-                    Some(f) if f.object && f.expect_key => {
-                        f.key = Key::of(literal);
-                        f.expect_key = false;
-                    }
-                    _ => note_value(&mut stack, Scalar::Other),
-                }
-                i = end;
-            }
-            b't' | b'f' | b'n' => {
-                let end = bytes
-                    .iter()
-                    .skip(i)
-                    .position(|b| !b.is_ascii_alphabetic())
-                    .map_or(bytes.len(), |n| i + n);
-                let word = text.get(i..end).ok_or(ProtoError::InvalidJson)?;
-                let scalar = match word {
-                    "true" => Scalar::True,
-                    "false" | "null" => Scalar::Other,
-                    _ => return Err(ProtoError::InvalidJson),
-                };
-                note_value(&mut stack, scalar);
-                i = end;
-            }
-            b'-' | b'0'..=b'9' => {
-                let end = bytes
-                    .iter()
-                    .skip(i)
-                    .position(|&b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                    .map_or(bytes.len(), |n| i + n);
-                let number = text.get(i..end).ok_or(ProtoError::InvalidJson)?;
-                note_value(&mut stack, Scalar::Number(index_of(number)));
-                i = end;
-            }
-            _ => return Err(ProtoError::InvalidJson),
+            // A valid placeholder stands for its attachment: nothing inside is looked at.
+            Value::Object(map) if map.get("_placeholder") == Some(&Value::Bool(true)) => {}
+            Value::Object(map) => pending.extend(map.values()),
+            _ => {}
         }
     }
-    if stack.is_empty() {
-        Ok(())
-    } else {
-        Err(ProtoError::InvalidJson)
-    }
-}
-
-/// An open object or array while scanning for placeholders.
-struct Frame {
-    object: bool,
-    /// The next string in this object is a key.
-    expect_key: bool,
-    /// The key of the value being read.
-    key: Key,
-    /// The last `_placeholder` value was `true`.
-    placeholder: bool,
-    /// The last `num` value, if it was a non-negative integer.
-    num: Option<usize>,
-    /// Some value inside holds an invalid placeholder.
-    bad: bool,
-}
-
-impl Frame {
-    fn new(object: bool) -> Self {
-        Frame {
-            object,
-            expect_key: object,
-            key: Key::Other,
-            placeholder: false,
-            num: None,
-            bad: false,
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Key {
-    Placeholder,
-    Num,
-    Other,
-}
-
-impl Key {
-    /// The key of a JSON string literal (quotes included), unescaped if needed.
-    fn of(literal: &str) -> Key {
-        let unescaped: Cow<'_, str> = if literal.contains('\\') {
-            match serde_json::from_str::<String>(literal) {
-                Ok(s) => Cow::Owned(s),
-                Err(_) => return Key::Other,
-            }
-        } else {
-            Cow::Borrowed(
-                literal
-                    .get(1..literal.len().saturating_sub(1))
-                    .unwrap_or_default(),
-            )
-        };
-        match &*unescaped {
-            "_placeholder" => Key::Placeholder,
-            "num" => Key::Num,
-            _ => Key::Other,
-        }
-    }
-}
-
-/// A value as far as placeholders care.
-enum Scalar {
-    True,
-    /// A number: `Some(index)` if it is a non-negative integer.
-    Number(Option<usize>),
-    Other,
-}
-
-/// Records a value read in the innermost container (what matters: `_placeholder` and `num`).
-fn note_value(stack: &mut [Frame], value: Scalar) {
-    let Some(f) = stack.last_mut() else {
-        return;
-    };
-    if !f.object {
-        return;
-    }
-    match f.key {
-        Key::Placeholder => f.placeholder = matches!(value, Scalar::True),
-        Key::Num => {
-            f.num = match value {
-                Scalar::Number(n) => n,
-                _ => None,
-            }
-        }
-        Key::Other => {}
-    }
+    Ok(())
 }
 
 /// A JSON number as an index: non-negative and integral (`1.0`, `1e0` and `-0` count).
-fn index_of(number: &str) -> Option<usize> {
-    if number.bytes().all(|b| b.is_ascii_digit()) {
-        return number.parse().ok();
+fn index_of(number: &Value) -> Option<usize> {
+    let number = number.as_number()?;
+    if let Some(n) = number.as_u64() {
+        return usize::try_from(n).ok();
     }
-    let x: f64 = number.parse().ok()?;
+    let x = number.as_f64()?;
     if x.fract() != 0.0 || !(0.0..4_294_967_296.0).contains(&x) {
         return None;
     }
     // An integer below 2^32: exact in `usize` on the targets this crate builds for.
     usize::try_from(x as u64).ok()
-}
-
-/// The index just after the string literal starting at `start` (a `"`).
-fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut j = start + 1;
-    loop {
-        match bytes.get(j)? {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
 }
 
 /// Splits an event's data array into its name and the JSON texts of its arguments,
