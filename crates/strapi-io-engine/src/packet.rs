@@ -156,6 +156,11 @@ impl Packet {
         &self.text
     }
 
+    /// The Engine.IO text, shared (no copy).
+    pub fn text_bytes(&self) -> Bytes {
+        self.text.clone()
+    }
+
     /// The binary attachments.
     pub fn attachments(&self) -> &[Bytes] {
         &self.attachments

@@ -48,7 +48,7 @@ impl Shared {
         if !self.clustered() {
             return Ok(None);
         }
-        let text = bytes::Bytes::copy_from_slice(packet.text());
+        let text = packet.text_bytes();
         match self
             .bus
             .broadcast(ns, rooms, except, &text, packet.attachments())

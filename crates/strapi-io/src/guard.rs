@@ -3,8 +3,9 @@
 //! - **One reading of the query.** A request to the Socket.IO path is refused (400 `Bad
 //!   request`) when its query could be read two ways: a key that only percent-decoding turns
 //!   into a protocol key (`s%69d`), a protocol key given twice, or a protocol value with
-//!   characters the protocol never uses. Otherwise the guard reads `sid` exactly as the
-//!   transport does: the first `&`-separated segment that literally starts with `sid=`.
+//!   characters the protocol never uses. What passes reads one way only: the engine takes
+//!   each key's first occurrence, percent-decoded, which for such a query is the literal
+//!   `key=value` segment the guard saw.
 //! - **Sessions are bearer secrets**, as in Node: the Engine.IO session id never leaves its
 //!   transport (socket ids are drawn separately), so a polling session may continue from
 //!   another address (dual-stack clients, proxy pools).
@@ -81,8 +82,8 @@ pub(crate) enum Ambiguity {
     Value,
 }
 
-/// Reads a Socket.IO request's query the way the transport does and returns its literal
-/// `sid`, or why the query could be read two ways.
+/// Reads a Socket.IO request's query and returns its literal `sid` (whether the request
+/// names a session), or why the query could be read two ways.
 pub(crate) fn read_query(query: &str) -> Result<Option<&str>, Ambiguity> {
     let mut seen = [0u8; PROTOCOL_KEYS.len()];
     let mut sid = None;

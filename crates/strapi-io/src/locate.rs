@@ -52,7 +52,7 @@ impl Remote {
         self.apply(
             shared,
             RemoteOp::Send {
-                text: bytes::Bytes::copy_from_slice(packet.text()),
+                text: packet.text_bytes(),
                 attachments: packet.attachments().to_vec(),
             },
         )
