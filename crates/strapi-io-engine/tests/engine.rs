@@ -771,3 +771,89 @@ async fn at_shutdown_a_polling_client_between_polls_still_gets_its_last_packets(
     // Then the session is gone.
     assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
 }
+
+#[tokio::test]
+async fn polling_error_paths_close_or_refuse_as_engine_io_does() {
+    let s = serve(EngineConfig {
+        max_payload: 100,
+        ..fast()
+    })
+    .await;
+    // A second poll while one waits: the protocol allows one; the session is closed.
+    let (_, q) = open_polling(s.addr).await;
+    let waiting = tokio::spawn({
+        let (addr, q) = (s.addr, q.clone());
+        async move { http(addr, "GET", &q, b"").await }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
+    assert_eq!(
+        waiting.await.unwrap().0,
+        200,
+        "the first poll is answered (the close)"
+    );
+    assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400, "closed");
+    // A body over maxHttpBufferSize: 413, closed.
+    let (_, q) = open_polling(s.addr).await;
+    assert_eq!(http(s.addr, "POST", &q, &[b'4'; 101]).await.0, 413);
+    assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
+    // A payload that does not decode: 400, closed.
+    let (_, q) = open_polling(s.addr).await;
+    assert_eq!(http(s.addr, "POST", &q, b"9\x1e").await.0, 400);
+    assert_eq!(http(s.addr, "GET", &q, b"").await.0, 400);
+    // Another method, or the other protocol revision, for a live session: 400, session kept.
+    let (_, q) = open_polling(s.addr).await;
+    assert_eq!(http(s.addr, "PUT", &q, b"").await.0, 400);
+    let v3 = q.replace("EIO=4", "EIO=3");
+    assert_eq!(http(s.addr, "GET", &v3, b"").await.0, 400);
+    assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200, "still open");
+    // A binary message when no attachment is due closes the session.
+    let (_, q) = open_polling(s.addr).await;
+    assert_eq!(http(s.addr, "POST", &q, b"40").await.0, 200);
+    assert_eq!(http(s.addr, "POST", &q, b"bAQID").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(http(s.addr, "POST", &q, b"3").await.0, 400);
+}
+
+#[tokio::test]
+async fn a_websocket_request_without_a_valid_upgrade_is_refused() {
+    let s = serve(fast()).await;
+    let (status, body) = http(s.addr, "GET", "/socket.io/?EIO=4&transport=websocket", b"").await;
+    assert_eq!(status, 400);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 3);
+    assert_eq!(s.engine.session_count(), 0, "no session was opened");
+}
+
+#[tokio::test]
+async fn engine_io_v3_polling_uses_length_prefixed_payloads() {
+    let s = serve(fast()).await;
+    let (status, body) = http(
+        s.addr,
+        "GET",
+        "/socket.io/?EIO=3&transport=polling&b64=1",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let (len, rest) = text.split_once(':').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), rest.chars().count());
+    let open: serde_json::Value = serde_json::from_str(&rest[1..]).unwrap();
+    assert!(
+        open.get("maxPayload").is_none(),
+        "v3 open packets have no maxPayload"
+    );
+    let q = format!(
+        "/socket.io/?EIO=3&transport=polling&b64=1&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+    // v3 joins `/` at once: the connect and hello are waiting.
+    let (_, body) = http(s.addr, "GET", &q, b"").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.starts_with("2:40"), "{text}");
+    assert!(text.contains(r#"42["hello",""]"#), "{text}");
+    // The client pings, the server answers.
+    assert_eq!(http(s.addr, "POST", &q, b"1:2").await.0, 200);
+    assert_eq!(http(s.addr, "GET", &q, b"").await.1, b"1:3".to_vec());
+}
