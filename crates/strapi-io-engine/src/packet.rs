@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::proto::socket::{SioKind, encode, event_array};
+use crate::proto::socket::{SioKind, SioVersion, encode, event_array};
 
 /// One Engine.IO message waiting in a connection's queue.
 #[derive(Debug, Clone)]
@@ -166,13 +166,59 @@ impl Packet {
         &self.attachments
     }
 
-    /// Rebuilds a packet from its parts (as another node sent them).
-    pub fn from_parts(text: Bytes, attachments: Vec<Bytes>) -> Packet {
-        Packet { text, attachments }
+    /// Rebuilds a packet from its parts (as another node sent them), or `None` when they are
+    /// not one: the text must be an Engine.IO message holding a Socket.IO event or ack that
+    /// announces exactly these attachments.
+    pub fn from_parts(text: Bytes, attachments: Vec<Bytes>) -> Option<Packet> {
+        let sio = std::str::from_utf8(&text).ok()?.strip_prefix('4')?;
+        let packet = crate::proto::socket::decode(sio, SioVersion::V5, attachments.len()).ok()?;
+        let sendable = matches!(
+            packet.kind,
+            SioKind::Event | SioKind::BinaryEvent | SioKind::Ack | SioKind::BinaryAck
+        );
+        (sendable && packet.attachments == attachments.len())
+            .then_some(Packet { text, attachments })
     }
 
     /// The messages this packet is queued as.
     pub(crate) fn messages(&self) -> usize {
         1 + self.attachments.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_from_another_node_are_taken_only_when_they_are_a_packet() {
+        let event = Packet::event("/", "e", &["1"], Vec::new());
+        let back = Packet::from_parts(event.text_bytes(), Vec::new()).expect("an event");
+        assert_eq!(back.text(), event.text());
+        let binary = Packet::event(
+            "/a",
+            "e",
+            &[r#"{"_placeholder":true,"num":0}"#],
+            vec![Bytes::from_static(b"x")],
+        );
+        assert!(Packet::from_parts(binary.text_bytes(), binary.attachments().to_vec()).is_some());
+        // Attachments that do not match what the text announces.
+        assert!(Packet::from_parts(binary.text_bytes(), Vec::new()).is_none());
+        assert!(Packet::from_parts(event.text_bytes(), vec![Bytes::from_static(b"x")]).is_none());
+        // Not an Engine.IO message, not UTF-8, not a Socket.IO packet, not sendable.
+        for text in [
+            &b"2"[..],
+            b"42{}",
+            b"\xff\xfe",
+            b"4abc",
+            b"40",
+            b"41",
+            b"44{\"message\":\"x\"}",
+        ] {
+            assert!(
+                Packet::from_parts(Bytes::copy_from_slice(text), Vec::new()).is_none(),
+                "{text:?}"
+            );
+        }
     }
 }

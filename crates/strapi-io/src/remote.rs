@@ -21,7 +21,13 @@ impl Local for Shared {
         };
         let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
         let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        let packet = Packet::from_parts(text, attachments);
+        let Some(packet) = Packet::from_parts(text, attachments) else {
+            tracing::warn!(
+                ns,
+                "a broadcast from another node that is not a packet, dropped"
+            );
+            return;
+        };
         self.delivered(namespace.broadcast(
             &packet,
             Target {
@@ -58,7 +64,10 @@ impl Local for Shared {
             RemoteOp::Join(rooms) => socket.join(rooms.as_slice()),
             RemoteOp::Leave(rooms) => socket.leave(rooms.as_slice()),
             RemoteOp::Send { text, attachments } => {
-                let packet = Packet::from_parts(text.clone(), attachments.clone());
+                let Some(packet) = Packet::from_parts(text.clone(), attachments.clone()) else {
+                    tracing::warn!(ns, "a packet from another node that is not one, dropped");
+                    return true;
+                };
                 self.sent_to_one(&socket, socket.send(&packet));
             }
             RemoteOp::Disconnect => {
