@@ -235,7 +235,12 @@ pub async fn serve(
         shutdown.await;
         webhooks.close_windows(WINDOWS_AT_SHUTDOWN).await;
     };
-    io.serve(listener, router, shutdown).await?;
+    let trimmer = crate::memory::spawn_trimmer();
+    let served = io.serve(listener, router, shutdown).await;
+    if let Some(trimmer) = trimmer {
+        trimmer.abort();
+    }
+    served?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod entries;
 pub mod forward;
 pub mod idempotency;
+pub mod memory;
 pub mod monitoring;
 pub mod populate;
 pub mod published;
