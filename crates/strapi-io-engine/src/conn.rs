@@ -1,6 +1,6 @@
 //! [`Conn`]: one Engine.IO session — its transport state, its outgoing queue (allocated on
 //! demand, bounded, freed when drained), its heartbeat clock and the namespace sockets it
-//! carries. The transports ([`crate::polling`], [`crate::websocket`]) drive it.
+//! carries. The transports (the polling and WebSocket modules) drive it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::conn::Conn;
-use crate::engine::Inner;
 use crate::handler::{DisconnectReason, Handler};
 use crate::proto::engine::{EioVersion, PacketKind};
+use crate::state::Inner;
 
 /// Handles one packet; `Err` closes the session for that reason.
 pub(crate) fn on_packet<H: Handler>(

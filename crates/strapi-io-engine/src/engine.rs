@@ -8,13 +8,9 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 use crate::config::EngineConfig;
-use crate::conn::{Conn, Phase};
 use crate::handler::{DisconnectReason, Handler};
-use crate::id::Id;
 use crate::namespace::Namespace;
-
-/// How long a closed polling session with packets left waits for its client's last poll.
-const LAST_POLL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+use crate::state::Inner;
 
 /// The Socket.IO engine: cheap to clone.
 pub struct Engine<H: Handler> {
@@ -35,13 +31,6 @@ impl<H: Handler> std::fmt::Debug for Engine<H> {
             .field("path", &self.inner.config.path)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) struct Inner<H: Handler> {
-    pub(crate) config: EngineConfig,
-    pub(crate) handler: Arc<H>,
-    pub(crate) namespaces: HashMap<Box<str>, Arc<Namespace<H>>>,
-    pub(crate) sessions: RwLock<HashMap<Id, Arc<Conn<H>>>>,
 }
 
 impl<H: Handler> Engine<H> {
@@ -121,69 +110,5 @@ impl<H: Handler> Engine<H> {
         for conn in all {
             self.inner.close(&conn, reason);
         }
-    }
-}
-
-impl<H: Handler> Inner<H> {
-    pub(crate) fn session(&self, sid: &Id) -> Option<Arc<Conn<H>>> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sid)
-            .cloned()
-    }
-
-    pub(crate) fn register(&self, conn: &Arc<Conn<H>>) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(conn.sid, conn.clone());
-    }
-
-    /// Ends a session: its sockets leave their namespaces (the application is told why),
-    /// its transport is woken to finish, and it is forgotten.
-    pub(crate) fn close(self: &Arc<Self>, conn: &Arc<Conn<H>>, reason: DisconnectReason) {
-        let (sockets, last_poll) = {
-            let mut st = conn.lock();
-            if st.closed.is_some() {
-                return;
-            }
-            st.closed = Some(reason);
-            st.partial = None;
-            // A polling client between two polls when the server shuts down still has
-            // packets to fetch (why, say): its next poll gets them, then the close. (A client
-            // closed for not answering is not waited for.)
-            let last_poll = reason == DisconnectReason::ServerShuttingDown
-                && st.phase != Phase::Websocket
-                && !st.polling
-                && !st.outbox.is_empty();
-            (std::mem::take(&mut st.sockets), last_poll)
-        };
-        conn.waker.wake();
-        for socket in sockets {
-            socket.leave_namespace(reason);
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if last_poll => {
-                let sessions = Arc::downgrade(self);
-                let sid = conn.sid;
-                runtime.spawn(async move {
-                    tokio::time::sleep(LAST_POLL_GRACE).await;
-                    if let Some(inner) = sessions.upgrade() {
-                        inner.forget(&sid);
-                    }
-                });
-            }
-            _ => self.forget(&conn.sid),
-        }
-        self.handler.closed(conn);
-    }
-
-    /// Drops a closed session from the table.
-    pub(crate) fn forget(&self, sid: &Id) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(sid);
     }
 }

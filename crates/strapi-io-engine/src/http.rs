@@ -5,64 +5,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Response, StatusCode, header};
+use http::{Method, Response};
 use http_body_util::Full;
 
-use crate::conn::{Conn, Phase};
-use crate::engine::Inner;
-use crate::handler::{Handler, Refusal};
+use crate::conn::Phase;
+use crate::handler::Handler;
 use crate::id::Id;
+use crate::open::{open, open_packet};
 use crate::proto::engine::EioVersion;
-
-/// Engine.IO's errors, answered with 400 and `{"code", "message"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EioError {
-    UnknownTransport,
-    UnknownSid,
-    BadHandshakeMethod,
-    BadRequest,
-    UnsupportedProtocolVersion,
-}
-
-impl EioError {
-    fn code_message(self) -> (u8, &'static str) {
-        match self {
-            EioError::UnknownTransport => (0, "Transport unknown"),
-            EioError::UnknownSid => (1, "Session ID unknown"),
-            EioError::BadHandshakeMethod => (2, "Bad handshake method"),
-            EioError::BadRequest => (3, "Bad request"),
-            EioError::UnsupportedProtocolVersion => (5, "Unsupported protocol version"),
-        }
-    }
-}
-
-/// A JSON error answer.
-pub(crate) fn error_response(status: StatusCode, code: u8, message: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "code": code, "message": message }).to_string();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
-}
-
-pub(crate) fn eio_error(e: EioError) -> Response<Full<Bytes>> {
-    let (code, message) = e.code_message();
-    error_response(StatusCode::BAD_REQUEST, code, message)
-}
-
-fn refusal(r: &Refusal) -> Response<Full<Bytes>> {
-    error_response(r.status, r.code, &r.message)
-}
-
-/// A plain answer with a body.
-pub(crate) fn respond(content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Full::new(body.into()))
-        .unwrap_or_default()
-}
+use crate::response::{EioError, eio_error, refusal, respond};
+use crate::state::Inner;
 
 /// The transport a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,41 +130,6 @@ fn open_polling<H: Handler, B>(
     respond(encoded.content_type, out)
 }
 
-/// The open packet (`0{…}`) of a session.
-pub(crate) fn open_packet<H: Handler>(
-    inner: &Inner<H>,
-    conn: &Conn<H>,
-    upgrades: &[&str],
-) -> String {
-    let c = &inner.config;
-    crate::proto::engine::open_packet(
-        conn.version,
-        conn.sid.as_str(),
-        upgrades,
-        u64::try_from(c.ping_interval.as_millis()).unwrap_or(u64::MAX),
-        u64::try_from(c.ping_timeout.as_millis()).unwrap_or(u64::MAX),
-        c.max_payload,
-    )
-}
-
-/// Creates and registers a session; v3 sessions join `/` at once (Socket.IO v4 clients
-/// never send a `CONNECT` for it).
-pub(crate) fn open<H: Handler>(
-    inner: &Arc<Inner<H>>,
-    version: EioVersion,
-    phase: Phase,
-    b64: bool,
-    parts: &http::request::Parts,
-) -> Result<Arc<Conn<H>>, Refusal> {
-    let data = inner.handler.open(parts)?;
-    let conn = Conn::new(version, phase, b64, data, &inner.config);
-    inner.register(&conn);
-    if version == EioVersion::V3 {
-        crate::sio::connect(inner, &conn, "/", None);
-    }
-    Ok(conn)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,12 +143,5 @@ mod tests {
         assert!(q.b64);
         let q = Query::parse(None);
         assert!(q.eio.is_none() && q.transport.is_none() && !q.b64);
-    }
-
-    #[test]
-    fn errors_carry_engine_io_codes() {
-        assert_eq!(EioError::UnknownTransport.code_message().0, 0);
-        assert_eq!(EioError::UnknownSid.code_message().1, "Session ID unknown");
-        assert_eq!(EioError::UnsupportedProtocolVersion.code_message().0, 5);
     }
 }

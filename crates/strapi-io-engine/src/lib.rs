@@ -14,6 +14,14 @@
 //! per-thread buffer, writes framed into another), one small heartbeat task for a polling
 //! session; the outgoing queue is allocated on demand and bounded by `maxBufferSize`.
 //! CORS is left to the HTTP stack in front (e.g. tower-http).
+//!
+//! How the modules depend on each other, top to bottom: `engine` (the public front) →
+//! `http` (the request edge) → `open`, `polling`, `websocket` (the transports) → `eio`
+//! (Engine.IO packets) → `sio` (Socket.IO packets) → `state` (settings, namespaces, sessions)
+//! → the data model; `response`, `packet`, `id`, `config`, `proto` and `ws` are leaves. The
+//! data model is the one knot, on purpose: a session (`conn`) carries its namespace sockets,
+//! a socket (`socket`) knows its session and namespace, a namespace holds its sockets, and the
+//! application's `handler` is called with sockets and sessions — four files, one structure.
 
 mod config;
 mod conn;
@@ -23,11 +31,14 @@ mod handler;
 mod http;
 mod id;
 mod namespace;
+mod open;
 mod packet;
 mod polling;
 pub mod proto;
+mod response;
 mod sio;
 mod socket;
+mod state;
 mod websocket;
 pub mod ws;
 

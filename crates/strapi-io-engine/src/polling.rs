@@ -11,11 +11,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::Instant;
 
 use crate::conn::{Beat, Conn, Phase};
-use crate::engine::Inner;
 use crate::handler::{DisconnectReason, Handler};
-use crate::http::{EioError, eio_error, error_response, respond};
 use crate::packet::Out;
 use crate::proto::payload::{InItem, OutItem, decode_payload, encode_payload};
+use crate::response::{EioError, eio_error, error_response, respond};
+use crate::state::Inner;
 
 /// Packets one `POST` may carry.
 const MAX_PACKETS_PER_POST: usize = 1024;

@@ -11,13 +11,13 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::conn::{Conn, Partial};
-use crate::engine::Inner;
 use crate::handler::{ConnectError, DisconnectReason, Event, Handler, Joined};
 use crate::id::Id;
 use crate::packet::Packet;
 use crate::proto::binary::{check_placeholders, split_event};
 use crate::proto::engine::EioVersion;
 use crate::proto::socket::{SioKind, SioPacket, SioVersion, decode};
+use crate::state::Inner;
 
 /// Runs a future to completion now if it can, or as a task of its own.
 pub(crate) fn run_now_or_spawn<F: Future<Output = ()> + Send + 'static>(f: F) {

@@ -22,11 +22,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::conn::{Beat, Conn, Phase};
-use crate::engine::Inner;
 use crate::handler::{DisconnectReason, Handler};
-use crate::http::{EioError, eio_error, error_response, open, open_packet};
+use crate::open::{open, open_packet};
 use crate::packet::Out;
 use crate::proto::engine::{EioVersion, PacketKind, parse_text};
+use crate::response::{EioError, eio_error, error_response};
+use crate::state::Inner;
 use crate::ws::{Decoder, Message, OpCode, close_frame, write_header};
 
 /// Bytes read at once into the per-thread scratch buffer.
