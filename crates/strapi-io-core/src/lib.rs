@@ -10,6 +10,8 @@
 //! - [`events`]: enabled content types, event names, the emit gate.
 //! - [`rooms`]: room names and their validation.
 //! - [`settings`]: the plugin's settings and their validation.
+//! - [`populate`]: the `populate` option of a content type, and what a refetch asks and gets.
+//! - [`settle`]: how long to wait for the rest of an action's webhook requests.
 //! - [`webhook`]: Strapi webhook bodies, and merging the requests of one action.
 
 pub mod access;
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod connect;
 pub mod events;
 pub mod format;
+pub mod populate;
 pub mod rooms;
 pub mod sanitize;
 pub mod schema;

@@ -1,5 +1,6 @@
-//! The gateway: builds the [`Io`] from a loaded config, mounts Socket.IO, the JSON RPC and
-//! the health route on one axum router, and serves it until shutdown.
+//! The gateway: builds the [`Io`] and the routes' [`AppState`] from a loaded config, lists
+//! every route ([`router`]) with Socket.IO, the client bundle and CORS around them, and serves
+//! it until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,39 +9,73 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
-use strapi_io::{Io, IoBuilder, StaticDirectory, StrapiDirectory, StrapiDirectoryOptions};
+use strapi_io::{Io, IoBuilder, IoLayer, StaticDirectory, StrapiDirectory, StrapiDirectoryOptions};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 
 use crate::config::{DirectoryKind, Loaded};
-use crate::monitoring;
+use crate::http::auth::{AdminKey, WebhookKey};
 use crate::populate::Populator;
-use crate::rpc::{self, RpcState};
+use crate::state::AppState;
 use crate::store::SettingsStore;
+use crate::webhook::WebhookState;
+use crate::{monitoring, rpc, webhook};
 
 /// Extra room for the JSON around a payload in an RPC body.
 const BODY_OVERHEAD: usize = 64 * 1024;
 
 /// Where the gateway keeps its database when `server.dataDir` is not set.
-pub const DEFAULT_DATA_DIR: &str = ".strapi-io";
+const DEFAULT_DATA_DIR: &str = ".strapi-io";
 
 /// A built gateway: its routes, its `Io`, and the webhook route's state (open windows are
 /// flushed at shutdown).
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// Every route, with Socket.IO and CORS.
-    pub router: Router,
+    router: Router,
     /// The server.
-    pub io: Io,
+    io: Io,
     /// The webhook route's state.
-    pub webhooks: Arc<crate::webhook::WebhookState>,
+    webhooks: Arc<WebhookState>,
 }
 
 /// How long a shutdown waits for open webhook windows to go out.
 const WINDOWS_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 
-/// Builds the router and the `Io` handle from a loaded config: opens the settings
-/// database (stored settings win over the config's seed) and assembles the routes.
-pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
+/// Every route of the gateway on `state` (Socket.IO, the client bundle and CORS are layered
+/// around it by [`app`]).
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(monitoring::health))
+        .route("/metrics", get(monitoring::metrics))
+        .route("/dashboard", get(monitoring::dashboard))
+        .route("/api/io/stats", get(monitoring::stats))
+        .route("/api/io/event-log", get(monitoring::event_log))
+        .route("/api/io/test-event", post(monitoring::test_event))
+        .route("/api/io/reset-stats", post(monitoring::reset_stats))
+        .route("/api/io/roles", get(monitoring::roles))
+        .route("/api/io/content-types", get(monitoring::content_types))
+        .route(
+            "/api/io/monitoring/stats",
+            get(monitoring::monitoring_stats),
+        )
+        .route(
+            "/api/io/settings",
+            get(rpc::get_settings).put(rpc::put_settings),
+        )
+        .route(
+            "/api/io/directory/invalidate",
+            post(rpc::invalidate_directory),
+        )
+        .route("/api/io/{method}", post(rpc::handler))
+        .route("/webhooks/strapi", post(webhook::handler))
+        .with_state(state)
+}
+
+/// Builds the `Io` and the routes' state from a loaded config: opens the settings database
+/// (stored settings win over the config's seed), the directory, the populate client
+/// (installed as the `Io`'s populate hook when some type sets `populate`), and joins the
+/// cluster. The layer serves Socket.IO.
+pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)> {
     let c = &loaded.config;
     let data_dir = c
         .server
@@ -96,6 +131,16 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
             (d.clone() as Arc<dyn strapi_io::Directory>, Some(d))
         }
     };
+    // Before the populate client, which shows its counters at zero.
+    crate::monitoring::install_metrics();
+    // One populate client (HTTP client, slots, counters) for every source of `emit`.
+    let strapi = crate::populate::Options {
+        url: c.strapi.url.as_deref(),
+        token: c.strapi.token.as_deref(),
+        timeout_ms: c.strapi.populate_timeout_ms,
+        concurrency: c.strapi.populate_concurrency,
+    };
+    let populator = Populator::new(&strapi, c.content_types.as_deref(), &loaded.schemas)?;
     let mut builder = IoBuilder::new(loaded.schemas.clone())
         .settings(settings)
         .sensitive_fields(c.sensitive_fields.clone())
@@ -108,15 +153,12 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
     if let Some(ct) = &c.content_types {
         builder = builder.content_types(ct.clone());
     }
+    if populator.has_targets() {
+        builder = builder.populate(Arc::new(populator.clone()));
+    }
     let (layer, io) = builder.build()?;
-    crate::monitoring::install_metrics();
-    // One populator (HTTP client, slots, counters) for every source of `emit`.
-    let populator = Populator::new(&c.strapi, c.content_types.as_deref(), &loaded.schemas)?;
-    let webhook_counters = Arc::new(crate::entries::EntryCounters::default());
-    let webhooks = Arc::new(crate::webhook::WebhookState::new(
+    let webhooks = Arc::new(WebhookState::new(
         io.clone(),
-        c.server.webhook_token.clone().filter(|t| !t.is_empty()),
-        webhook_counters.clone(),
         strapi_io::core::settle::SettleWindow::new(
             Duration::from_millis(c.server.webhook_settle_ms),
             Duration::from_millis(c.server.webhook_coalesce_ms),
@@ -124,48 +166,30 @@ pub async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         populator.clone(),
     ));
     crate::cluster::join(&io, store.clone()).await;
-    let state = Arc::new(RpcState {
-        strapi_directory,
+    let state = AppState {
+        io,
         store,
-        webhooks: webhook_counters,
+        strapi_directory,
+        webhooks,
         entry_events: Default::default(),
         populator,
-        io: io.clone(),
-        admin_token: c.server.admin_token.clone().filter(|t| !t.is_empty()),
+        idempotency: Default::default(),
+        admin_key: AdminKey::new(c.server.admin_token.clone()),
+        webhook_key: WebhookKey::new(c.server.webhook_token.clone()),
         body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
-        idempotency: Default::default(),
-    });
-    let router = Router::new()
-        .route("/health", get(monitoring::health))
-        .route("/metrics", get(monitoring::metrics))
-        .route("/dashboard", get(monitoring::dashboard))
-        .route("/api/io/stats", get(monitoring::stats))
-        .route("/api/io/event-log", get(monitoring::event_log))
-        .route("/api/io/test-event", post(monitoring::test_event))
-        .route("/api/io/reset-stats", post(monitoring::reset_stats))
-        .route("/api/io/roles", get(monitoring::roles))
-        .route("/api/io/content-types", get(monitoring::content_types))
-        .route(
-            "/api/io/monitoring/stats",
-            get(monitoring::monitoring_stats),
-        )
-        .route(
-            "/api/io/settings",
-            get(rpc::get_settings).put(rpc::put_settings),
-        )
-        .route(
-            "/api/io/directory/invalidate",
-            post(rpc::invalidate_directory),
-        )
-        .route("/api/io/{method}", post(rpc::handler))
-        .with_state(state)
-        .route(
-            "/webhooks/strapi",
-            post(crate::webhook::handler).with_state(webhooks.clone()),
-        )
-        .layer(layer);
+    };
+    Ok((state, layer))
+}
+
+/// Builds the whole gateway from a loaded config ([`state`], [`router`]), with Socket.IO, the
+/// client bundle when configured, and CORS.
+pub(crate) async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
+    let c = &loaded.config;
+    let (state, layer) = state(loaded).await?;
+    let (io, webhooks) = (state.io.clone(), state.webhooks.clone());
+    let router = router(state).layer(layer);
     // In front of the Socket.IO layer, which would take its path's files for transport requests.
     let router = match &c.socket.server_options.serve_client {
         Some(dir) => {
@@ -221,7 +245,7 @@ fn cors(io: &Io) -> CorsLayer {
 /// Serves a built gateway until `shutdown` resolves; then emits what the open webhook windows
 /// hold, closes every socket (telling them why) and returns within a few seconds (see
 /// [`Io::serve`]).
-pub async fn serve(
+pub(crate) async fn serve(
     gateway: Gateway,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -242,15 +266,6 @@ pub async fn serve(
     }
     served?;
     Ok(())
-}
-
-/// Builds the app from a loaded config and serves it (see [`app`] and [`serve`]).
-pub async fn run(
-    loaded: Loaded,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    serve(app(&loaded).await?, listener, shutdown).await
 }
 
 #[cfg(test)]

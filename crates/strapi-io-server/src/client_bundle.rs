@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// The file names served, as Node serves them.
-pub const FILES: [&str; 8] = [
+pub(crate) const FILES: [&str; 8] = [
     "socket.io.js",
     "socket.io.js.map",
     "socket.io.min.js",
@@ -39,14 +39,14 @@ struct File {
 
 /// The bundles found in the directory, by request path.
 #[derive(Clone)]
-pub struct ClientBundle {
+pub(crate) struct ClientBundle {
     files: Arc<HashMap<String, File>>,
 }
 
 impl ClientBundle {
     /// Reads the bundles of `dir` to serve under `socket_path` (`/socket.io`). Fails when the
     /// directory holds none of them, or one cannot be read.
-    pub fn load(dir: &Path, socket_path: &str) -> Result<Self, String> {
+    pub(crate) fn load(dir: &Path, socket_path: &str) -> Result<Self, String> {
         let prefix = socket_path.trim_end_matches('/');
         let mut files = HashMap::new();
         for name in FILES {
@@ -96,19 +96,18 @@ impl ClientBundle {
     }
 
     /// How many files are served.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.files.len()
-    }
-
-    /// Whether no file is served (never, once loaded).
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
     }
 }
 
 /// Middleware in front of the Socket.IO layer: answers `GET`/`HEAD` of a bundle, passes every
 /// other request on.
-pub async fn serve(State(bundle): State<ClientBundle>, request: Request, next: Next) -> Response {
+pub(crate) async fn serve(
+    State(bundle): State<ClientBundle>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
         return next.run(request).await;

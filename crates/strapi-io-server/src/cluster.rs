@@ -15,7 +15,7 @@ const JOIN_WAIT: Duration = Duration::from_secs(3);
 /// Adopts the cluster's current settings (when Redis answers within 3 s and has
 /// some), then applies and stores whatever other nodes share from now on. Standalone, does
 /// nothing.
-pub async fn join(io: &Io, store: SettingsStore) {
+pub(crate) async fn join(io: &Io, store: SettingsStore) {
     if !io.cluster_status().enabled {
         return;
     }

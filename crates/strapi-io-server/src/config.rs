@@ -667,7 +667,14 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
             ));
         }
     };
-    crate::populate::check(&config, &schemas).map_err(|problems| ConfigError { problems })?;
+    let strapi = crate::populate::Options {
+        url: config.strapi.url.as_deref(),
+        token: config.strapi.token.as_deref(),
+        timeout_ms: config.strapi.populate_timeout_ms,
+        concurrency: config.strapi.populate_concurrency,
+    };
+    crate::populate::check(&strapi, config.content_types.as_deref(), &schemas)
+        .map_err(|problems| ConfigError { problems })?;
     Ok(Loaded {
         config,
         settings_env,

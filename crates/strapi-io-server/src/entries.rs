@@ -4,7 +4,8 @@
 //! forwarder sends one committed transaction's events at once (`POST /api/io/entryEvents`,
 //! [`emit_batch`]). Either way each document's group is merged by
 //! [`strapi_io::core::webhook::merge`], its relations to draft rows swapped for published
-//! rows ([`crate::published`]), populated, and emitted once ([`emit_group`]).
+//! rows ([`crate::published`]), and emitted once ([`emit_group`]; the `Io`'s populate hook
+//! completes the entry).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,32 +15,31 @@ use strapi_io::core::webhook::{self, EntryEvent, OwnActions, Webhook};
 use strapi_io::{EmitOptions, Io, IoError, StrapiAction};
 
 use crate::populate::Populator;
-use crate::rpc::ApiError;
 
 /// Most entry events in one `entryEvents` call.
-pub const MAX_BATCH: usize = 10_000;
+pub(crate) const MAX_BATCH: usize = 10_000;
 
 /// What one source of entry events has seen.
 #[derive(Debug, Default)]
-pub struct EntryCounters {
+pub(crate) struct EntryCounters {
     /// Entry events accepted.
-    pub accepted: AtomicU64,
+    pub(crate) accepted: AtomicU64,
     /// Events emitted for them, after merging.
-    pub emitted: AtomicU64,
+    pub(crate) emitted: AtomicU64,
     /// Requests acknowledged and ignored (media events, unknown models, other events).
-    pub ignored: AtomicU64,
+    pub(crate) ignored: AtomicU64,
     /// Requests refused (bad token, malformed body).
-    pub rejected: AtomicU64,
+    pub(crate) rejected: AtomicU64,
     /// Entry events merged into another one's event.
-    pub merged: AtomicU64,
+    pub(crate) merged: AtomicU64,
     /// Events whose emit failed (logged).
-    pub failed: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 impl EntryCounters {
     /// `{accepted, emitted, merged, failed, ignored, rejected}`; once every window has
     /// closed, `accepted = emitted + merged + failed`.
-    pub fn snapshot(&self) -> Value {
+    pub(crate) fn snapshot(&self) -> Value {
         json!({
             "accepted": self.accepted.load(Ordering::Relaxed),
             "emitted": self.emitted.load(Ordering::Relaxed),
@@ -60,8 +60,9 @@ fn own_actions(io: &Io, uid: &str) -> OwnActions {
 }
 
 /// Emits the one event a group of entry events about one document becomes: its emit report
-/// as JSON (`null` for an empty group). Counts it as emitted.
-pub async fn emit_group(
+/// as JSON (`null` for an empty group). Counts it as emitted. `populator` reads the published
+/// rows of its relations to draft rows ([`crate::published`]).
+pub(crate) async fn emit_group(
     io: &Io,
     populator: &Populator,
     counters: &EntryCounters,
@@ -80,7 +81,6 @@ pub async fn emit_group(
     crate::published::swap_draft_relations(populator, io.schemas(), uid, merged.action, &mut entry)
         .await;
     let options = EmitOptions::new(merged.action, uid, entry).with_action(action);
-    let options = populator.populate(io, options).await;
     let report = io.emit_with_ids(options, &merged.other_ids).await?;
     counters.emitted.fetch_add(1, Ordering::Relaxed);
     Ok(serde_json::to_value(report).unwrap_or(Value::Null))
@@ -97,23 +97,23 @@ struct Batch {
 /// `{event, uid | model, entry}`), checked all before any is emitted (a malformed one refuses
 /// the whole call, naming it), then merged per document and emitted in the order each
 /// document first appears. An emit that fails is reported in its place and counted; the
-/// others still go out.
-pub async fn emit_batch(
+/// others still go out. A refused call's error is the reason (answered 400).
+pub(crate) async fn emit_batch(
     io: &Io,
     populator: &Populator,
     counters: &EntryCounters,
     body: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, String> {
     let batch: Batch = serde_json::from_value(body).map_err(|e| {
         counters.rejected.fetch_add(1, Ordering::Relaxed);
-        ApiError::bad_request(format!("entryEvents takes {{events: [...]}}: {e}"))
+        format!("entryEvents takes {{events: [...]}}: {e}")
     })?;
     if batch.events.len() > MAX_BATCH {
         counters.rejected.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::bad_request(format!(
+        return Err(format!(
             "events: at most {MAX_BATCH} per call, got {}",
             batch.events.len()
-        )));
+        ));
     }
     let mut entries = Vec::with_capacity(batch.events.len());
     let mut ignored = 0u64;
@@ -123,7 +123,7 @@ pub async fn emit_batch(
             Ok(Webhook::Ignored(_)) => ignored += 1,
             Err(problem) => {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError::bad_request(format!("events[{i}].{problem}")));
+                return Err(format!("events[{i}].{problem}"));
             }
         }
     }

@@ -10,7 +10,7 @@ use strapi_io::{Args, ClientEvent, IoBuilder, Payload};
 use crate::config::ForwardedEvent;
 
 /// Installs a forwarding handler for every configured event.
-pub fn install(mut builder: IoBuilder, events: &[ForwardedEvent]) -> IoBuilder {
+pub(crate) fn install(mut builder: IoBuilder, events: &[ForwardedEvent]) -> IoBuilder {
     if events.is_empty() {
         return builder;
     }

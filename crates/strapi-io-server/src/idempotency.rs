@@ -14,17 +14,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// How long a key is remembered.
-pub const TTL: Duration = Duration::from_secs(600);
+pub(crate) const TTL: Duration = Duration::from_secs(600);
 /// Most keys remembered; the oldest go first.
-pub const MAX_KEYS: usize = 100_000;
+pub(crate) const MAX_KEYS: usize = 100_000;
 /// Most bytes of answers remembered (their JSON length); the oldest go first.
-pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Longest key accepted.
-pub const MAX_KEY_LEN: usize = 200;
+pub(crate) const MAX_KEY_LEN: usize = 200;
 
 /// What to do with a request carrying a key.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Begin {
+pub(crate) enum Begin {
     /// Not seen: run it (then [`Idempotency::finish`]).
     New,
     /// Answered before: answer this again.
@@ -35,7 +35,7 @@ pub enum Begin {
 
 /// The keys seen lately and their answers.
 #[derive(Debug)]
-pub struct Idempotency {
+pub(crate) struct Idempotency {
     state: Mutex<Keys>,
 }
 
@@ -58,13 +58,13 @@ struct Keys {
 }
 
 /// Whether `key` is a usable key: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
-pub fn valid_key(key: &str) -> bool {
+pub(crate) fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 impl Idempotency {
     /// A store that keeps at most `budget` bytes of answers.
-    pub fn with_budget(budget: usize) -> Self {
+    pub(crate) fn with_budget(budget: usize) -> Self {
         Idempotency {
             state: Mutex::new(Keys {
                 answers: HashMap::new(),
@@ -76,7 +76,7 @@ impl Idempotency {
     }
 
     /// Looks `key` up at `now`, reserving it when new.
-    pub fn begin(&self, key: &str, now: Instant) -> Begin {
+    pub(crate) fn begin(&self, key: &str, now: Instant) -> Begin {
         let mut keys = self.state.lock().unwrap_or_else(|e| e.into_inner());
         keys.expire(now);
         match keys.answers.get(key) {
@@ -91,7 +91,7 @@ impl Idempotency {
     }
 
     /// Records the answer of a request begun with `key` (`None`: it failed, forget the key).
-    pub fn finish(&self, key: &str, answer: Option<&Value>) {
+    pub(crate) fn finish(&self, key: &str, answer: Option<&Value>) {
         let mut keys = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match answer {
             Some(a) => {

@@ -10,13 +10,13 @@
 use std::time::{Duration, Instant};
 
 /// How often the allocator is asked to release its free pages.
-pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Releases the allocator's free pages every [`TRIM_EVERY`] until the returned task is aborted
 /// (`None` where trimming does nothing); counts
 /// each trim and shows the time the last one took (`strapi_io_allocator_trims_total`,
 /// `strapi_io_allocator_trim_last_seconds`).
-pub fn spawn_trimmer() -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn_trimmer() -> Option<tokio::task::JoinHandle<()>> {
     if !TRIMS {
         return None;
     }
@@ -37,10 +37,10 @@ pub fn spawn_trimmer() -> Option<tokio::task::JoinHandle<()>> {
 }
 
 /// Whether this build's allocator is one that [`trim`] helps (glibc).
-pub const TRIMS: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+pub(crate) const TRIMS: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 
 /// Asks the allocator to release its free pages; returns the time the call took.
-pub fn trim() -> Duration {
+pub(crate) fn trim() -> Duration {
     let started = Instant::now();
     release();
     started.elapsed()

@@ -2,18 +2,21 @@
 //! `roles`, `content-types`, `monitoring/stats`) behind the admin token, plus `/metrics`
 //! (Prometheus text) and `/health`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use strapi_io::core::{AudienceKind, TokenType};
 use strapi_io::{Io, RawOptions};
 
-use crate::rpc::{ApiError, RpcState, check_admin, read_json};
+use crate::http::auth::AdminToken;
+use crate::http::body::read_json;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// Sockets listed in full by `stats`.
 const LISTED_SOCKETS: usize = 100;
@@ -29,11 +32,10 @@ fn rss_bytes() -> Option<u64> {
 
 /// `GET /api/io/stats`: counters, connections (with user info and rooms), audiences,
 /// entity subscriptions by content type, events by type and per second, webhooks.
-pub async fn stats(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn stats(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let io = &state.io;
     let mut body = serde_json::to_value(io.stats()).unwrap_or_else(|_| json!({}));
     let connections = io.connections(LISTED_SOCKETS);
@@ -47,7 +49,7 @@ pub async fn stats(
             json!({"total": subs_total, "byContentType": connections.entity_subscriptions}),
         );
         map.insert("events".into(), json!(io.event_stats()));
-        map.insert("webhooks".into(), state.webhooks.snapshot());
+        map.insert("webhooks".into(), state.webhooks.counters.snapshot());
         map.insert("entryEvents".into(), state.entry_events.snapshot());
         map.insert("populate".into(), state.populator.counters().snapshot());
         map.insert("uptimeSeconds".into(), json!(io.uptime().as_secs()));
@@ -62,12 +64,11 @@ pub async fn stats(
 }
 
 /// `GET /api/io/event-log?limit=N` (default 50, at most 10,000): newest first.
-pub async fn event_log(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn event_log(
+    _: AdminToken,
+    State(state): State<AppState>,
     uri: axum::http::Uri,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let limit = match form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "limit")
     {
@@ -81,12 +82,11 @@ pub async fn event_log(
 }
 
 /// `POST /api/io/test-event {event?, data?}`: sends a raw event to every socket of `/`.
-pub async fn test_event(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn test_event(
+    _: AdminToken,
+    State(state): State<AppState>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let body = read_json(body, state.body_limit, true).await?;
     if !body.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object"));
@@ -115,21 +115,19 @@ pub async fn test_event(
 }
 
 /// `POST /api/io/reset-stats`.
-pub async fn reset_stats(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn reset_stats(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     state.io.reset_stats();
     Ok(Json(json!({"data": {"success": true}})))
 }
 
 /// `GET /api/io/roles`: every audience with its room and connected sockets.
-pub async fn roles(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn roles(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let counts = state.io.connections(0).by_audience;
     let list: Vec<Value> = state
         .io
@@ -161,11 +159,10 @@ pub async fn roles(
 }
 
 /// `GET /api/io/content-types`: loaded content types, their enabled actions and events.
-pub async fn content_types(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn content_types(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     Ok(Json(json!({ "data": content_type_list(&state.io) })))
 }
 
@@ -191,11 +188,10 @@ fn content_type_list(io: &Io) -> Vec<Value> {
 }
 
 /// `GET /api/io/monitoring/stats`: the light numbers the dashboard polls.
-pub async fn monitoring_stats(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn monitoring_stats(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let io = &state.io;
     let events = io.event_stats();
     let connections = io.connections(0);
@@ -230,12 +226,12 @@ fn prometheus() -> Option<&'static PrometheusHandle> {
 }
 
 /// Installs the Prometheus recorder (once per process).
-pub fn install_metrics() {
+pub(crate) fn install_metrics() {
     let _ = prometheus();
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
+pub(crate) async fn metrics(State(io): State<Io>) -> Response {
     let Some(handle) = prometheus() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -243,7 +239,6 @@ pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
         )
             .into_response();
     };
-    let io = &state.io;
     let stats = io.stats();
     let mut text = handle.render();
     text.push_str(&format!(
@@ -268,7 +263,7 @@ pub async fn metrics(State(state): State<Arc<RpcState>>) -> Response {
 /// unavailable, so handshakes that need it are refused (connected sockets keep working).
 /// A node cut off from Redis answers 200 with `status: "degraded"` and `cluster.ready:
 /// false`: it serves its own clients. Reasons name no address with credentials.
-pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let directory = state.strapi_directory.as_ref().map(|d| d.health());
     let ready = directory.as_ref().is_none_or(|d| d.ready);
     let mut body = json!({
@@ -301,7 +296,7 @@ pub async fn health(State(state): State<Arc<RpcState>>) -> Response {
 
 /// `GET /dashboard`: the monitoring page. It holds no data itself; it asks for the admin
 /// token and reads the admin routes with it.
-pub async fn dashboard() -> Response {
+pub(crate) async fn dashboard() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

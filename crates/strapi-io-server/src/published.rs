@@ -34,7 +34,7 @@ fn draft_document(value: &Value) -> Option<(&str, Option<&str>)> {
 /// Most related documents read for one event; past it, the rest keep their draft rows
 /// (counted as failed, logged), so that one event cannot hold its document's later events
 /// behind thousands of reads.
-pub const MAX_READS_PER_EVENT: usize = 32;
+pub(crate) const MAX_READS_PER_EVENT: usize = 32;
 
 /// Calls `f` with the target uid and the value of every relation row in `map` that is a
 /// draft row of a draft-and-publish collection type.
@@ -74,7 +74,7 @@ fn for_each_draft_row(
 /// document is read once, at most [`MAX_READS_PER_EVENT`] of them, at once (the populate
 /// client's slots bound how many are in flight). Does nothing for a draft entry, a `delete`,
 /// or without `strapi.url`.
-pub async fn swap_draft_relations(
+pub(crate) async fn swap_draft_relations(
     populator: &Populator,
     schemas: &Schemas,
     uid: &str,

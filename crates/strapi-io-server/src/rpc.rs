@@ -1,251 +1,20 @@
 //! `POST /api/io/<methodName>`: every `$io` method as JSON RPC with the reference's
 //! parameter names, answering `{ data }`, behind the admin bearer token; errors in Strapi's
-//! shape.
-
-use std::sync::Arc;
+//! shape. Also the admin routes of the settings (`GET`/`PUT /api/io/settings`) and of the
+//! Strapi directory (`POST /api/io/directory/invalidate`).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use strapi_io::core::Settings;
-use strapi_io::core::auth::constant_time_eq;
-use strapi_io::{EmitOptions, Io, IoError, RawOptions};
+use strapi_io::{EmitOptions, RawOptions};
 
-use crate::populate::Populator;
-use crate::store::SettingsStore;
-
-/// What the RPC handlers share.
-pub struct RpcState {
-    /// The server.
-    pub io: Io,
-    /// Where the live settings are persisted.
-    pub store: SettingsStore,
-    /// The Strapi database directory, when it is the one in use (for invalidation).
-    pub strapi_directory: Option<Arc<strapi_io::StrapiDirectory>>,
-    /// What the webhook route has seen.
-    pub webhooks: Arc<crate::entries::EntryCounters>,
-    /// What the plugin entry's forwarder has sent (`entryEvents`).
-    pub entry_events: Arc<crate::entries::EntryCounters>,
-    /// Populates `emit` entries from Strapi's REST API (shared with the webhook route).
-    pub populator: Populator,
-    /// The bearer token; `None` turns the routes off (503).
-    pub admin_token: Option<String>,
-    /// Largest request body accepted.
-    pub body_limit: usize,
-    /// `Idempotency-Key`s answered lately.
-    pub idempotency: crate::idempotency::Idempotency,
-}
-
-/// An error in Strapi's shape: `{ data: null, error: { status, name, message, details } }`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    name: &'static str,
-    message: String,
-    details: Value,
-}
-
-impl ApiError {
-    /// 400 ValidationError.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            name: "ValidationError",
-            message: message.into(),
-            details: json!({}),
-        }
-    }
-
-    /// 401 UnauthorizedError.
-    pub fn unauthorized() -> Self {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "UnauthorizedError",
-            "Missing or invalid credentials",
-        )
-    }
-
-    /// 503 ServiceUnavailableError.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableError",
-            message,
-        )
-    }
-
-    /// 413 PayloadTooLargeError.
-    pub fn too_large(limit: usize) -> Self {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PayloadTooLargeError",
-            format!("Request body larger than {limit} bytes"),
-        )
-    }
-
-    /// 404 NotFoundError.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "NotFoundError", message)
-    }
-
-    /// 422 ValidationError with every problem in `details.errors`.
-    pub fn invalid(message: impl Into<String>, errors: Value) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            name: "ValidationError",
-            message: message.into(),
-            details: json!({ "errors": errors }),
-        }
-    }
-
-    fn new(status: StatusCode, name: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            name,
-            message: message.into(),
-            details: json!({}),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
-            "data": null,
-            "error": {
-                "status": self.status.as_u16(),
-                "name": self.name,
-                "message": self.message,
-                "details": self.details,
-            }
-        });
-        (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<IoError> for ApiError {
-    fn from(e: IoError) -> Self {
-        match e {
-            IoError::PayloadTooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLargeError",
-                e.to_string(),
-            ),
-            IoError::Cluster(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableError",
-                e.to_string(),
-            ),
-            IoError::Transport(_) => {
-                tracing::error!(error = %e, "broadcast failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailableError",
-                    e.to_string(),
-                )
-            }
-            _ => ApiError::bad_request(e.to_string()),
-        }
-    }
-}
-
-/// Reads a JSON request body of at most `limit` bytes (413 beyond, 400 when malformed).
-/// An empty body is `{}` when `empty_is_object`, else an error like any malformed body.
-pub async fn read_json(
-    body: axum::body::Body,
-    limit: usize,
-    empty_is_object: bool,
-) -> Result<Value, ApiError> {
-    let bytes = read_limited(body, limit).await?;
-    if empty_is_object && bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))
-}
-
-/// Bytes of an oversized body read and dropped before answering 413 (a multiple of the
-/// limit), so that the client, still sending, reads the answer instead of a reset.
-const DRAIN_FACTOR: usize = 16;
-
-/// A request body of at most `limit` bytes. Past the limit the rest is read and dropped (up
-/// to [`DRAIN_FACTOR`] × the limit; the edge's body deadline bounds the time) before the 413:
-/// closing a connection with unread input resets it, and a client still uploading then sees
-/// the reset, not the answer.
-async fn read_limited(
-    mut body: axum::body::Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let mut kept = Vec::new();
-    let mut seen = 0usize;
-    let drain_max = limit.saturating_mul(DRAIN_FACTOR);
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Err(ApiError::bad_request("The request body could not be read"));
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen = seen.saturating_add(data.len());
-        if seen > limit {
-            kept = Vec::new();
-            if seen > drain_max {
-                break;
-            }
-        } else {
-            kept.extend_from_slice(&data);
-        }
-    }
-    if seen > limit {
-        return Err(ApiError::too_large(limit));
-    }
-    Ok(axum::body::Bytes::from(kept))
-}
-
-/// Checks `Authorization: Bearer <admin token>` in constant time.
-pub fn check_admin(state: &RpcState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &state.admin_token else {
-        return Err(ApiError::unavailable(
-            "The admin API is off: set server.adminToken in the config or STRAPI_IO_ADMIN_TOKEN",
-        ));
-    };
-    match bearer_token(headers) {
-        Some(t) if constant_time_eq(t, expected) => Ok(()),
-        _ => Err(ApiError::unauthorized()),
-    }
-}
-
-/// The token of the request's one `Authorization: Bearer <token>` line (the scheme
-/// case-insensitive). `None` for any other scheme, a bare token, an empty token, or more
-/// than one `Authorization` line (a request that could be read two ways).
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let mut lines = headers.get_all(header::AUTHORIZATION).iter();
-    let line = lines.next()?;
-    if lines.next().is_some() {
-        return None;
-    }
-    let (scheme, token) = line.to_str().ok()?.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then_some(token)
-}
-
-fn params<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(body).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." {
-            ApiError::bad_request(inner)
-        } else {
-            ApiError::bad_request(format!("{path}: {inner}"))
-        }
-    })
-}
+use crate::http::auth::AdminToken;
+use crate::http::body::{data, params, read_json};
+use crate::http::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -314,21 +83,18 @@ struct Entity {
     id: Value,
 }
 
-fn data(v: impl serde::Serialize) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "data": v })))
-}
-
-/// Calls one `$io` method by its reference name (`emit` populates its entry first), or
-/// `entryEvents`, the plugin entry's forwarded Strapi entry events ([`crate::entries`]).
-pub async fn call(state: &RpcState, method: &str, body: Value) -> Result<Json<Value>, ApiError> {
-    let (io, populator) = (&state.io, &state.populator);
+/// Calls one `$io` method by its reference name, or `entryEvents`, the plugin entry's
+/// forwarded Strapi entry events ([`crate::entries`]).
+async fn call(state: &AppState, method: &str, body: Value) -> Result<Json<Value>, ApiError> {
+    let io = &state.io;
     match method {
-        "entryEvents" => {
-            data(crate::entries::emit_batch(io, populator, &state.entry_events, body).await?)
-        }
+        "entryEvents" => data(
+            crate::entries::emit_batch(io, &state.populator, &state.entry_events, body)
+                .await
+                .map_err(ApiError::bad_request)?,
+        ),
         "emit" => {
             let o: EmitOptions = params(body)?;
-            let o = populator.populate(io, o).await;
             let report = io.emit(o).await?;
             match report.cluster_error {
                 // Delivered to this node's clients only: say so, the call itself worked.
@@ -407,11 +173,10 @@ pub async fn call(state: &RpcState, method: &str, body: Value) -> Result<Json<Va
 
 /// `POST /api/io/directory/invalidate`: drops the Strapi directory's cache, so that a change
 /// in Strapi's users, roles, permissions or tokens is seen at the next handshake.
-pub async fn invalidate_directory(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn invalidate_directory(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let Some(directory) = &state.strapi_directory else {
         return Err(ApiError::bad_request(
             "The static directory has no cache: it reads the config file",
@@ -425,23 +190,21 @@ pub async fn invalidate_directory(
 }
 
 /// `GET /api/io/settings`: `{data: settings}`.
-pub async fn get_settings(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn get_settings(
+    _: AdminToken,
+    State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     data(state.io.settings())
 }
 
 /// `PUT /api/io/settings`: validates the whole document (422 with every problem), persists
 /// it (a failed write leaves the live settings unchanged), applies it without restart, and
 /// answers `{data: settings, reloaded: true}`.
-pub async fn put_settings(
-    State(state): State<Arc<RpcState>>,
-    headers: HeaderMap,
+pub(crate) async fn put_settings(
+    _: AdminToken,
+    State(state): State<AppState>,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let doc = read_json(body, state.body_limit, false).await?;
     let settings = Settings::from_document(&doc).map_err(|problems| {
         let list: Vec<Value> = problems
@@ -475,13 +238,13 @@ pub async fn put_settings(
 }
 
 /// The axum handler for `POST /api/io/{method}`.
-pub async fn handler(
-    State(state): State<Arc<RpcState>>,
+pub(crate) async fn handler(
+    State(state): State<AppState>,
     Path(method): Path<String>,
+    _: AdminToken,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&state, &headers)?;
     let key = idempotency_key(&headers)?;
     let body = read_json(body, state.body_limit, true).await?;
     if !body.is_object() {
@@ -532,29 +295,5 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         _ => Err(ApiError::bad_request(
             "Idempotency-Key: one line of 1 to 200 visible ASCII characters",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn bodies_up_to_the_limit_are_read_and_larger_ones_drained_then_refused() {
-        let ok = read_limited(axum::body::Body::from("x".repeat(100)), 100)
-            .await
-            .unwrap();
-        assert_eq!(ok.len(), 100);
-        let over = read_limited(axum::body::Body::from("x".repeat(101)), 100).await;
-        assert_eq!(over.unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
-        // Far past what is drained: still 413, without reading it all.
-        let huge = read_limited(axum::body::Body::from("x".repeat(100 * 64)), 100).await;
-        assert_eq!(huge.unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(
-            read_json(axum::body::Body::from(""), 10, true)
-                .await
-                .unwrap(),
-            json!({})
-        );
     }
 }

@@ -10,11 +10,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use strapi_io::core::Settings;
 
 /// The database file's name inside the data directory.
-pub const DB_FILE: &str = "strapi-io.db";
+pub(crate) const DB_FILE: &str = "strapi-io.db";
 
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// The data directory cannot be created.
     #[error("data directory {path}: {source}")]
     Dir {
@@ -53,14 +53,14 @@ pub enum StoreError {
 
 /// The settings store.
 #[derive(Debug, Clone)]
-pub struct SettingsStore {
+pub(crate) struct SettingsStore {
     pool: SqlitePool,
     path: PathBuf,
 }
 
 impl SettingsStore {
     /// Opens (creating when missing) `<data_dir>/strapi-io.db` and runs the migrations.
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) async fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Dir {
             path: data_dir.to_path_buf(),
             source,
@@ -90,7 +90,7 @@ impl SettingsStore {
     }
 
     /// The stored settings, if any were saved.
-    pub async fn load(&self) -> Result<Option<Settings>, StoreError> {
+    pub(crate) async fn load(&self) -> Result<Option<Settings>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT document FROM settings WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
@@ -117,7 +117,7 @@ impl SettingsStore {
     }
 
     /// Saves the settings (the whole document).
-    pub async fn save(&self, settings: &Settings) -> Result<(), StoreError> {
+    pub(crate) async fn save(&self, settings: &Settings) -> Result<(), StoreError> {
         let text = serde_json::to_string(settings).unwrap_or_default();
         let now = strapi_io::directory::unix_millis();
         sqlx::query(
@@ -136,7 +136,7 @@ impl SettingsStore {
     }
 
     /// Where the database lives.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }

@@ -1,9 +1,11 @@
-//! `POST /webhooks/strapi`: Strapi's own webhooks as a source of content events. Entry
-//! events are collected per document for a short window — none when a request is complete on
-//! its own, else one learnt from the gaps between an action's requests
-//! ([`strapi_io::core::settle`]), at most `server.webhookCoalesceMs` — and merged into one
-//! `emit` through [`crate::entries::emit_group`], the step the plugin entry's forwarder shares; media events and unknown models are
-//! acknowledged (202) and counted, not emitted.
+//! `POST /webhooks/strapi`: Strapi's own webhooks as a source of content events, behind the
+//! webhook token ([`WebhookToken`]). Entry events are collected per document for a short
+//! window — none when a request is complete on its own, else one learnt from the gaps between
+//! an action's requests ([`strapi_io::core::settle`]), at most `server.webhookCoalesceMs` —
+//! and merged into one `emit` through [`crate::entries::emit_group`], the step the plugin
+//! entry's forwarder shares; media events and unknown models are acknowledged (202) and
+//! counted, not emitted. This module owns the windows ([`WebhookState`]) and the route's
+//! counters.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,41 +14,45 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use strapi_io::Io;
-use strapi_io::core::auth::constant_time_eq;
 use strapi_io::core::settle::{SettleWindow, completes, is_complete};
 use strapi_io::core::webhook::{self, EntryEvent, EntryWebhook, Webhook};
 
 use crate::entries::EntryCounters;
-
-use crate::rpc::{ApiError, read_json};
+use crate::http::auth::{WebhookRejection, WebhookToken};
+use crate::http::body::read_json;
+use crate::http::error::ApiError;
+use crate::populate::Populator;
 
 /// Largest webhook body accepted.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Most documents waiting in the window at once; past this, requests are emitted at once.
 const MAX_PENDING: usize = 10_000;
 
-/// What the webhook route shares.
-pub struct WebhookState {
+/// The time now, on tokio's clock (which tests may pause and advance).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// What the webhook route shares: its windows and its counters.
+pub(crate) struct WebhookState {
     /// The server.
-    pub io: Io,
-    /// The expected bearer token; `None` turns the route off (503).
-    pub token: Option<String>,
-    /// Counters.
-    pub counters: Arc<EntryCounters>,
+    io: Io,
+    /// What the route has seen (`webhooks` in `GET /api/io/stats`).
+    pub(crate) counters: EntryCounters,
     /// The longest window; zero emits every request as it arrives.
-    pub coalesce: Duration,
+    coalesce: Duration,
     /// The window as learnt so far.
-    pub window: Mutex<SettleWindow>,
+    window: Mutex<SettleWindow>,
     /// Documents in their window, and the order of their emits.
-    pub pending: Arc<Pending>,
-    /// Refetches entries whose content type asks for `populate`.
-    pub populator: crate::populate::Populator,
+    pending: Arc<Pending>,
+    /// Reads the published rows of relations to draft rows ([`crate::published`]).
+    populator: Populator,
     /// Refused requests, logged with their reason (rate-limited).
-    pub refusals: RefusalLog,
+    refusals: RefusalLog,
     /// Set on shutdown: every open window closes at once, and new requests are emitted as
     /// they arrive.
     closing: tokio::sync::watch::Sender<bool>,
@@ -57,19 +63,12 @@ pub struct WebhookState {
 }
 
 impl WebhookState {
-    /// The route's state for `io`.
-    pub fn new(
-        io: Io,
-        token: Option<String>,
-        counters: Arc<EntryCounters>,
-        window: SettleWindow,
-        populator: crate::populate::Populator,
-    ) -> Self {
+    /// The route's state for `io`, with the window's bounds.
+    pub(crate) fn new(io: Io, window: SettleWindow, populator: Populator) -> Self {
         let (windows, windows_done) = tokio::sync::mpsc::channel(1);
         WebhookState {
             io,
-            token,
-            counters,
+            counters: EntryCounters::default(),
             coalesce: window.ceiling(),
             window: Mutex::new(window),
             pending: Arc::default(),
@@ -84,7 +83,7 @@ impl WebhookState {
     /// Shutdown: closes every open window at once (each emits its event) and waits, at most
     /// `within`, until all have gone out; requests arriving from now on are emitted as they
     /// arrive. An accepted request thus always becomes an event before the gateway exits.
-    pub async fn close_windows(&self, within: Duration) {
+    pub(crate) async fn close_windows(&self, within: Duration) {
         // Counted before the windows are told to close: they empty themselves at once.
         let open = self.pending.groups.lock().map(|g| g.len()).unwrap_or(0);
         self.closing.send_replace(true);
@@ -112,7 +111,7 @@ type DocKey = (String, String);
 /// Documents whose requests are being collected, and one lock per document so that its
 /// events are emitted in order even when an emit is slow.
 #[derive(Default)]
-pub struct Pending {
+struct Pending {
     groups: Mutex<HashMap<DocKey, Window>>,
     order: Mutex<HashMap<DocKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Windows closed lately (when each opened, and its requests), to learn from a request
@@ -128,29 +127,11 @@ struct Window {
     complete: Arc<tokio::sync::Notify>,
 }
 
-fn check_token(state: &WebhookState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &state.token else {
-        return Err(ApiError::unavailable(
-            "Webhooks are off: set server.webhookToken in the config or STRAPI_IO_WEBHOOK_TOKEN, and send it as `Authorization: Bearer <token>` from Strapi",
-        ));
-    };
-    let reason = match crate::rpc::bearer_token(headers) {
-        Some(t) if constant_time_eq(t, expected) => return Ok(()),
-        Some(_) => "wrong token",
-        None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
-            "not `Authorization: Bearer <token>` (one line, one token)"
-        }
-        None => "no Authorization header",
-    };
-    state.refusals.log(reason);
-    Err(ApiError::unauthorized())
-}
-
 /// Logs refused webhook requests with their reason, at most once per
 /// [`RefusalLog::EVERY`], with the number left unlogged meanwhile — so that a Strapi webhook
 /// set up with the wrong token shows in the log without flooding it.
 #[derive(Debug, Default)]
-pub struct RefusalLog {
+struct RefusalLog {
     /// When the last line was written (ms since the Unix epoch).
     last: AtomicU64,
     /// Refusals since that line.
@@ -159,7 +140,7 @@ pub struct RefusalLog {
 
 impl RefusalLog {
     /// At most one line per this many milliseconds.
-    pub const EVERY: u64 = 10_000;
+    const EVERY: u64 = 10_000;
 
     fn log(&self, reason: &str) {
         let now = u64::try_from(strapi_io::directory::unix_millis()).unwrap_or_default();
@@ -192,13 +173,23 @@ fn ignored(state: &WebhookState, reason: &str) -> Response {
         .into_response()
 }
 
-/// The axum handler.
-pub async fn handler(
+/// The axum handler. A refused request (token, body) is counted as rejected; one refused
+/// for its token is logged with the reason ([`RefusalLog`]).
+pub(crate) async fn handler(
     State(state): State<Arc<WebhookState>>,
-    headers: HeaderMap,
+    token: Result<WebhookToken, WebhookRejection>,
     body: axum::body::Body,
 ) -> Response {
-    match handle(&state, &headers, body).await {
+    let answer = match token {
+        Ok(WebhookToken) => handle(&state, body).await,
+        Err(refused) => {
+            if let Some(reason) = refused.reason() {
+                state.refusals.log(reason);
+            }
+            Err(refused.into())
+        }
+    };
+    match answer {
         Ok(r) => r,
         Err(e) => {
             state.counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -207,12 +198,7 @@ pub async fn handler(
     }
 }
 
-async fn handle(
-    state: &Arc<WebhookState>,
-    headers: &HeaderMap,
-    body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    check_token(state, headers)?;
+async fn handle(state: &Arc<WebhookState>, body: axum::body::Body) -> Result<Response, ApiError> {
     let body = read_json(body, BODY_LIMIT, false).await?;
     let request = match webhook::read(&body, state.io.schemas()) {
         Err(problem) => return Err(ApiError::bad_request(problem)),
@@ -263,7 +249,7 @@ fn enqueue(
     request: EntryWebhook,
     draft_and_publish: bool,
 ) -> (bool, Duration) {
-    let now = Instant::now();
+    let now = now();
     let mut groups = state
         .pending
         .groups
@@ -358,7 +344,7 @@ async fn flush(state: &WebhookState, key: DocKey) {
         .remove(&key);
     let (opened, group) = match window {
         Some(w) => (w.opened, w.requests),
-        None => (Instant::now(), Vec::new()),
+        None => (now(), Vec::new()),
     };
     remember_closed(state, &key, opened, &group);
     if let Err(e) = emit_group(state, &key.0, &group).await {
@@ -390,8 +376,8 @@ fn remember_closed(
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     if closed.len() >= MAX_PENDING {
-        let ceiling = state.coalesce;
-        closed.retain(|_, (at, _)| at.elapsed() <= ceiling);
+        let (ceiling, now) = (state.coalesce, now());
+        closed.retain(|_, (at, _)| now.saturating_duration_since(*at) <= ceiling);
         if closed.len() >= MAX_PENDING {
             closed.clear();
         }

@@ -145,6 +145,42 @@ fn check_prints_masked_config_and_rejects_wrong_types() {
 }
 
 #[test]
+fn check_names_the_populate_problems_of_a_config_file() {
+    let dir = temp_dir("populate");
+    let file = dir.join("strapi-io.toml");
+    let text = format!(
+        "contentTypes = [{{ uid = \"api::article.article\", populate = [\"nope\"] }}]\n\
+         [strapi]\nprojectDir = {:?}\nurl = \"ftp://x\"\n",
+        blog().display().to_string()
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let problems: Vec<&str> = err
+        .lines()
+        .skip_while(|l| *l != "invalid config:")
+        .skip(1)
+        .collect();
+    assert_eq!(problems.len(), 2, "{err}");
+    assert!(problems[0].starts_with("strapi.url: `ftp://x`"), "{err}");
+    assert!(
+        problems[1].starts_with("contentTypes[0].populate: `nope` is not an attribute"),
+        "{err}"
+    );
+    // The section's defaults.
+    let out = Command::new(BIN).arg("check").output().unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["strapi"]["populateTimeoutMs"], 3_000, "{printed}");
+    assert_eq!(printed["strapi"]["populateConcurrency"], 16, "{printed}");
+}
+
+#[test]
 fn a_malformed_schema_stops_the_start_naming_the_file() {
     let dir = temp_dir("badschema");
     copy_tree(&blog(), &dir);

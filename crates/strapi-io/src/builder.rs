@@ -22,6 +22,7 @@ use crate::handlers::{
 };
 use crate::io::{Io, Shared};
 use crate::payload::Args;
+use crate::populate::Populate;
 use crate::shared::Live;
 use crate::stats::Counters;
 use crate::subscriptions::Occupancy;
@@ -88,6 +89,7 @@ pub struct IoBuilder {
     transports: Vec<Transport>,
     handlers: Vec<(String, EventHandler)>,
     connect_hooks: Vec<ConnectHook>,
+    populate: Option<Arc<dyn Populate>>,
 }
 
 impl IoBuilder {
@@ -105,6 +107,7 @@ impl IoBuilder {
             transports: vec![Transport::Polling, Transport::Websocket],
             handlers: Vec::new(),
             connect_hooks: Vec::new(),
+            populate: None,
         }
     }
 
@@ -176,6 +179,13 @@ impl IoBuilder {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.connect_hooks.push(connect_hook(hook));
+        self
+    }
+
+    /// Completes each content event's entry before it is sanitized (see [`Populate`]): how
+    /// an entry that lacks its relations is refetched. Without it, entries go out as given.
+    pub fn populate(mut self, hook: Arc<dyn Populate>) -> Self {
+        self.populate = Some(hook);
         self
     }
 
@@ -263,6 +273,7 @@ impl IoBuilder {
                 max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
                 handlers: self.handlers,
                 connect_hooks: self.connect_hooks,
+                populate: self.populate,
                 counters: Counters::default(),
                 pending: Arc::default(),
                 monitor: crate::monitor::Monitor::new(),

@@ -31,6 +31,7 @@ mod limits;
 mod locate;
 mod monitor;
 mod payload;
+mod populate;
 mod project;
 mod recheck;
 mod remote;
@@ -55,6 +56,7 @@ pub use io::{ConnectionsReport, Io};
 pub use limits::FLOOD_TOLERANCE_SECONDS;
 pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
+pub use populate::{Populate, PopulateFuture};
 pub use project::{ProjectError, load_schemas};
 pub use stats::IoStats;
 pub use strapi_directory::{

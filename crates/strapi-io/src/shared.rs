@@ -18,6 +18,7 @@ use crate::directory::Directory;
 use crate::errors::IoError;
 use crate::handlers::{ConnectHook, EventHandler};
 use crate::monitor::Monitor;
+use crate::populate::Populate;
 use crate::stats::Counters;
 use crate::subscriptions::Occupancy;
 
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) handlers: Vec<(String, EventHandler)>,
     /// Hooks run when a socket has connected.
     pub(crate) connect_hooks: Vec<ConnectHook>,
+    /// Completes content events' entries before they are sanitized ([`Populate`]).
+    pub(crate) populate: Option<Arc<dyn Populate>>,
     /// What went wrong for clients.
     pub(crate) counters: Counters,
     /// Connections waiting for their first request head ([`Io::serve`](crate::Io::serve)).

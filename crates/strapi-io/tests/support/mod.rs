@@ -87,13 +87,23 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: Settings) -> TestServer {
+        Self::start_built(settings, |b| b).await
+    }
+
+    /// With `more` applied to the builder (hooks, content types) before it builds.
+    pub async fn start_built(
+        settings: Settings,
+        more: impl FnOnce(IoBuilder) -> IoBuilder,
+    ) -> TestServer {
         let schemas = load_schemas(&blog_src()).expect("demo schemas");
         let directory = StaticDirectory::new(&demo_directory(), JWT_SECRET, SALT).unwrap();
-        let (layer, io) = IoBuilder::new(schemas)
-            .settings(settings)
-            .directory(Arc::new(directory))
-            .build()
-            .unwrap();
+        let (layer, io) = more(
+            IoBuilder::new(schemas)
+                .settings(settings)
+                .directory(Arc::new(directory)),
+        )
+        .build()
+        .unwrap();
         let app = axum::Router::new().layer(layer);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
