@@ -5,20 +5,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  startServerWithout,
-  ADMIN_TOKEN,
-  ARTICLE,
-  adminGet,
-  assertApiError,
-  closeAll,
-  connect,
-  marker,
-  request,
-  startServer,
-  uniq,
-  webhook,
-} from "./helpers.mjs";
+import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { adminGet, assertApiError, request, webhook } from "./helpers/http.mjs";
+import { startServerWithout, startServer } from "./helpers/server.mjs";
+import { ADMIN_TOKEN, ARTICLE } from "./helpers/strapi.mjs";
 
 /** The demo config's webhook token (examples/blog/strapi-io.toml). */
 const DEMO_WEBHOOK_TOKEN = "demo-webhook-token";

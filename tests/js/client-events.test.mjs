@@ -3,20 +3,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  idOf,
-  ARTICLE,
-  AUTHOR,
-  WAIT_MS,
-  ack,
-  call,
-  closeAll,
-  connect,
-  legacyJwt,
-  marker,
-  startServer,
-  uniq,
-} from "./helpers.mjs";
+import { idOf, ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { call } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ARTICLE, AUTHOR, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS } from "./helpers/wait.mjs";
 
 let server;
 let url;

@@ -4,20 +4,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  idOf,
-  ARTICLE,
-  AUTHOR,
-  COMMENT,
-  ack,
-  call,
-  closeAll,
-  connect,
-  legacyJwt,
-  marker,
-  startServerWith,
-  uniq,
-} from "./helpers.mjs";
+import { idOf, ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { call } from "./helpers/http.mjs";
+import { startServerWith } from "./helpers/server.mjs";
+import { ARTICLE, AUTHOR, COMMENT, legacyJwt } from "./helpers/strapi.mjs";
 
 after(() => closeAll());
 

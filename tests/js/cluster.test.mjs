@@ -4,27 +4,18 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, connectError, idOf, marker, uniq } from "./helpers/clients.mjs";
+import { request, rpc, webhook } from "./helpers/http.mjs";
+import { startRedis } from "./helpers/redis.mjs";
+import { freePort, startServerWith } from "./helpers/server.mjs";
 import {
   ARTICLE,
-  freePort,
   COMMENTS_ONLY_TOKEN,
   FIXTURE_WEBHOOK_TOKEN,
-  ack,
   accessJwt,
-  closeAll,
-  connect,
-  connectError,
-  idOf,
   legacyJwt,
-  marker,
-  request,
-  rpc,
-  startRedis,
-  startServerWith,
-  uniq,
-  waitUntil,
-  webhook,
-} from "./helpers.mjs";
+} from "./helpers/strapi.mjs";
+import { waitUntil } from "./helpers/wait.mjs";
 
 const NAMESPACES = "[settings.namespaces]\nenabled = true\n[settings.namespaces.list.chat]\nrequireAuth = false";
 

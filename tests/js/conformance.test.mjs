@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { RawSocket, WAIT_MS, startConformance, withTimeout } from "./helpers.mjs";
+import { startConformance } from "./helpers/conformance.mjs";
+import { RawSocket } from "./helpers/raw.mjs";
+import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
 let server;
 let url;

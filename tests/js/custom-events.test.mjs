@@ -7,19 +7,11 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
-import {
-  DASHBOARD_TOKEN,
-  WAIT_MS,
-  ack,
-  closeAll,
-  connect,
-  freePort,
-  legacyJwt,
-  runToExit,
-  startServerWith,
-  tomlEdit,
-  writeConfig,
-} from "./helpers.mjs";
+import { ack, closeAll, connect } from "./helpers/clients.mjs";
+import { tomlEdit, writeConfig } from "./helpers/config.mjs";
+import { freePort, runToExit, startServerWith } from "./helpers/server.mjs";
+import { DASHBOARD_TOKEN, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS } from "./helpers/wait.mjs";
 
 let server;
 let url;

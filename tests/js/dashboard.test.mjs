@@ -9,7 +9,10 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { ADMIN_TOKEN, WAIT_MS, closeAll, connect, marker, startServer, uniq } from "./helpers.mjs";
+import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ADMIN_TOKEN } from "./helpers/strapi.mjs";
+import { WAIT_MS } from "./helpers/wait.mjs";
 
 const CHROMIUM = process.env.STRAPI_IO_CHROMIUM ?? "/usr/bin/chromium";
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), "output");

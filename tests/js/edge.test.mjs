@@ -7,23 +7,12 @@ import assert from "node:assert/strict";
 import { connect as tcpConnect } from "node:net";
 import { after, describe, test } from "node:test";
 import WebSocket from "ws";
-import {
-  ADMIN_TOKEN,
-  WAIT_MS,
-  ack,
-  closeAll,
-  connect,
-  legacyJwt,
-  request,
-  runToExit,
-  serverFor,
-  stats,
-  uniq,
-  waitUntil,
-  withTimeout,
-  writeConfig,
-  tomlEdit,
-} from "./helpers.mjs";
+import { ack, closeAll, connect, uniq } from "./helpers/clients.mjs";
+import { writeConfig, tomlEdit } from "./helpers/config.mjs";
+import { request, stats } from "./helpers/http.mjs";
+import { runToExit, serverFor } from "./helpers/server.mjs";
+import { ADMIN_TOKEN, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS, waitUntil, withTimeout } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

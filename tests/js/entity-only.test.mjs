@@ -3,17 +3,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  ARTICLE,
-  ack,
-  call,
-  closeAll,
-  connect,
-  legacyJwt,
-  marker,
-  startServer,
-  writeConfig,
-} from "./helpers.mjs";
+import { ack, closeAll, connect, marker } from "./helpers/clients.mjs";
+import { writeConfig } from "./helpers/config.mjs";
+import { call } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ARTICLE, legacyJwt } from "./helpers/strapi.mjs";
 
 let server;
 let url;

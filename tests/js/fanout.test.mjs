@@ -3,20 +3,17 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, marker } from "./helpers/clients.mjs";
+import { call } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
 import {
   ARTICLE,
   COMMENT,
   COMMENTS_ONLY_TOKEN,
   DASHBOARD_TOKEN,
   accessJwt,
-  ack,
-  call,
-  closeAll,
-  connect,
   legacyJwt,
-  marker,
-  startServer,
-} from "./helpers.mjs";
+} from "./helpers/strapi.mjs";
 
 let server;
 let url;

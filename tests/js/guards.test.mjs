@@ -9,25 +9,18 @@ import { io } from "socket.io-client";
 import {
   idOf,
   Recorder,
-  WAIT_MS,
   ack,
-  accessJwt,
-  call,
   closeAll,
   connect,
   connectError,
-  legacyJwt,
   marker,
-  runToExit,
-  serverFor,
-  startServerWith,
-  stats,
   uniq,
-  waitUntil,
-  withTimeout,
-  writeConfig,
-  tomlEdit,
-} from "./helpers.mjs";
+} from "./helpers/clients.mjs";
+import { writeConfig, tomlEdit } from "./helpers/config.mjs";
+import { call, stats } from "./helpers/http.mjs";
+import { runToExit, serverFor, startServerWith } from "./helpers/server.mjs";
+import { accessJwt, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS, waitUntil, withTimeout } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

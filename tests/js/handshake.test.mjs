@@ -3,21 +3,18 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, connectError } from "./helpers/clients.mjs";
+import { writeConfig } from "./helpers/config.mjs";
+import { startServer } from "./helpers/server.mjs";
 import {
   COMMENTS_ONLY_TOKEN,
   DASHBOARD_TOKEN,
   accessJwt,
-  ack,
-  closeAll,
-  connect,
-  connectError,
   hashApiToken,
   legacyJwt,
   now,
   signJwt,
-  startServer,
-  writeConfig,
-} from "./helpers.mjs";
+} from "./helpers/strapi.mjs";
 
 const EXPIRED_API_TOKEN = "e2e-expired-api-token";
 

@@ -5,28 +5,19 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, connectError, idOf, marker, uniq } from "./helpers/clients.mjs";
+import { adminGet, assertApiError, call, request } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
 import {
   ARTICLE,
   AUTHOR,
   COMMENT,
   COMMENTS_ONLY_TOKEN,
   DASHBOARD_TOKEN,
-  ack,
-  adminGet,
-  assertApiError,
-  call,
-  closeAll,
-  connect,
-  connectError,
-  idOf,
   legacyJwt,
-  marker,
-  request,
   signJwt,
-  startServer,
-  uniq,
-  waitUntil,
-} from "./helpers.mjs";
+} from "./helpers/strapi.mjs";
+import { waitUntil } from "./helpers/wait.mjs";
 
 let server;
 let url;

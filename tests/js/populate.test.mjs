@@ -10,27 +10,12 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
-import {
-  ARTICLE,
-  AUTHOR,
-  COMMENT,
-  accessJwt,
-  assertApiError,
-  call,
-  closeAll,
-  connect,
-  freePort,
-  legacyJwt,
-  marker,
-  request,
-  rpc,
-  runToExit,
-  startServerWith,
-  stats,
-  uniq,
-  waitUntil,
-  writeConfig,
-} from "./helpers.mjs";
+import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { writeConfig } from "./helpers/config.mjs";
+import { assertApiError, call, request, rpc, stats } from "./helpers/http.mjs";
+import { freePort, runToExit, startServerWith } from "./helpers/server.mjs";
+import { ARTICLE, AUTHOR, COMMENT, accessJwt, legacyJwt } from "./helpers/strapi.mjs";
+import { waitUntil } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

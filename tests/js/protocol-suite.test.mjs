@@ -25,7 +25,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { startConformance, withTimeout } from "./helpers.mjs";
+import { startConformance } from "./helpers/conformance.mjs";
+import { withTimeout } from "./helpers/wait.mjs";
 
 // The conformance example's settings, as its open packet must advertise them.
 const PING_INTERVAL = 300;

@@ -5,18 +5,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  WAIT_MS,
-  ack,
-  call,
-  closeAll,
-  connect,
-  marker,
-  startServerWith,
-  stats,
-  uniq,
-  withTimeout,
-} from "./helpers.mjs";
+import { ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { call, stats } from "./helpers/http.mjs";
+import { startServerWith } from "./helpers/server.mjs";
+import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
 let server;
 let url;

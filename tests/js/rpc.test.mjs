@@ -4,22 +4,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  idOf,
-  ARTICLE,
-  DASHBOARD_TOKEN,
-  WAIT_MS,
-  accessJwt,
-  call,
-  closeAll,
-  connect,
-  legacyJwt,
-  marker,
-  rpc,
-  startServer,
-  uniq,
-  withTimeout,
-} from "./helpers.mjs";
+import { idOf, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { call, rpc } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ARTICLE, DASHBOARD_TOKEN, accessJwt, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
 let server;
 let url;

@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { closeAll, connect, runToExit, startServer, startServerWith, tomlEdit, writeConfig } from "./helpers.mjs";
+import { closeAll, connect } from "./helpers/clients.mjs";
+import { tomlEdit, writeConfig } from "./helpers/config.mjs";
+import { runToExit, startServer, startServerWith } from "./helpers/server.mjs";
 
 const DIST = resolve(import.meta.dirname, "node_modules/socket.io-client/dist");
 

@@ -8,26 +8,11 @@ import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import {
-  ARTICLE,
-  accessJwt,
-  adminGet,
-  assertApiError,
-  call,
-  closeAll,
-  connect,
-  connectError,
-  freshDataDir,
-  legacyJwt,
-  marker,
-  request,
-  runToExit,
-  startServer,
-  startServerWith,
-  uniq,
-  withTimeout,
-  WAIT_MS,
-} from "./helpers.mjs";
+import { closeAll, connect, connectError, marker, uniq } from "./helpers/clients.mjs";
+import { adminGet, assertApiError, call, request } from "./helpers/http.mjs";
+import { freshDataDir, runToExit, startServer, startServerWith } from "./helpers/server.mjs";
+import { ARTICLE, accessJwt, legacyJwt } from "./helpers/strapi.mjs";
+import { withTimeout, WAIT_MS } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

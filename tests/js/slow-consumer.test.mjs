@@ -5,19 +5,12 @@
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import { after, before, describe, test } from "node:test";
-import {
-  idOf,
-  ADMIN_TOKEN,
-  WAIT_MS,
-  RawSocket,
-  call,
-  closeAll,
-  connect,
-  startServerWith,
-  stats,
-  waitUntil,
-  withTimeout,
-} from "./helpers.mjs";
+import { idOf, closeAll, connect } from "./helpers/clients.mjs";
+import { call, stats } from "./helpers/http.mjs";
+import { RawSocket } from "./helpers/raw.mjs";
+import { startServerWith } from "./helpers/server.mjs";
+import { ADMIN_TOKEN } from "./helpers/strapi.mjs";
+import { WAIT_MS, waitUntil, withTimeout } from "./helpers/wait.mjs";
 
 let server;
 let url;

@@ -7,7 +7,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { execFileSync, spawn } from "node:child_process";
-import { ADMIN_TOKEN, ack, closeAll, connect, connectError, legacyJwt, accessJwt, marker, now, request, rpc, signJwt, startServer, stats, waitUntil, withTimeout } from "./helpers.mjs";
+import { ack, closeAll, connect, connectError, marker } from "./helpers/clients.mjs";
+import { request, rpc, stats } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ADMIN_TOKEN, legacyJwt, accessJwt, now, signJwt } from "./helpers/strapi.mjs";
+import { waitUntil, withTimeout } from "./helpers/wait.mjs";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const FIXTURE_DB = join(REPO, "crates/strapi-io/tests/fixtures/strapi5.db");

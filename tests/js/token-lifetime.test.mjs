@@ -6,23 +6,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  ARTICLE,
-  DASHBOARD_TOKEN,
-  accessJwt,
-  ack,
-  adminGet,
-  closeAll,
-  connect,
-  legacyJwt,
-  now,
-  request,
-  rpc,
-  signJwt,
-  startServer,
-  stats,
-  withTimeout,
-} from "./helpers.mjs";
+import { ack, closeAll, connect } from "./helpers/clients.mjs";
+import { adminGet, request, rpc, stats } from "./helpers/http.mjs";
+import { startServer } from "./helpers/server.mjs";
+import { ARTICLE, DASHBOARD_TOKEN, accessJwt, legacyJwt, now, signJwt } from "./helpers/strapi.mjs";
+import { withTimeout } from "./helpers/wait.mjs";
 
 let server;
 let url;

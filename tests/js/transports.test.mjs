@@ -5,22 +5,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import io2 from "socket.io-client-v2";
-import {
-  idOf,
-  ARTICLE,
-  DASHBOARD_TOKEN,
-  WAIT_MS,
-  ack,
-  call,
-  closeAll,
-  connect,
-  connectError,
-  legacyJwt,
-  marker,
-  startServer,
-  startServerWith,
-  withTimeout,
-} from "./helpers.mjs";
+import { idOf, ack, closeAll, connect, connectError, marker } from "./helpers/clients.mjs";
+import { call } from "./helpers/http.mjs";
+import { startServer, startServerWith } from "./helpers/server.mjs";
+import { ARTICLE, DASHBOARD_TOKEN, legacyJwt } from "./helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

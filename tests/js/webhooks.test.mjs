@@ -7,30 +7,20 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { rpc, stats, adminGet, assertApiError, webhook } from "./helpers/http.mjs";
+import { startServerWithout, startServer, startServerWith } from "./helpers/server.mjs";
 import {
-  ack,
-  rpc,
-  stats,
-  waitUntil,
-  startServerWithout,
   ARTICLE,
   COMMENT,
   COMMENTS_ONLY_TOKEN,
   DASHBOARD_TOKEN,
   FIXTURE_WEBHOOK_TOKEN,
   accessJwt,
-  adminGet,
-  assertApiError,
-  closeAll,
-  connect,
   legacyJwt,
-  marker,
-  startServer,
-  startServerWith,
-  uniq,
-  webhook,
   webhookFixture,
-} from "./helpers.mjs";
+} from "./helpers/strapi.mjs";
+import { waitUntil } from "./helpers/wait.mjs";
 
 after(() => closeAll());
 

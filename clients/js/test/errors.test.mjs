@@ -4,9 +4,7 @@
 // ever delivered twice.
 
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { dirname } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   RemoteIoArgumentError,
@@ -17,26 +15,18 @@ import {
   RemoteIoTimeoutError,
   createRemoteIo,
 } from "@strapi-io/client";
-import {
-  ADMIN_TOKEN,
-  ARTICLE,
-  WAIT_MS,
-  closeAll,
-  connect,
-  demoConfig,
-  freePort,
-  marker,
-  relay,
-  startGateway,
-  uniq,
-} from "./helpers.mjs";
+import { freePort, startServer, startServerWithout } from "../../../tests/js/helpers/server.mjs";
+import { closeAll, uniq } from "../../../tests/js/helpers/sockets.mjs";
+import { ADMIN_TOKEN, ARTICLE } from "../../../tests/js/helpers/strapi.mjs";
+import { WAIT_MS } from "../../../tests/js/helpers/wait.mjs";
+import { connect, marker, relay } from "./helpers.mjs";
 
 let gateway;
 let io;
 let watcher; // a public socket that counts deliveries
 
 before(async () => {
-  gateway = await startGateway();
+  gateway = await startServer();
   io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN, timeoutMs: WAIT_MS });
   watcher = await connect(gateway.url);
 });
@@ -112,8 +102,7 @@ describe("the gateway answers an error", () => {
   });
 
   test("a 503 from the gateway (admin API off) is not retried", async () => {
-    const config = demoConfig((t) => t.replace(/^adminToken = .*$/m, ""));
-    const off = await startGateway({ config });
+    const off = await startServerWithout("adminToken");
     const front = await relay(off.port);
     try {
       const client = createRemoteIo({ url: front.url, adminToken: ADMIN_TOKEN, retries: 5, retryDelayMs: 1 });
@@ -124,7 +113,6 @@ describe("the gateway answers an error", () => {
     } finally {
       await front.close();
       await off.stop();
-      rmSync(dirname(config), { recursive: true, force: true });
     }
   });
 });

@@ -11,7 +11,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { WAIT_MS, freePort, withTimeout } from "./helpers.mjs";
+import { freePort } from "../../../tests/js/helpers/server.mjs";
+import { WAIT_MS, withTimeout } from "../../../tests/js/helpers/wait.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const PACKAGE_DIR = dirname(HERE);

@@ -15,7 +15,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createRemoteIo, resolvePluginConfig } from "@strapi-io/client";
 import { io } from "socket.io-client";
-import { ARTICLE, WAIT_MS, ack, binaryPath, closeAll, connect, connectError, freePort, uniq, withTimeout } from "./helpers.mjs";
+import { binaryPath, freePort } from "../../../tests/js/helpers/server.mjs";
+import { ack, closeAll, uniq } from "../../../tests/js/helpers/sockets.mjs";
+import { ARTICLE } from "../../../tests/js/helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "../../../tests/js/helpers/wait.mjs";
+import { connect, connectError } from "./helpers.mjs";
 import {
   API_TOKEN_SALT,
   JWT_SECRET,

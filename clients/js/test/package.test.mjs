@@ -8,7 +8,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ADMIN_TOKEN, closeAll, connect, startGateway, uniq } from "./helpers.mjs";
+import { startServer } from "../../../tests/js/helpers/server.mjs";
+import { closeAll, uniq } from "../../../tests/js/helpers/sockets.mjs";
+import { ADMIN_TOKEN } from "../../../tests/js/helpers/strapi.mjs";
+import { connect } from "./helpers.mjs";
 
 const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const pkg = JSON.parse(readFileSync(join(PACKAGE_DIR, "package.json"), "utf8"));
@@ -16,7 +19,7 @@ const require = createRequire(import.meta.url);
 
 let gateway;
 before(async () => {
-  gateway = await startGateway();
+  gateway = await startServer();
 });
 after(async () => {
   closeAll();

@@ -5,23 +5,18 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createRemoteIo } from "@strapi-io/client";
+import { startServer } from "../../../tests/js/helpers/server.mjs";
+import { ack, closeAll, idOf, uniq } from "../../../tests/js/helpers/sockets.mjs";
 import {
   ADMIN_TOKEN,
   ARTICLE,
   AUTHOR,
   COMMENT,
   DASHBOARD_TOKEN,
-  WAIT_MS,
-  ack,
-  closeAll,
-  connect,
   legacyJwt,
-  marker,
-  publicId,
-  startGateway,
-  uniq,
-  withTimeout,
-} from "./helpers.mjs";
+} from "../../../tests/js/helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "../../../tests/js/helpers/wait.mjs";
+import { connect, marker } from "./helpers.mjs";
 
 const READER = { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" };
 
@@ -32,7 +27,7 @@ let pub; // no token, role public
 let editor; // JWT user 1, role editor
 
 before(async () => {
-  gateway = await startGateway();
+  gateway = await startServer();
   io = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN, timeoutMs: WAIT_MS });
   reader = await connect(gateway.url, { auth: { token: legacyJwt(2) } });
   pub = await connect(gateway.url);
@@ -115,7 +110,7 @@ describe("content events", () => {
 describe("rooms and messages", () => {
   test("joinRoom / getSocketsInRoom / leaveRoom, by public or transport id", async () => {
     const room = uniq("room");
-    const readerId = await publicId(reader);
+    const readerId = await idOf(reader);
     assert.equal(await io.joinRoom(readerId, room), true);
 
     const inRoom = await io.getSocketsInRoom(room);
@@ -136,7 +131,7 @@ describe("rooms and messages", () => {
 
     // A public socket: no user, so no userId.
     const publics = await io.getSocketsInRoom("io-role-public");
-    assert.deepEqual(publics.map((s) => [s.id, s.user, s.role, "userId" in s]), [[await publicId(pub), null, "public", false]]);
+    assert.deepEqual(publics.map((s) => [s.id, s.user, s.role, "userId" in s]), [[await idOf(pub), null, "public", false]]);
 
     // The transport id (socket.id on the client) works too.
     assert.equal(await io.leaveRoom(reader.id, room), true);
@@ -148,7 +143,7 @@ describe("rooms and messages", () => {
   test("sendPrivateMessage reaches the target only", async () => {
     const event = uniq("pm");
     const got = editor.rec.waitFor(event);
-    assert.equal(await io.sendPrivateMessage(await publicId(editor), event, { text: "psst", token: "t" }), undefined);
+    assert.equal(await io.sendPrivateMessage(await idOf(editor), event, { text: "psst", token: "t" }), undefined);
     assert.deepEqual(await got, { text: "psst" });
     await marker(io, [reader, pub, editor]);
     assert.equal(reader.rec.count(event), 0);
@@ -159,7 +154,7 @@ describe("rooms and messages", () => {
   test("broadcast reaches everyone but the sender", async () => {
     const event = uniq("bc");
     const waits = [pub, editor].map((s) => s.rec.waitFor(event));
-    assert.equal(await io.broadcast(await publicId(reader), event, { from: "reader" }), undefined);
+    assert.equal(await io.broadcast(await idOf(reader), event, { from: "reader" }), undefined);
     for (const p of await Promise.all(waits)) assert.deepEqual(p, { from: "reader" });
     await marker(io, [reader]);
     assert.equal(reader.rec.count(event), 0, "the sender is left out");
@@ -174,7 +169,7 @@ describe("rooms and messages", () => {
 
   test("disconnectSocket: server-disconnect {reason}, then the disconnect; false once gone", async () => {
     const victim = await connect(gateway.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
-    const id = await publicId(victim);
+    const id = await idOf(victim);
     const told = new Promise((res) => victim.on("server-disconnect", res));
     const gone = new Promise((res) => victim.on("disconnect", res));
     assert.equal(await io.disconnectSocket(id, "maintenance"), true);
@@ -187,7 +182,7 @@ describe("rooms and messages", () => {
 
 describe("entity subscriptions", () => {
   test("subscribe, list, room sockets, emitToEntity, unsubscribe", async () => {
-    const readerId = await publicId(reader);
+    const readerId = await idOf(reader);
     const room = `${ARTICLE}:2`;
     assert.deepEqual(await io.subscribeToEntity(readerId, ARTICLE, 2), { success: true, room, uid: ARTICLE, id: 2 });
 
@@ -205,7 +200,7 @@ describe("entity subscriptions", () => {
     assert.equal(editor.rec.count(event), 0);
 
     // Refusals are results ({success: false, error}), not errors.
-    assert.deepEqual(await io.subscribeToEntity(await publicId(pub), AUTHOR, 1), {
+    assert.deepEqual(await io.subscribeToEntity(await idOf(pub), AUTHOR, 1), {
       success: false,
       error: "Permission denied: no access to this content type",
     });
@@ -224,7 +219,7 @@ describe("entity subscriptions", () => {
   });
 
   test("subscribers by documentId hear the entity's content events", async () => {
-    const editorId = await publicId(editor);
+    const editorId = await idOf(editor);
     assert.equal((await io.subscribeToEntity(editorId, ARTICLE, "article-3")).success, true);
     const got = editor.rec.waitFor("article:update", (p) => p.data.documentId === "article-3");
     await io.emit({ event: "update", schema: ARTICLE, data: { id: 3, documentId: "article-3", title: "edited" } });

@@ -27,19 +27,11 @@ import {
   jwtExpiresAt,
   strapiRefresh,
 } from "@strapi-io/client";
-import {
-  ADMIN_TOKEN,
-  Recorder,
-  WAIT_MS,
-  accessJwt,
-  ack,
-  claimsOf,
-  freePort,
-  sleep,
-  startGateway,
-  uniq,
-  withTimeout,
-} from "./helpers.mjs";
+import { freePort, startServer } from "../../../tests/js/helpers/server.mjs";
+import { Recorder, ack, uniq } from "../../../tests/js/helpers/sockets.mjs";
+import { ADMIN_TOKEN, accessJwt } from "../../../tests/js/helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "../../../tests/js/helpers/wait.mjs";
+import { claimsOf, sleep } from "./helpers.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE_DIR = resolve(HERE, "..");
@@ -115,7 +107,7 @@ describe("connectWithSession against the gateway", () => {
   let remote;
 
   before(async () => {
-    gateway = await startGateway();
+    gateway = await startServer();
     remote = createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN, timeoutMs: WAIT_MS });
   });
   after(async () => {
@@ -261,7 +253,7 @@ describe("connectWithSession against the gateway", () => {
 describe("the gateway restarted on the same port after the token expired", () => {
   test("the client is connected again with a renewed token and hears the next event", async () => {
     const port = await freePort();
-    let gateway = await startGateway({ port });
+    let gateway = await startServer({ port });
     try {
       const jwt = accessJwt(2, { ttl: 3 });
       // Renewal is due 0.5 s before exp: the gateway is gone by then.
@@ -272,7 +264,7 @@ describe("the gateway restarted on the same port after the token expired", () =>
       await pastExpiry(jwt);
       assert.equal(s.state.refreshCalls, 0, "nothing was renewed while the gateway was down");
 
-      gateway = await startGateway({ port });
+      gateway = await startServer({ port });
       await connected(s, 2, 10_000);
       assert.equal(s.state.refreshCalls, 1, "renewed once, at the handshake");
       assert.notEqual(s.session.token(), jwt);
@@ -289,7 +281,7 @@ describe("the gateway restarted on the same port after the token expired", () =>
 describe("close()", () => {
   let gateway;
   before(async () => {
-    gateway = await startGateway();
+    gateway = await startServer();
   });
   after(() => gateway?.stop());
 
@@ -405,7 +397,7 @@ describe("strapiRefresh", () => {
   let strapiHttpOnly;
   let gateway;
   before(async () => {
-    [strapi, strapiHttpOnly, gateway] = await Promise.all([fakeStrapi(), fakeStrapi({ httpOnly: true }), startGateway()]);
+    [strapi, strapiHttpOnly, gateway] = await Promise.all([fakeStrapi(), fakeStrapi({ httpOnly: true }), startServer()]);
   });
   after(async () => {
     for (const s of sessions) s.close();
@@ -521,7 +513,7 @@ describe("options", () => {
 
 describe("invalidate()", () => {
   test("the static directory (the demo) has no cache: 400 ValidationError; a wrong admin token: 401", async () => {
-    const gateway = await startGateway();
+    const gateway = await startServer();
     try {
       const error = await createRemoteIo({ url: gateway.url, adminToken: ADMIN_TOKEN }).invalidate().catch((e) => e);
       assert.ok(error instanceof RemoteIoGatewayError, String(error));
@@ -538,7 +530,7 @@ describe("invalidate()", () => {
     const dir = mkdtempSync(join(tmpdir(), "strapi-io-client-db-"));
     const db = join(dir, "data.db");
     copyFileSync(join(REPO, "crates/strapi-io/tests/fixtures/strapi5.db"), db);
-    const gateway = await startGateway({
+    const gateway = await startServer({
       env: {
         STRAPI_IO_DIRECTORY: "strapi",
         STRAPI_IO_DATABASE_URL: `sqlite://${db}`,

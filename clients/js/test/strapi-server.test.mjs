@@ -11,21 +11,11 @@ import { dirname, extname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createRemoteIo, resolvePluginConfig } from "@strapi-io/client";
-import {
-  ADMIN_TOKEN,
-  ARTICLE,
-  COMMENT,
-  WAIT_MS,
-  closeAll,
-  connect,
-  freePort,
-  legacyJwt,
-  marker,
-  relay,
-  startGateway,
-  uniq,
-  withTimeout,
-} from "./helpers.mjs";
+import { freePort, startServer } from "../../../tests/js/helpers/server.mjs";
+import { closeAll, uniq } from "../../../tests/js/helpers/sockets.mjs";
+import { ADMIN_TOKEN, ARTICLE, COMMENT, legacyJwt } from "../../../tests/js/helpers/strapi.mjs";
+import { WAIT_MS, withTimeout } from "../../../tests/js/helpers/wait.mjs";
+import { connect, marker, relay } from "./helpers.mjs";
 
 const PACKAGE_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(import.meta.url);
@@ -122,7 +112,7 @@ let pub; // public role: hears article create/update/delete
 let editor; // hears everything
 
 before(async () => {
-  gateway = await startGateway();
+  gateway = await startServer();
   pub = await connect(gateway.url);
   editor = await connect(gateway.url, { auth: { token: legacyJwt(1) } });
 });

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::Scenario;
+use crate::scenario::Scenario;
 
 /// The name of the `n`-th extra read-only API token of a generated config.
 pub fn extra_token_name(n: u16) -> String {

@@ -11,6 +11,7 @@ use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::audience::{Credentials, Mix};
+use crate::scenario::Scenario;
 
 /// The most client sockets one process opens: the open-files limit here is 20,000 (soft =
 /// hard), and the process needs a few hundred descriptors of its own.
@@ -18,53 +19,6 @@ pub const MAX_CLIENTS_PER_PROCESS: usize = 19_500;
 
 /// The most servers one run spreads its clients over.
 pub const MAX_TARGETS: usize = 64;
-
-/// The benchmark scenarios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scenario {
-    /// Connect N clients, hold them, measure the server's memory.
-    Idle,
-    /// Connect N clients in an audience mix and drive `article:update` events to all.
-    Fanout,
-    /// N clients subscribe to entities; `comment:update` events reach the subscribers.
-    Entity,
-    /// N connects as fast as possible: handshake rate and time.
-    Storm,
-}
-
-impl Scenario {
-    /// The scenario's name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Idle => "idle",
-            Scenario::Fanout => "fanout",
-            Scenario::Entity => "entity",
-            Scenario::Storm => "storm",
-        }
-    }
-
-    /// Whether the scenario drives content events.
-    pub fn emits(self) -> bool {
-        matches!(self, Scenario::Fanout | Scenario::Entity)
-    }
-
-    /// The Socket.IO event name the clients receive.
-    pub fn event_name(self) -> &'static str {
-        match self {
-            Scenario::Entity => "comment:update",
-            _ => "article:update",
-        }
-    }
-
-    /// The content type the events are about.
-    pub fn schema(self) -> &'static str {
-        match self {
-            Scenario::Entity => "api::comment.comment",
-            _ => "api::article.article",
-        }
-    }
-}
 
 /// The server under test: an address in 127.0.0.0/8.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

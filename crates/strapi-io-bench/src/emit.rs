@@ -14,9 +14,10 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::{RunConfig, Scenario};
+use crate::config::RunConfig;
 use crate::fleet::{ErrorCount, note_error};
 use crate::hist;
+use crate::scenario::Scenario;
 use crate::sys::now_us;
 use crate::tracker::EmitSummary;
 

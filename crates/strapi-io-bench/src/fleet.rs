@@ -16,9 +16,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{self, ClientOutcome, ClientSpec, NodeAddr, ShardedCounter, Shared};
-use crate::config::{RunConfig, Scenario};
+use crate::config::RunConfig;
 use crate::hist::{self, Sharded};
 use crate::proto;
+use crate::scenario::Scenario;
 use crate::tracker::{EmitSummary, Expectation};
 
 /// After the due deliveries are in, how long the deliveries must stay quiet before the

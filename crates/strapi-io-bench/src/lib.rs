@@ -172,5 +172,6 @@ pub mod peak;
 pub mod proto;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod sys;
 pub mod tracker;

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use strapi_io_bench::audience::{Credentials, Mix};
-use strapi_io_bench::config::{RunConfig, Scenario, Target, parse_emit_target};
+use strapi_io_bench::config::{RunConfig, Target, parse_emit_target};
 use strapi_io_bench::genconfig::{self, ConfigEdit};
 use strapi_io_bench::run::{self, Launch};
+use strapi_io_bench::scenario::Scenario;
 
 #[derive(Parser)]
 #[command(

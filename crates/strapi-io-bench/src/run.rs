@@ -22,11 +22,12 @@ use anyhow::{Context, anyhow, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::config::{RunConfig, Scenario, partition};
+use crate::config::{RunConfig, partition};
 use crate::emit::{self, EmitResult};
 use crate::fleet::{Fleet, FleetReport};
 use crate::peak::{PEAK_INTERVAL, PeakSampler};
 use crate::report::{Readings, Report, Sample, ServerCounters};
+use crate::scenario::Scenario;
 use crate::sys;
 use crate::tracker::EmitSummary;
 

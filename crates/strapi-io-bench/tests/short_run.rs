@@ -13,9 +13,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use strapi_io_bench::audience::Mix;
-use strapi_io_bench::config::{RunConfig, Scenario, Target};
+use strapi_io_bench::config::{RunConfig, Target};
 use strapi_io_bench::report::Report;
 use strapi_io_bench::run::{self, Launch};
+use strapi_io_bench::scenario::Scenario;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

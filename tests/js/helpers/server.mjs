@@ -1,0 +1,217 @@
+// The gateway binary as a process: start `strapi-io serve` on a random port (or a given one)
+// with its own data dir and wait until it listens, stop it, run its other commands to exit,
+// and find a free port. Node built-ins only.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before } from "node:test";
+import { tomlEdit, writeConfig } from "./config.mjs";
+import { closeAll } from "./sockets.mjs";
+import { REPO } from "./strapi.mjs";
+import { withTimeout } from "./wait.mjs";
+
+/** The binary under test: $STRAPI_IO_BIN, else target/release, else target/debug. */
+export function binaryPath() {
+  if (process.env.STRAPI_IO_BIN) return resolve(process.env.STRAPI_IO_BIN);
+  const release = join(REPO, "target/release/strapi-io");
+  if (existsSync(release)) return release;
+  return join(REPO, "target/debug/strapi-io");
+}
+
+/** A fresh, empty temp directory for the gateway's settings database (STRAPI_IO_DATA_DIR). */
+export function freshDataDir() {
+  return mkdtempSync(join(tmpdir(), "strapi-io-data-"));
+}
+
+/** The environment of a spawned gateway: quiet logs, port `port` (0: random), its own data dir. */
+function serverEnv(env, dataDirPath, port = 0) {
+  return {
+    ...process.env,
+    RUST_LOG: process.env.RUST_LOG ?? "warn",
+    ...env,
+    STRAPI_IO_DATA_DIR: dataDirPath,
+    STRAPI_IO_PORT: String(port),
+  };
+}
+
+/**
+ * The data dir a run uses: the caller's (`dataDir`, or STRAPI_IO_DATA_DIR in `env`), kept
+ * afterwards; else a fresh temp dir, removed by `cleanup()`. The gateway's stored settings
+ * win over its config file, so runs must never share one by accident.
+ */
+function dataDirFor(dataDir, env) {
+  const given = dataDir ?? env.STRAPI_IO_DATA_DIR;
+  if (given) return { dir: given, cleanup: () => {} };
+  const dir = freshDataDir();
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts `strapi-io serve` on `port` (default 0: a random one, STRAPI_IO_PORT=0), waits for
+ * the "strapi-io listening on http://…" line. Every server gets its own fresh data dir
+ * (STRAPI_IO_DATA_DIR, removed at stop) unless `dataDir` (or env.STRAPI_IO_DATA_DIR) is
+ * given, which is kept: a restart reuses it. Returns { url, port, child, dataDir, output(),
+ * stop(), exited }.
+ */
+export async function startServer({ config, env = {}, dataDir, port = 0 } = {}) {
+  const bin = binaryPath();
+  if (!existsSync(bin)) {
+    throw new Error(`strapi-io binary not found at ${bin}: build it (cargo build --release -p strapi-io-server) or set STRAPI_IO_BIN`);
+  }
+  const args = ["serve"];
+  if (config) args.push("--config", config);
+  const data = dataDirFor(dataDir, env);
+  const child = spawn(bin, args, {
+    env: serverEnv(env, data.dir, port),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const output = () => `--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`;
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => {
+    err += d;
+    if (err.length > 100_000) err = err.slice(-50_000);
+  });
+  child.stdout.setEncoding("utf8");
+  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
+  const listening = new Promise((res, rej) => {
+    child.stdout.on("data", (d) => {
+      if (out.length < 100_000) out += d;
+      const m = out.match(/strapi-io listening on (http:\/\/[^\s]+)/);
+      if (m) res(m[1]);
+    });
+    child.once("error", rej);
+    exited.then(({ code, signal }) =>
+      rej(new Error(`strapi-io exited early (code ${code}, signal ${signal})\n${output()}`)),
+    );
+  });
+  let url;
+  try {
+    url = await withTimeout(listening, 15_000, `strapi-io to listen (${bin})`);
+  } catch (e) {
+    child.kill("SIGKILL");
+    await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+    data.cleanup();
+    throw e;
+  }
+  async function stop() {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      try {
+        await withTimeout(exited, 5000, "strapi-io to exit after SIGTERM");
+      } catch {
+        child.kill("SIGKILL");
+        await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+      }
+    }
+    data.cleanup();
+  }
+  return { url, port: Number(new URL(url).port), child, dataDir: data.dir, output, stop, exited };
+}
+
+/** `server` whose stop() also removes its temp `config`. */
+function withConfig(server, config) {
+  const stop = server.stop;
+  return {
+    ...server,
+    config,
+    stop: async () => {
+      await stop();
+      config.cleanup();
+    },
+  };
+}
+
+/**
+ * A gateway on the demo config with the line setting `key` removed (e.g. `adminToken`), and
+ * the temp config cleaned up when it stops.
+ */
+export async function startServerWithout(key) {
+  const config = writeConfig((t) => {
+    const out = t.replace(new RegExp(`^${key}\\s*=.*$`, "m"), "");
+    if (out === t) throw new Error(`demo config has no ${key} line to remove`);
+    return out;
+  });
+  try {
+    return withConfig(await startServer({ config: config.path }), config);
+  } catch (e) {
+    config.cleanup();
+    throw e;
+  }
+}
+
+/**
+ * Writes a config (the demo with `tables` set, see tomlEdit; `prepend`: raw TOML put before
+ * the first table, for top-level keys such as `contentTypes`) and starts a server on it.
+ */
+export async function startServerWith(tables = {}, { extra = "", prepend = "", env, dataDir } = {}) {
+  const edit = tomlEdit(tables, extra);
+  const config = writeConfig((t) => edit(prepend ? `${prepend}\n${t}` : t));
+  try {
+    return withConfig(await startServer({ config: config.path, env, dataDir }), config);
+  } catch (e) {
+    config.cleanup();
+    throw e;
+  }
+}
+
+/**
+ * A server with `tables` (see startServerWith) for the tests of one describe block: started
+ * before them, stopped (and every client closed) after. Returns `ctx` with `server`, `url`.
+ */
+export function serverFor(tables, opts) {
+  const ctx = {};
+  before(async () => {
+    ctx.server = await startServerWith(tables, opts);
+    ctx.url = ctx.server.url;
+  });
+  after(async () => {
+    closeAll();
+    await ctx.server?.stop();
+  });
+  return ctx;
+}
+
+/**
+ * Runs the binary with `args` and waits (bounded) for it to exit, with a fresh data dir
+ * unless `dataDir` (or env.STRAPI_IO_DATA_DIR) is given (see startServer).
+ * Resolves { code, signal, stdout, stderr }; kills it and rejects when it keeps running.
+ */
+export async function runToExit(args, { ms = 10_000, env = {}, dataDir } = {}) {
+  const data = dataDirFor(dataDir, env);
+  const child = spawn(binaryPath(), args, {
+    env: serverEnv(env, data.dir),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
+  try {
+    const { code, signal } = await withTimeout(exited, ms, `strapi-io ${args.join(" ")} to exit`);
+    return { code, signal, stdout, stderr };
+  } catch (e) {
+    child.kill("SIGKILL");
+    await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
+    throw new Error(`${e.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
+  } finally {
+    data.cleanup();
+  }
+}
+
+/** A TCP port that was free a moment ago (bound on 127.0.0.1 then released). */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
