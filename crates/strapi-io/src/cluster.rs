@@ -22,11 +22,11 @@ use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{Notify, mpsc};
 
 /// A message from a channel: the channel's name and the payload.
-pub type ChanItem = (String, Vec<u8>);
+pub(crate) type ChanItem = (String, Vec<u8>);
 
 /// The messages of a subscription, in order (empty for a link that is off).
 #[derive(Debug)]
-pub struct MessageStream {
+pub(crate) struct MessageStream {
     rx: Option<mpsc::Receiver<ChanItem>>,
 }
 
@@ -119,7 +119,7 @@ pub(crate) struct SharedSettings {
 /// Why the cluster link could not do something.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct LinkError(String);
+pub(crate) struct LinkError(String);
 
 /// The state of the cluster link, for `/health` and the stats.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -155,7 +155,7 @@ struct Inner {
 
 /// The Redis connection of a cluster node; off when standalone.
 #[derive(Clone, Default)]
-pub struct Link {
+pub(crate) struct Link {
     inner: Option<Arc<Inner>>,
 }
 
@@ -169,7 +169,7 @@ impl std::fmt::Debug for Link {
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
@@ -216,14 +216,14 @@ fn route(msg: PushInfo, handlers: &RwLock<Handlers>, resubscribe: &AtomicBool, w
 
 impl Link {
     /// The link of a standalone node: publishes nowhere.
-    pub fn off() -> Self {
+    pub(crate) fn off() -> Self {
         Link { inner: None }
     }
 
     /// A link to the Redis at `url` (`redis://…`; RESP3 is asked for). It does not connect
     /// here: a supervisor task (spawned on the current tokio runtime) connects, watches and
     /// reconnects.
-    pub fn connect(url: &str) -> Result<Self, LinkError> {
+    pub(crate) fn connect(url: &str) -> Result<Self, LinkError> {
         let shown = redact_url(url);
         let info = url
             .into_connection_info()
@@ -265,19 +265,20 @@ impl Link {
     }
 
     /// Whether this node is part of a cluster.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.inner.is_some()
     }
 
+    #[cfg(test)]
     /// Whether Redis answers and every channel is subscribed.
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.inner
             .as_ref()
             .is_some_and(|i| i.up.load(Ordering::Acquire))
     }
 
     /// The link's state.
-    pub fn status(&self) -> ClusterStatus {
+    pub(crate) fn status(&self) -> ClusterStatus {
         match &self.inner {
             None => ClusterStatus {
                 enabled: false,
@@ -325,28 +326,28 @@ impl Link {
     }
 
     /// `SET key value` (cluster-wide state such as the live settings).
-    pub async fn set(&self, key: &str, value: &str) -> Result<(), LinkError> {
+    pub(crate) async fn set(&self, key: &str, value: &str) -> Result<(), LinkError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(prefixed(key)).arg(value);
         self.run::<()>(cmd).await
     }
 
     /// `GET key`.
-    pub async fn get(&self, key: &str) -> Result<Option<String>, LinkError> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<String>, LinkError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(prefixed(key));
         self.run(cmd).await
     }
 
     /// `HSET hash field value`.
-    pub async fn hset(&self, hash: &str, field: &str, value: &str) -> Result<(), LinkError> {
+    pub(crate) async fn hset(&self, hash: &str, field: &str, value: &str) -> Result<(), LinkError> {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(prefixed(hash)).arg(field).arg(value);
         self.run::<()>(cmd).await
     }
 
     /// `HDEL hash field…`.
-    pub async fn hdel(&self, hash: &str, fields: &[String]) -> Result<(), LinkError> {
+    pub(crate) async fn hdel(&self, hash: &str, fields: &[String]) -> Result<(), LinkError> {
         if fields.is_empty() {
             return Ok(());
         }
@@ -356,14 +357,14 @@ impl Link {
     }
 
     /// `HGETALL hash`.
-    pub async fn hgetall(&self, hash: &str) -> Result<HashMap<String, String>, LinkError> {
+    pub(crate) async fn hgetall(&self, hash: &str) -> Result<HashMap<String, String>, LinkError> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(prefixed(hash));
         self.run(cmd).await
     }
 
     /// Publishes `payload` on our own channel `name` (not the adapter's).
-    pub async fn publish_on(&self, name: &str, payload: Vec<u8>) -> Result<(), LinkError> {
+    pub(crate) async fn publish_on(&self, name: &str, payload: Vec<u8>) -> Result<(), LinkError> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(prefixed(name)).arg(payload);
         self.run::<()>(cmd).await
@@ -371,7 +372,7 @@ impl Link {
 
     /// Subscribes to our own channel `name`; messages arrive on the returned stream, also
     /// after reconnections.
-    pub async fn subscribe_to(&self, name: &str) -> MessageStream {
+    pub(crate) async fn subscribe_to(&self, name: &str) -> MessageStream {
         match self.subscribe(prefixed(name), SUBSCRIPTION_QUEUE).await {
             Ok(s) => s,
             Err(_) => MessageStream::new_empty(),
@@ -515,8 +516,9 @@ async fn supervise(link: Weak<Inner>) {
 }
 
 impl Link {
+    #[cfg(test)]
     /// Publishes `val` on channel `chan` (as named: no prefix added).
-    pub async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
+    pub(crate) async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
         if self.inner.is_none() {
             return Ok(());
         }
@@ -527,7 +529,7 @@ impl Link {
 
     /// Subscribes to channel `chan` (now, or as soon as Redis answers), with room for `size`
     /// unread messages.
-    pub async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream, LinkError> {
+    pub(crate) async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream, LinkError> {
         let Some(inner) = &self.inner else {
             return Ok(MessageStream::new_empty());
         };
@@ -549,7 +551,7 @@ impl Link {
     }
 
     /// Unsubscribes from channel `chan`.
-    pub async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
+    pub(crate) async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
@@ -569,7 +571,7 @@ impl Link {
     }
 
     /// How many subscribers channel `chan` has (1 for a link that is off: this node).
-    pub async fn num_serv(&self, chan: &str) -> Result<u16, LinkError> {
+    pub(crate) async fn num_serv(&self, chan: &str) -> Result<u16, LinkError> {
         if self.inner.is_none() {
             return Ok(1);
         }

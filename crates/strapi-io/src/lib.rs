@@ -18,7 +18,7 @@ extern crate self as strapi_io;
 
 mod builder;
 mod bus;
-pub mod cluster;
+mod cluster;
 mod connection;
 mod delivery;
 pub mod directory;
@@ -44,7 +44,7 @@ mod subscriptions;
 mod types;
 
 pub use builder::{BUILT_IN_EVENTS, IoBuilder, IoLayer, Transport};
-pub use cluster::ClusterStatus;
+pub use cluster::{ClusterReport, ClusterStatus, NodeStats};
 pub use delivery::DISCONNECT_REASON_EVENT;
 pub use directory::{
     Directory, DirectoryChange, Identity, StaticDirectory, StaticDirectoryConfig, Subject, UserInfo,
