@@ -13,19 +13,20 @@ use strapi_io_engine::{Engine, EngineConfig};
 
 use crate::bus::Bus;
 use crate::cluster::Link;
-use crate::connection::Runtime;
 use crate::directory::{Directory, StaticDirectory, StaticDirectoryConfig};
 use crate::errors::BuildError;
 use crate::guard::SessionGuard;
 use crate::handlers::{
     ClientEvent, ConnectHook, Connected, EventHandler, connect_hook, event_handler,
 };
-use crate::io::{Io, Shared};
+use crate::io::Io;
+use crate::live::Live;
+use crate::occupancy::Occupancy;
 use crate::payload::Args;
 use crate::populate::Populate;
-use crate::shared::Live;
+use crate::shared::Runtime;
+use crate::shared::Shared;
 use crate::stats::Counters;
-use crate::subscriptions::Occupancy;
 
 /// The client events the server itself answers; custom handlers cannot take these names.
 pub const BUILT_IN_EVENTS: [&str; 9] = [

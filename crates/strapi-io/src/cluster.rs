@@ -529,7 +529,11 @@ impl Link {
 
     /// Subscribes to channel `chan` (now, or as soon as Redis answers), with room for `size`
     /// unread messages.
-    pub(crate) async fn subscribe(&self, chan: String, size: usize) -> Result<MessageStream, LinkError> {
+    pub(crate) async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream, LinkError> {
         let Some(inner) = &self.inner else {
             return Ok(MessageStream::new_empty());
         };

@@ -5,8 +5,8 @@
 //! rate limit, and the clean-up when it leaves.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -15,30 +15,23 @@ use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
 use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Joined, Refusal};
 
-use crate::delivery::disconnect_with_reason;
+use crate::delivery::{Reply, disconnect_with_reason};
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
-use crate::io::{ConnectionSlot, Io, Session, Shared};
+use crate::io::Io;
 use crate::limits::{Admission, EventLimiter};
+use crate::live::Live;
 use crate::locate::{Located, Member, visible_rooms};
 use crate::payload::{Args, Payload};
-use crate::serve::{PendingPlace, SessionPlace};
-use crate::shared::Live;
+use crate::pending::{PendingPlace, SessionPlace};
+use crate::session::{ConnectionSlot, Session};
+use crate::shared::{Runtime, Shared, SocketRef};
 use crate::subscriptions::subscriptions_in;
-
-/// A connected socket of the runtime.
-pub(crate) type SocketRef = strapi_io_engine::SocketRef<Runtime>;
 
 /// Longest `private-message` text, in characters.
 const MAX_MESSAGE_CHARS: usize = 10_000;
 
 /// The message of a refused event.
 const RATE_LIMITED: &str = "Rate limit exceeded";
-
-/// The runtime as the engine sees it. It holds the server weakly: the server owns the
-/// engine, which owns this.
-pub(crate) struct Runtime {
-    pub(crate) shared: Weak<Shared>,
-}
 
 /// What a session keeps of its opening request.
 pub(crate) struct ConnInfo {
@@ -294,14 +287,6 @@ async fn on_event(shared: Arc<Shared>, socket: SocketRef, event: Event) {
     if let (Some(id), Some(reply)) = (event.ack, reply) {
         shared.answer(&socket, id, &reply);
     }
-}
-
-/// What an event is answered with.
-pub(crate) enum Reply {
-    /// One JSON argument (the built-in events).
-    Json(Value),
-    /// A custom handler's arguments.
-    Args(Args),
 }
 
 async fn handle(shared: &Arc<Shared>, s: &SocketRef, name: &str, event: &Event) -> Option<Reply> {

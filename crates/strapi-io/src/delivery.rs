@@ -4,12 +4,20 @@
 
 use std::sync::atomic::Ordering;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use strapi_io_engine::{Delivery, Packet, SendError, Target};
 
-use crate::connection::{Reply, SocketRef};
 use crate::errors::IoError;
-use crate::shared::Shared;
+use crate::payload::Args;
+use crate::shared::{Shared, SocketRef};
+
+/// What an event is answered with.
+pub(crate) enum Reply {
+    /// One JSON argument (the built-in events).
+    Json(Value),
+    /// A custom handler's arguments.
+    Args(Args),
+}
 
 /// The event a socket receives just before the server disconnects it, with `{ reason }`.
 pub const DISCONNECT_REASON_EVENT: &str = "server-disconnect";

@@ -10,10 +10,11 @@ use std::sync::{Mutex, Weak};
 use strapi_io_core::auth::AuthError;
 use tokio::sync::Notify;
 
-use crate::connection::SocketRef;
 use crate::delivery::disconnect_with_reason;
 use crate::directory::unix_millis;
-use crate::io::{Session, Shared};
+use crate::session::Session;
+use crate::shared::Shared;
+use crate::shared::SocketRef;
 
 /// The longest the task sleeps before looking again.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

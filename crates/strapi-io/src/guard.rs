@@ -23,7 +23,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, Response, StatusCode, header};
 use futures_util::future::BoxFuture;
 
-use crate::shared::{Live, Shared};
+use crate::live::Live;
+use crate::shared::Shared;
 
 /// Serves the Socket.IO path with the engine, other paths with the inner service; see the
 /// module docs.
@@ -159,13 +160,13 @@ impl Shared {
     }
 
     /// A request that opens a session takes a pending place for it (see
-    /// [`SessionPlace`](crate::serve::SessionPlace)); over a pending limit it is answered 503.
+    /// [`SessionPlace`](crate::pending::SessionPlace)); over a pending limit it is answered 503.
     fn hold_session_place<B>(&self, req: &mut Request<B>) -> Option<Response<Body>> {
         let peer = peer_ip(req.extensions())?;
         match self.pending.admit(peer, &self.settings()) {
             Some(place) => {
                 req.extensions_mut()
-                    .insert(crate::serve::SessionPlace(Arc::new(place)));
+                    .insert(crate::pending::SessionPlace(Arc::new(place)));
                 None
             }
             None => {

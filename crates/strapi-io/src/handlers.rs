@@ -5,11 +5,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::connection::SocketRef;
 use crate::directory::{BoxFuture, UserInfo};
 use crate::errors::IoError;
 use crate::io::Io;
 use crate::payload::{Args, Payload};
+use crate::shared::SocketRef;
 
 /// The socket an event came from, or that just connected.
 #[derive(Clone)]

@@ -17,9 +17,10 @@ use strapi_io_engine::{DisconnectReason, Target};
 use crate::bus::RemoteOp;
 use crate::delivery::{DISCONNECT_REASON_EVENT, disconnect_with_reason, tell_closing};
 use crate::errors::IoError;
+use crate::live::Live;
 use crate::locate::{Located, Member, visible_rooms};
 use crate::monitor::{EventLogEntry, EventStats};
-use crate::shared::{Live, check_event_name};
+use crate::shared::check_event_name;
 use crate::stats::IoStats;
 use crate::subscriptions::{entity_id, subscriptions_in};
 use crate::types::{
@@ -27,8 +28,7 @@ use crate::types::{
     RawOptions, SocketInfo,
 };
 
-pub(crate) use crate::session::{ConnectionSlot, Session};
-pub(crate) use crate::shared::Shared;
+use crate::shared::Shared;
 
 /// Who is connected: see [`Io::connections`].
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

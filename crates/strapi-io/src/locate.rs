@@ -6,10 +6,10 @@ use strapi_io_core::Audience;
 use strapi_io_engine::Target;
 
 use crate::bus::{RemoteOp, RemoteSocket};
-use crate::connection::SocketRef;
-use crate::directory::UserInfo;
 use crate::errors::IoError;
+use crate::session::RemoteWho;
 use crate::shared::Shared;
+use crate::shared::SocketRef;
 use crate::types::SocketInfo;
 use std::sync::Arc;
 use strapi_io_core::rooms::parse_who_room;
@@ -76,14 +76,6 @@ impl Member {
             at: Located::Here(socket.clone()),
         }
     }
-}
-
-/// What a socket's info room carries across the cluster.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct RemoteWho {
-    pub(crate) id: String,
-    pub(crate) user: Option<UserInfo>,
-    pub(crate) role: String,
 }
 
 /// Rooms as users see them: the server's internal rooms (those with `#`) left out, sorted.

@@ -15,11 +15,12 @@ use strapi_io_core::auth::{AuthError, Credential};
 use strapi_io_core::rooms::{parse_entity_room, scoped_entity_room};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::connection::SocketRef;
 use crate::connection::check_audience;
 use crate::delivery::disconnect_with_reason;
 use crate::directory::{DirectoryChange, Identity, Subject};
-use crate::io::{Session, Shared};
+use crate::session::Session;
+use crate::shared::Shared;
+use crate::shared::SocketRef;
 
 /// Longest token `refresh-token` reads (a Strapi JWT is a few hundred bytes).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -214,7 +215,7 @@ pub(crate) fn apply_identity(
 /// Leaves the rooms `autoJoinByRole` gave the old role (and not the new), joins the new
 /// role's.
 fn move_role_rooms(
-    live: &crate::shared::Live,
+    live: &crate::live::Live,
     socket: &SocketRef,
     before: &Audience,
     after: &Audience,

@@ -112,7 +112,7 @@ impl Session {
     /// The room that carries the info of socket `id` across a cluster (`#who:<json>`).
     pub(crate) fn who_room(&self, id: &str) -> String {
         let current = self.read();
-        let who = serde_json::to_string(&crate::locate::RemoteWho {
+        let who = serde_json::to_string(&RemoteWho {
             id: id.to_string(),
             user: current.user.clone(),
             role: current.audience.role_label().to_string(),
@@ -146,4 +146,12 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// What a socket's info room carries across the cluster.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct RemoteWho {
+    pub(crate) id: String,
+    pub(crate) user: Option<UserInfo>,
+    pub(crate) role: String,
 }

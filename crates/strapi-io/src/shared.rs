@@ -2,10 +2,9 @@
 //! directory, the counters — and the checks every outgoing event goes through.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use serde_json::Value;
-use strapi_io_core::access::AccessRules;
 use strapi_io_core::events::ContentTypeRules;
 use strapi_io_core::sanitize::{Sanitizer, SensitiveFields};
 use strapi_io_core::{Schemas, Settings};
@@ -13,37 +12,26 @@ use strapi_io_engine::Engine;
 
 use crate::bus::Bus;
 use crate::cluster::Link;
-use crate::connection::Runtime;
 use crate::directory::Directory;
 use crate::errors::IoError;
 use crate::handlers::{ConnectHook, EventHandler};
+use crate::live::Live;
 use crate::monitor::Monitor;
+use crate::occupancy::Occupancy;
 use crate::populate::Populate;
 use crate::stats::Counters;
-use crate::subscriptions::Occupancy;
 
 // Event names Socket.IO reserves; emitting them is refused (clients may not send them
 // either: the engine's codec refuses them).
 use strapi_io_engine::proto::socket::RESERVED_EVENTS;
 
-/// The live settings with what is derived from them, swapped as a whole.
-pub(crate) struct Live {
-    pub(crate) settings: Settings,
-    pub(crate) access: AccessRules,
-}
+/// A connected socket of the runtime.
+pub(crate) type SocketRef = strapi_io_engine::SocketRef<Runtime>;
 
-impl Live {
-    pub(crate) fn new(settings: Settings) -> Self {
-        let access = AccessRules::new(&settings.security);
-        Live { settings, access }
-    }
-}
-
-impl std::ops::Deref for Live {
-    type Target = Settings;
-    fn deref(&self) -> &Settings {
-        &self.settings
-    }
+/// The runtime as the engine sees it. It holds the server weakly: the server owns the
+/// engine, which owns this.
+pub(crate) struct Runtime {
+    pub(crate) shared: Weak<Shared>,
 }
 
 /// Everything the handlers and [`Io`](crate::Io) share.
@@ -78,7 +66,7 @@ pub(crate) struct Shared {
     /// What went wrong for clients.
     pub(crate) counters: Counters,
     /// Connections waiting for their first request head ([`Io::serve`](crate::Io::serve)).
-    pub(crate) pending: Arc<crate::serve::Pending>,
+    pub(crate) pending: Arc<crate::pending::Pending>,
     /// Events sent, for stats and the event log.
     pub(crate) monitor: Monitor,
     /// Local members of each audience room and audience-scoped entity room.
