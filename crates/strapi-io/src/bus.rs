@@ -1286,6 +1286,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "cluster"), ignore = "needs the `cluster` feature")]
     async fn a_broadcast_reaches_every_other_node_intact() {
         let redis = Redis::start();
         let t = Duration::from_secs(3);
@@ -1344,6 +1345,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "cluster"), ignore = "needs the `cluster` feature")]
     async fn sockets_gathers_every_other_node_without_waiting_for_the_timeout() {
         let redis = Redis::start();
         let t = Duration::from_secs(5);
@@ -1410,6 +1412,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "cluster"), ignore = "needs the `cluster` feature")]
     async fn apply_reaches_the_node_that_has_the_socket() {
         let redis = Redis::start();
         let t = Duration::from_secs(5);
@@ -1471,6 +1474,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "cluster"), ignore = "needs the `cluster` feature")]
     async fn a_node_that_went_away_is_not_waited_for_beyond_the_timeout() {
         let redis = Redis::start();
         let t = Duration::from_millis(500);
@@ -1556,6 +1560,7 @@ mod tests {
     }
 
     #[tokio::test]
+    #[cfg_attr(not(feature = "cluster"), ignore = "needs the `cluster` feature")]
     async fn garbage_on_the_channels_is_dropped_and_the_bus_keeps_working() {
         let redis = Redis::start();
         let t = Duration::from_secs(3);

@@ -2,24 +2,25 @@
 //! (its line in the node table, the shared settings). The bus (`bus.rs`) carries broadcasts
 //! and socket operations over it.
 //!
-//! Standalone, the link is off: it publishes nowhere. In cluster mode it keeps one Redis
-//! connection (redis-rs's `ConnectionManager`, RESP3) and:
-//! - it starts without Redis and keeps retrying: subscriptions asked for while Redis is down
-//!   are remembered and made as soon as it answers;
-//! - it notices a lost connection (the client's disconnection notice, and a ping every
-//!   second) and then fails every operation at once instead of waiting, so local delivery
-//!   goes on and cross-node operations answer an error;
-//! - every command is bounded by a timeout;
-//! - when Redis is back it subscribes to every channel again by itself.
+//! Standalone, the link is off: it publishes nowhere. In cluster mode it delegates to one
+//! Redis connection (`cluster/redis.rs`, the only code that knows the Redis client; see there
+//! how it reconnects and fails fast). Without the `cluster` feature that module is not built:
+//! [`Link::connect`] fails, saying so, and every link is off.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
+
+#[cfg(feature = "cluster")]
+mod redis;
+#[cfg(feature = "cluster")]
+use self::redis::Conn;
+
+/// Without the `cluster` feature there is no Redis connection: a link is always off.
+#[cfg(not(feature = "cluster"))]
+enum Conn {}
 
 /// A message from a channel: the channel's name and the payload.
 pub(crate) type ChanItem = (String, Vec<u8>);
@@ -31,10 +32,6 @@ pub(crate) struct MessageStream {
 }
 
 impl MessageStream {
-    fn new(rx: mpsc::Receiver<ChanItem>) -> Self {
-        MessageStream { rx: Some(rx) }
-    }
-
     fn new_empty() -> Self {
         MessageStream { rx: None }
     }
@@ -54,16 +51,6 @@ impl futures_util::Stream for MessageStream {
     }
 }
 
-/// How long one Redis command may take. Generous: on a saturated machine an answer can be
-/// late without Redis being gone, and a publish that timed out may still be delivered.
-const OP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the supervisor's ping may take.
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the link checks that Redis answers.
-const PING_EVERY: Duration = Duration::from_secs(1);
-/// Late pings in a row after which Redis counts as gone (a lost or refused connection counts
-/// at once).
-const LATE_PINGS_TOLERATED: u32 = 3;
 /// How long a cross-node request (listing sockets, rooms) waits for the other nodes.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 /// Messages of one subscription that may wait to be handled: a burst of broadcasts from
@@ -133,38 +120,34 @@ pub struct ClusterStatus {
     pub reason: Option<String>,
 }
 
-type Handlers = HashMap<String, mpsc::Sender<ChanItem>>;
-
-struct Inner {
-    conn: ConnectionManager,
-    /// Where the messages of each subscribed channel go.
-    handlers: Arc<RwLock<Handlers>>,
-    /// Every channel the adapter asked for, made again after a reconnection.
-    wanted: Mutex<BTreeSet<String>>,
-    /// Redis answered the last check and every wanted channel is subscribed.
-    up: AtomicBool,
-    /// The connection was lost since the channels were last subscribed.
-    resubscribe: Arc<AtomicBool>,
-    /// Why the link is down.
-    reason: Mutex<Option<String>>,
-    /// Wakes the supervisor early (a lost connection, a subscription to make).
-    wake: Arc<Notify>,
-    /// The URL without its password, for messages.
-    shown: String,
-}
-
 /// The Redis connection of a cluster node; off when standalone.
 #[derive(Clone, Default)]
 pub(crate) struct Link {
-    inner: Option<Arc<Inner>>,
+    inner: Option<Arc<Conn>>,
+}
+
+/// `link_answer!(link, off, |conn| on)`: `off` for a link that is off, else `on` with the
+/// link's Redis connection. Without the `cluster` feature a link is always off and `on` is
+/// not compiled (nor are the Redis calls in it).
+macro_rules! link_answer {
+    ($link:expr, $off:expr, |$conn:ident| $on:expr) => {
+        match &$link.inner {
+            None => $off,
+            #[cfg(feature = "cluster")]
+            Some($conn) => $on,
+            #[cfg(not(feature = "cluster"))]
+            Some($conn) => match **$conn {},
+        }
+    };
 }
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.inner {
-            None => f.write_str("Link(off)"),
-            Some(i) => write!(f, "Link({})", i.shown),
-        }
+        link_answer!(self, f.write_str("Link(off)"), |conn| write!(
+            f,
+            "Link({})",
+            conn.shown()
+        ))
     }
 }
 
@@ -184,36 +167,13 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-fn route(msg: PushInfo, handlers: &RwLock<Handlers>, resubscribe: &AtomicBool, wake: &Notify) {
-    match msg.kind {
-        PushKind::Message | PushKind::SMessage => {
-            let mut data = msg.data.into_iter();
-            let (Some(chan), Some(payload)) = (data.next(), data.next()) else {
-                return;
-            };
-            let (Ok(chan), Ok(payload)) = (
-                redis::from_redis_value::<String>(chan),
-                redis::from_redis_value::<Vec<u8>>(payload),
-            ) else {
-                tracing::warn!("unreadable message from Redis");
-                return;
-            };
-            let handlers = handlers.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(tx) = handlers.get(&chan)
-                && tx.try_send((chan, payload)).is_err()
-            {
-                metrics::counter!("strapi_io_cluster_messages_dropped_total").increment(1);
-                tracing::warn!("cluster message dropped: this node is not keeping up");
-            }
-        }
-        PushKind::Disconnection => {
-            resubscribe.store(true, Ordering::Release);
-            wake.notify_one();
-        }
-        _ => {}
-    }
+/// The error of an operation that needs Redis on a link that is off.
+fn off() -> LinkError {
+    LinkError("cluster mode is off".into())
 }
 
+// Without the `cluster` feature the arguments only the Redis calls use are unused.
+#[cfg_attr(not(feature = "cluster"), allow(unused_variables))]
 impl Link {
     /// The link of a standalone node: publishes nowhere.
     pub(crate) fn off() -> Self {
@@ -222,46 +182,21 @@ impl Link {
 
     /// A link to the Redis at `url` (`redis://…`; RESP3 is asked for). It does not connect
     /// here: a supervisor task (spawned on the current tokio runtime) connects, watches and
-    /// reconnects.
+    /// reconnects. Fails when the URL is unusable, or when the library was built without
+    /// its `cluster` feature.
     pub(crate) fn connect(url: &str) -> Result<Self, LinkError> {
-        let shown = redact_url(url);
-        let info = url
-            .into_connection_info()
-            .map_err(|e| LinkError(format!("invalid Redis URL {shown}: {e}")))?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(settings);
-        let client = redis::Client::open(info)
-            .map_err(|e| LinkError(format!("invalid Redis URL {shown}: {e}")))?;
-        let handlers: Arc<RwLock<Handlers>> = Arc::default();
-        let resubscribe = Arc::new(AtomicBool::new(true));
-        let wake = Arc::new(Notify::new());
-        let (h, r, w) = (handlers.clone(), resubscribe.clone(), wake.clone());
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(PING_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500))
-            .set_push_sender(move |msg: PushInfo| {
-                route(msg, &h, &r, &w);
-                Ok::<(), std::convert::Infallible>(())
-            });
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| LinkError(format!("Redis {shown}: {e}")))?;
-        let inner = Arc::new(Inner {
-            conn,
-            handlers,
-            wanted: Mutex::default(),
-            up: AtomicBool::new(false),
-            resubscribe,
-            reason: Mutex::new(Some("connecting".into())),
-            wake,
-            shown,
-        });
-        tokio::spawn(supervise(Arc::downgrade(&inner)));
-        Ok(Link { inner: Some(inner) })
+        #[cfg(feature = "cluster")]
+        {
+            Conn::open(url).map(|conn| Link { inner: Some(conn) })
+        }
+        #[cfg(not(feature = "cluster"))]
+        {
+            Err(LinkError(format!(
+                "cannot use Redis {}: strapi-io was built without its `cluster` feature \
+                 (cluster mode needs it)",
+                redact_url(url)
+            )))
+        }
     }
 
     /// Whether this node is part of a cluster.
@@ -272,78 +207,36 @@ impl Link {
     #[cfg(test)]
     /// Whether Redis answers and every channel is subscribed.
     pub(crate) fn connected(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_some_and(|i| i.up.load(Ordering::Acquire))
+        link_answer!(self, false, |conn| conn.up())
     }
 
     /// The link's state.
     pub(crate) fn status(&self) -> ClusterStatus {
-        match &self.inner {
-            None => ClusterStatus {
-                enabled: false,
-                connected: false,
-                reason: None,
-            },
-            Some(i) => {
-                let connected = i.up.load(Ordering::Acquire);
-                ClusterStatus {
-                    enabled: true,
-                    connected,
-                    reason: if connected {
-                        None
-                    } else {
-                        i.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
-                    },
-                }
-            }
-        }
-    }
-
-    /// The error for an operation attempted while Redis is unreachable.
-    fn down(inner: &Inner) -> LinkError {
-        let why = inner
-            .reason
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_else(|| "not connected".into());
-        LinkError(format!("Redis {} unavailable: {why}", inner.shown))
-    }
-
-    /// Runs one command on the shared connection, bounded by [`OP_TIMEOUT`]; fails at once
-    /// while the link is down.
-    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, LinkError> {
-        let Some(inner) = &self.inner else {
-            return Err(LinkError("cluster mode is off".into()));
+        let off = ClusterStatus {
+            enabled: false,
+            connected: false,
+            reason: None,
         };
-        if !inner.up.load(Ordering::Acquire) {
-            return Err(Self::down(inner));
-        }
-        let mut conn = inner.conn.clone();
-        let answer = tokio::time::timeout(OP_TIMEOUT, cmd.query_async::<T>(&mut conn)).await;
-        inner.judge(answer)
+        link_answer!(self, off, |conn| conn.status())
     }
 
     /// `SET key value` (cluster-wide state such as the live settings).
     pub(crate) async fn set(&self, key: &str, value: &str) -> Result<(), LinkError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(prefixed(key)).arg(value);
-        self.run::<()>(cmd).await
+        link_answer!(self, Err(off()), |conn| conn
+            .set(prefixed(key), value)
+            .await)
     }
 
     /// `GET key`.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<String>, LinkError> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(prefixed(key));
-        self.run(cmd).await
+        link_answer!(self, Err(off()), |conn| conn.get(prefixed(key)).await)
     }
 
     /// `HSET hash field value`.
     pub(crate) async fn hset(&self, hash: &str, field: &str, value: &str) -> Result<(), LinkError> {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(prefixed(hash)).arg(field).arg(value);
-        self.run::<()>(cmd).await
+        link_answer!(self, Err(off()), |conn| conn
+            .hset(prefixed(hash), field, value)
+            .await)
     }
 
     /// `HDEL hash field…`.
@@ -351,23 +244,21 @@ impl Link {
         if fields.is_empty() {
             return Ok(());
         }
-        let mut cmd = redis::cmd("HDEL");
-        cmd.arg(prefixed(hash)).arg(fields);
-        self.run::<()>(cmd).await
+        link_answer!(self, Err(off()), |conn| conn
+            .hdel(prefixed(hash), fields)
+            .await)
     }
 
     /// `HGETALL hash`.
     pub(crate) async fn hgetall(&self, hash: &str) -> Result<HashMap<String, String>, LinkError> {
-        let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(prefixed(hash));
-        self.run(cmd).await
+        link_answer!(self, Err(off()), |conn| conn.hgetall(prefixed(hash)).await)
     }
 
     /// Publishes `payload` on our own channel `name` (not the adapter's).
     pub(crate) async fn publish_on(&self, name: &str, payload: Vec<u8>) -> Result<(), LinkError> {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(prefixed(name)).arg(payload);
-        self.run::<()>(cmd).await
+        link_answer!(self, Err(off()), |conn| conn
+            .publish(prefixed(name), payload)
+            .await)
     }
 
     /// Subscribes to our own channel `name`; messages arrive on the returned stream, also
@@ -378,153 +269,11 @@ impl Link {
             Err(_) => MessageStream::new_empty(),
         }
     }
-}
 
-fn prefixed(key: &str) -> String {
-    format!("{CHANNEL_PREFIX}:{key}")
-}
-
-impl Inner {
-    /// The result of one command: a lost or refused connection takes the link down at once
-    /// (the supervisor brings it back); a late answer or a command error fails this command
-    /// only, since a busy machine or a bad command says nothing about Redis being gone.
-    fn judge<T>(
-        &self,
-        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, LinkError> {
-        match answer {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e))
-                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() =>
-            {
-                self.mark_down(e.to_string());
-                Err(Link::down(self))
-            }
-            Ok(Err(e)) => Err(LinkError(format!("Redis {}: {e}", self.shown))),
-            Err(_) => {
-                tracing::warn!(redis = %self.shown, "a Redis command got no answer within {OP_TIMEOUT:?}");
-                Err(LinkError(format!(
-                    "Redis {}: no answer within {OP_TIMEOUT:?}",
-                    self.shown
-                )))
-            }
-        }
-    }
-
-    fn mark_down(&self, reason: String) {
-        let was_up = self.up.swap(false, Ordering::AcqRel);
-        self.resubscribe.store(true, Ordering::Release);
-        if was_up {
-            tracing::warn!(redis = %self.shown, %reason, "cluster link lost: this node serves its own clients only until Redis is back");
-        }
-        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-        self.wake.notify_one();
-    }
-}
-
-/// Why a supervisor check failed.
-enum CheckFailed {
-    /// The ping got no answer in time: Redis may be gone, or this machine busy.
-    Late,
-    /// Redis answered with an error, or the connection is gone.
-    Down(String),
-}
-
-/// Pings Redis and, after a (re)connection, subscribes to every wanted channel.
-async fn check(inner: &Inner) -> Result<(), CheckFailed> {
-    let mut conn = inner.conn.clone();
-    match tokio::time::timeout(
-        PING_TIMEOUT,
-        redis::cmd("PING").query_async::<String>(&mut conn),
-    )
-    .await
-    {
-        Err(_) => return Err(CheckFailed::Late),
-        Ok(Err(e)) => return Err(CheckFailed::Down(e.to_string())),
-        Ok(Ok(_)) => {}
-    }
-    if !inner.resubscribe.swap(false, Ordering::AcqRel) {
-        return Ok(());
-    }
-    let channels: Vec<String> = inner
-        .wanted
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .cloned()
-        .collect();
-    if channels.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(OP_TIMEOUT, conn.subscribe(&channels)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(CheckFailed::Down(format!("subscribing: {e}"))),
-        Err(_) => Err(CheckFailed::Down(format!(
-            "subscribing: no answer within {OP_TIMEOUT:?}"
-        ))),
-    }
-}
-
-/// Checks Redis every second (or when woken), subscribes to every wanted channel after a
-/// (re)connection, and keeps `up` and `reason` current. Ends with the link.
-async fn supervise(link: Weak<Inner>) {
-    let mut logged_down = false;
-    let mut late = 0u32;
-    loop {
-        let Some(inner) = link.upgrade() else { return };
-        let outcome = check(&inner).await;
-        match outcome {
-            // A late ping alone may be this machine being busy: only a run of them counts,
-            // and only while nothing else is wrong.
-            Err(CheckFailed::Late)
-                if late + 1 < LATE_PINGS_TOLERATED && inner.up.load(Ordering::Acquire) =>
-            {
-                late += 1;
-            }
-            Ok(()) => {
-                late = 0;
-                if !inner.up.swap(true, Ordering::AcqRel) {
-                    tracing::info!(redis = %inner.shown, "cluster link up");
-                }
-                *inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                logged_down = false;
-            }
-            Err(failed) => {
-                late = 0;
-                let reason = match failed {
-                    CheckFailed::Late => {
-                        format!("pings got no answer within {PING_TIMEOUT:?}")
-                    }
-                    CheckFailed::Down(reason) => reason,
-                };
-                inner.up.store(false, Ordering::Release);
-                inner.resubscribe.store(true, Ordering::Release);
-                if !logged_down {
-                    tracing::warn!(redis = %inner.shown, %reason, "cluster link down; retrying every second");
-                    logged_down = true;
-                }
-                *inner.reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-            }
-        }
-        let wake = inner.wake.clone();
-        drop(inner);
-        tokio::select! {
-            _ = tokio::time::sleep(PING_EVERY) => {}
-            _ = wake.notified() => {}
-        }
-    }
-}
-
-impl Link {
     #[cfg(test)]
     /// Publishes `val` on channel `chan` (as named: no prefix added).
     pub(crate) async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {
-        if self.inner.is_none() {
-            return Ok(());
-        }
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(chan).arg(val);
-        self.run::<()>(cmd).await
+        link_answer!(self, Ok(()), |conn| conn.publish(chan, val).await)
     }
 
     /// Subscribes to channel `chan` (now, or as soon as Redis answers), with room for `size`
@@ -534,56 +283,24 @@ impl Link {
         chan: String,
         size: usize,
     ) -> Result<MessageStream, LinkError> {
-        let Some(inner) = &self.inner else {
-            return Ok(MessageStream::new_empty());
-        };
-        let (tx, rx) = mpsc::channel(size);
-        inner
-            .handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chan.clone(), tx);
-        inner
-            .wanted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(chan);
-        // The supervisor subscribes (now, or once Redis answers).
-        inner.resubscribe.store(true, Ordering::Release);
-        inner.wake.notify_one();
-        Ok(MessageStream::new(rx))
+        link_answer!(self, Ok(MessageStream::new_empty()), |conn| Ok(
+            conn.subscribe(chan, size)
+        ))
     }
 
     /// Unsubscribes from channel `chan`.
     pub(crate) async fn unsubscribe(&self, chan: String) -> Result<(), LinkError> {
-        let Some(inner) = &self.inner else {
-            return Ok(());
-        };
-        inner
-            .handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&chan);
-        inner
-            .wanted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&chan);
-        let mut cmd = redis::cmd("UNSUBSCRIBE");
-        cmd.arg(chan);
-        self.run::<()>(cmd).await
+        link_answer!(self, Ok(()), |conn| conn.unsubscribe(chan).await)
     }
 
     /// How many subscribers channel `chan` has (1 for a link that is off: this node).
     pub(crate) async fn num_serv(&self, chan: &str) -> Result<u16, LinkError> {
-        if self.inner.is_none() {
-            return Ok(1);
-        }
-        let mut cmd = redis::cmd("PUBSUB");
-        cmd.arg("NUMSUB").arg(chan);
-        let (_, count): (String, u16) = self.run(cmd).await?;
-        Ok(count)
+        link_answer!(self, Ok(1), |conn| conn.numsub(chan).await)
     }
+}
+
+fn prefixed(key: &str) -> String {
+    format!("{CHANNEL_PREFIX}:{key}")
 }
 
 #[cfg(test)]
@@ -614,6 +331,15 @@ mod tests {
         assert!(!link.status().enabled);
     }
 
+    #[cfg(not(feature = "cluster"))]
+    #[test]
+    fn without_the_cluster_feature_connecting_says_so() {
+        let err = Link::connect("redis://:pw@127.0.0.1:6379").unwrap_err();
+        assert!(err.to_string().contains("`cluster` feature"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "cluster")]
     #[tokio::test]
     async fn an_unreachable_redis_fails_fast_and_says_why() {
         // Nothing listens on port 9 of 127.0.0.1 (discard); the link starts anyway.
@@ -622,7 +348,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let started = std::time::Instant::now();
         let err = link.publish("c".into(), vec![1]).await.unwrap_err();
-        assert!(started.elapsed() < OP_TIMEOUT, "fails at once while down");
+        assert!(
+            started.elapsed() < redis::OP_TIMEOUT,
+            "fails at once while down"
+        );
         assert!(err.to_string().contains("unavailable"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
         let status = link.status();

@@ -6,7 +6,10 @@
 //!   [`Io::serve`] serves the router with the edge bounded (header and body timeouts, limits
 //!   on connections that have not sent a request yet, stalled writes closed).
 //! - [`directory`] resolves handshake credentials to audiences; [`StaticDirectory`] is the
-//!   one declared in a config file; [`StrapiDirectory`] reads a Strapi 5 database read-only.
+//!   one declared in a config file; [`StrapiDirectory`] reads a Strapi 5 database read-only
+//!   (feature `strapi-directory`, on by default).
+//! - Cluster mode (several nodes over Redis, `redis.enabled`) needs the `cluster` feature, on
+//!   by default; without it a node is always standalone.
 //! - [`load_schemas`] reads a Strapi project's `src/` tree.
 //!
 //! The pure domain (sanitizing, formats, permissions) lives in `strapi-io-core`, re-exported
@@ -54,6 +57,7 @@ mod serve;
 mod session;
 mod shared;
 mod stats;
+#[cfg(feature = "strapi-directory")]
 pub mod strapi_directory;
 mod subscriptions;
 mod types;
@@ -74,6 +78,7 @@ pub use payload::{Args, Payload};
 pub use populate::{Populate, PopulateFuture};
 pub use project::{ProjectError, load_schemas};
 pub use stats::IoStats;
+#[cfg(feature = "strapi-directory")]
 pub use strapi_directory::{
     DirectoryHealth, StrapiDirectory, StrapiDirectoryError, StrapiDirectoryOptions, WatchStats,
 };
