@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
-use strapi_io::{Io, IoBuilder, IoLayer, StaticDirectory, StrapiDirectory, StrapiDirectoryOptions};
+use strapi_io::{Io, IoBuilder, IoLayer, StaticDirectory, StrapiDirectory};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 
-use crate::config::{DirectoryKind, Loaded};
+use crate::config::{Directory, Loaded};
 use crate::http::auth::{AdminKey, WebhookKey};
 use crate::populate::Populator;
 use crate::state::AppState;
@@ -23,9 +23,6 @@ use crate::{monitoring, rpc, webhook};
 
 /// Extra room for the JSON around a payload in an RPC body.
 const BODY_OVERHEAD: usize = 64 * 1024;
-
-/// Where the gateway keeps its database when `server.dataDir` is not set.
-const DEFAULT_DATA_DIR: &str = ".strapi-io";
 
 /// A built gateway: its routes, its `Io`, and the webhook route's state (open windows are
 /// flushed at shutdown).
@@ -76,13 +73,9 @@ pub(crate) fn router(state: AppState) -> Router {
 /// (installed as the `Io`'s populate hook when some type sets `populate`), and joins the
 /// cluster. The layer serves Socket.IO.
 pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)> {
-    let c = &loaded.config;
-    let data_dir = c
-        .server
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-    let store = SettingsStore::open(&data_dir).await?;
+    // Checked when the config was read; built again here from what the caller may have changed.
+    let c = loaded.config.gateway()?;
+    let store = SettingsStore::open(&c.data_dir).await?;
     let settings = match store.load().await? {
         Some(mut stored) => {
             tracing::info!(db = %store.path().display(), "using the stored settings (they win over the config file)");
@@ -94,37 +87,31 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
         }
         None => c.settings.clone(),
     };
-    let (directory, strapi_directory): (Arc<dyn strapi_io::Directory>, _) = match c.directory.kind {
-        DirectoryKind::Static => (
+    let (directory, strapi_directory): (Arc<dyn strapi_io::Directory>, _) = match &c.directory {
+        Directory::Static {
+            declared,
+            jwt_secret,
+            api_token_salt,
+        } => (
             Arc::new(StaticDirectory::new(
-                &c.directory.static_part(),
-                c.directory.jwt_secret.as_deref().unwrap_or_default(),
-                c.directory.api_token_salt.as_deref().unwrap_or_default(),
+                declared,
+                jwt_secret.expose(),
+                api_token_salt.expose(),
             )?),
             None,
         ),
-        DirectoryKind::Strapi => {
-            let defaults = StrapiDirectoryOptions::default();
-            let options = StrapiDirectoryOptions {
-                cache_ttl: c
-                    .directory
-                    .cache_ttl_seconds
-                    .map(Duration::from_secs)
-                    .unwrap_or(defaults.cache_ttl),
-                // Checked when the config was read.
-                refresh: c
-                    .directory
-                    .refresh()
-                    .ok()
-                    .flatten()
-                    .unwrap_or(defaults.refresh),
-            };
+        Directory::Strapi {
+            database_url,
+            jwt_secret,
+            api_token_salt,
+            options,
+        } => {
             let d = Arc::new(
                 StrapiDirectory::open(
-                    c.directory.database_url.as_deref().unwrap_or_default(),
-                    c.directory.jwt_secret.as_deref().unwrap_or_default(),
-                    c.directory.api_token_salt.as_deref().unwrap_or_default(),
-                    options,
+                    database_url.expose(),
+                    jwt_secret.expose(),
+                    api_token_salt.expose(),
+                    options.clone(),
                 )
                 .await?,
             );
@@ -134,21 +121,16 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
     // Before the populate client, which shows its counters at zero.
     crate::monitoring::install_metrics();
     // One populate client (HTTP client, slots, counters) for every source of `emit`.
-    let strapi = crate::populate::Options {
-        url: c.strapi.url.as_deref(),
-        token: c.strapi.token.as_deref(),
-        timeout_ms: c.strapi.populate_timeout_ms,
-        concurrency: c.strapi.populate_concurrency,
-    };
+    let strapi = c.strapi.populate_options();
     let populator = Populator::new(&strapi, c.content_types.as_deref(), &loaded.schemas)?;
     let mut builder = IoBuilder::new(loaded.schemas.clone())
         .settings(settings)
         .sensitive_fields(c.sensitive_fields.clone())
         .directory(directory)
-        .path(c.socket.server_options.path.clone())
-        .max_http_buffer_size(c.socket.server_options.max_http_buffer_size)
-        .max_buffer_size(c.socket.server_options.max_buffer_size)
-        .transports(&c.socket.server_options.transports);
+        .path(c.socket.path.clone())
+        .max_http_buffer_size(c.socket.max_http_buffer_size)
+        .max_buffer_size(c.socket.max_buffer_size)
+        .transports(&c.socket.transports);
     builder = crate::forward::install(builder, &c.events);
     if let Some(ct) = &c.content_types {
         builder = builder.content_types(ct.clone());
@@ -159,10 +141,7 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
     let (layer, io) = builder.build()?;
     let webhooks = Arc::new(WebhookState::new(
         io.clone(),
-        strapi_io::core::settle::SettleWindow::new(
-            Duration::from_millis(c.server.webhook_settle_ms),
-            Duration::from_millis(c.server.webhook_coalesce_ms),
-        ),
+        strapi_io::core::settle::SettleWindow::new(c.webhook_settle, c.webhook_coalesce),
         populator.clone(),
     ));
     crate::cluster::join(&io, store.clone()).await;
@@ -174,9 +153,9 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
         entry_events: Default::default(),
         populator,
         idempotency: Default::default(),
-        admin_key: AdminKey::new(c.server.admin_token.clone()),
-        webhook_key: WebhookKey::new(c.server.webhook_token.clone()),
-        body_limit: usize::try_from(c.socket.server_options.max_http_buffer_size)
+        admin_key: AdminKey::new(c.admin_token.as_ref().map(|t| t.expose().to_owned())),
+        webhook_key: WebhookKey::new(c.webhook_token.as_ref().map(|t| t.expose().to_owned())),
+        body_limit: usize::try_from(c.socket.max_http_buffer_size)
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
     };
@@ -186,16 +165,15 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
 /// Builds the whole gateway from a loaded config ([`state`], [`router`]), with Socket.IO, the
 /// client bundle when configured, and CORS.
 pub(crate) async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
-    let c = &loaded.config;
+    let c = loaded.config.gateway()?;
     let (state, layer) = state(loaded).await?;
     let (io, webhooks) = (state.io.clone(), state.webhooks.clone());
     let router = router(state).layer(layer);
     // In front of the Socket.IO layer, which would take its path's files for transport requests.
-    let router = match &c.socket.server_options.serve_client {
+    let router = match &c.socket.serve_client {
         Some(dir) => {
-            let bundle =
-                crate::client_bundle::ClientBundle::load(dir, &c.socket.server_options.path)
-                    .map_err(anyhow::Error::msg)?;
+            let bundle = crate::client_bundle::ClientBundle::load(dir, &c.socket.path)
+                .map_err(anyhow::Error::msg)?;
             tracing::info!(files = bundle.len(), dir = %dir.display(), "serving the socket.io-client bundle");
             router.layer(axum::middleware::from_fn_with_state(
                 bundle,

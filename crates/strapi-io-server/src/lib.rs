@@ -6,8 +6,6 @@ mod app;
 pub mod cli;
 mod client_bundle;
 mod cluster;
-// Typed config is a later step: its items stay `pub` until then.
-#[allow(unreachable_pub)]
 mod config;
 mod entries;
 mod forward;
@@ -131,7 +129,9 @@ pub async fn execute(command: Command) -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            let loaded = match config::load(config.as_deref(), &env_lookup) {
+            let loaded = config::load(config.as_deref(), &env_lookup)
+                .and_then(|l| Ok((l.config.gateway()?, l)));
+            let (typed, loaded) = match loaded {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("invalid config:\n{e}");
@@ -139,10 +139,7 @@ pub async fn execute(command: Command) -> ExitCode {
                 }
             };
             let nofile = raise_nofile_limit();
-            let addr = format!(
-                "{}:{}",
-                loaded.config.server.host, loaded.config.server.port
-            );
+            let addr = format!("{}:{}", typed.host, typed.port);
             let listener = match listen(&addr).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -158,7 +155,7 @@ pub async fn execute(command: Command) -> ExitCode {
                 }
             };
             let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-            print_banner(&loaded, &local, nofile);
+            print_banner(&loaded, &typed, &local, nofile);
             match app::serve(gateway, listener, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -170,19 +167,23 @@ pub async fn execute(command: Command) -> ExitCode {
     }
 }
 
-fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
-    let c = &loaded.config;
+fn print_banner(
+    loaded: &config::Loaded,
+    c: &config::GatewayConfig,
+    addr: &str,
+    nofile: Option<u64>,
+) {
     let types: Vec<&str> = loaded
         .schemas
         .content_types()
         .map(|c| c.uid.as_str())
         .collect();
     println!("strapi-io listening on http://{addr}");
-    println!("  socket.io path : {}", c.socket.server_options.path);
+    println!("  socket.io path : {}", c.socket.path);
     println!("  content types  : {}", types.join(", "));
     println!(
         "  admin API      : {}",
-        if c.server.admin_token.is_some() {
+        if c.admin_token.is_some() {
             "POST /api/io/<method> (Bearer admin token)"
         } else {
             "off (set STRAPI_IO_ADMIN_TOKEN)"
@@ -197,11 +198,24 @@ fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
     println!(
         "                   io(\"http://{addr}\", {{ auth: {{ strategy: \"api-token\", token: \"<API token>\" }} }})"
     );
-    let demo = |v: &Option<String>, d: &str| v.as_deref() == Some(d);
+    let (jwt_secret, api_token_salt) = match &c.directory {
+        config::Directory::Static {
+            jwt_secret,
+            api_token_salt,
+            ..
+        }
+        | config::Directory::Strapi {
+            jwt_secret,
+            api_token_salt,
+            ..
+        } => (jwt_secret, api_token_salt),
+    };
     if loaded.embedded
-        || demo(&c.directory.jwt_secret, "demo-jwt-secret")
-        || demo(&c.server.admin_token, "demo-admin-token")
-        || demo(&c.directory.api_token_salt, "demo-api-token-salt")
+        || jwt_secret.expose() == "demo-jwt-secret"
+        || c.admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose() == "demo-admin-token")
+        || api_token_salt.expose() == "demo-api-token-salt"
     {
         eprintln!();
         eprintln!("WARNING: running with the PUBLIC DEMO SECRETS of examples/blog (jwt secret");

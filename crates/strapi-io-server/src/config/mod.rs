@@ -1,5 +1,15 @@
 //! The gateway's configuration: the file (TOML or JSON, camelCase keys as the plugin's
-//! config), environment overrides (SPEC §7), validation with paths, and the embedded demo.
+//! config), environment overrides (SPEC §7), validation with paths ([`Config::validate`],
+//! [`Problem`]), the typed view the gateway is built from ([`GatewayConfig`]), secrets that
+//! never print ([`Secret`]), and the embedded demo.
+
+mod gateway;
+mod problem;
+mod secret;
+
+pub(crate) use gateway::{Directory, GatewayConfig};
+pub(crate) use problem::{ConfigError, Problem};
+pub(crate) use secret::{MASK, Secret};
 
 use std::path::{Path, PathBuf};
 
@@ -9,28 +19,28 @@ use strapi_io::core::Settings;
 use strapi_io::core::events::ContentTypeEntry;
 use strapi_io::core::schema::{Component, ContentType, Schemas};
 use strapi_io::directory::{RoleDecl, TokenDecl, UserDecl};
-use strapi_io::{StaticDirectoryConfig, load_schemas};
+use strapi_io::load_schemas;
 
 /// The whole config file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Config {
+pub(crate) struct Config {
     /// Where the gateway listens and its own secrets.
-    pub server: ServerConfig,
+    pub(crate) server: ServerConfig,
     /// Where identities come from.
-    pub directory: DirectoryConfig,
+    pub(crate) directory: DirectoryConfig,
     /// The Strapi project and API.
-    pub strapi: StrapiConfig,
+    pub(crate) strapi: StrapiConfig,
     /// Enabled content types (absent: every `api::` type).
-    pub content_types: Option<Vec<ContentTypeEntry>>,
+    pub(crate) content_types: Option<Vec<ContentTypeEntry>>,
     /// Extra sensitive field names.
-    pub sensitive_fields: Vec<String>,
+    pub(crate) sensitive_fields: Vec<String>,
     /// Socket.IO server options.
-    pub socket: SocketConfig,
+    pub(crate) socket: SocketConfig,
     /// Custom client events forwarded to a backend (the plugin's `events`).
-    pub events: Vec<ForwardedEvent>,
+    pub(crate) events: Vec<ForwardedEvent>,
     /// The plugin settings (seed).
-    pub settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 /// The longest webhook window accepted, in milliseconds.
@@ -39,24 +49,26 @@ const MAX_WEBHOOK_COALESCE_MS: u64 = 10_000;
 /// `server`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Listen address.
-    pub host: String,
+    pub(crate) host: String,
     /// Listen port.
-    pub port: u16,
-    /// Bearer token for `/api/io/*`.
-    pub admin_token: Option<String>,
-    /// Bearer token Strapi's webhooks carry.
-    pub webhook_token: Option<String>,
+    pub(crate) port: u16,
+    /// Bearer token for `/api/io/*` (a secret: masked when serialized).
+    #[serde(serialize_with = "secret::mask_option")]
+    pub(crate) admin_token: Option<String>,
+    /// Bearer token Strapi's webhooks carry (a secret: masked when serialized).
+    #[serde(serialize_with = "secret::mask_option")]
+    pub(crate) webhook_token: Option<String>,
     /// The longest a webhook request may wait for the rest of its action (Strapi sends
     /// several per action, in no set order); 0 emits each at once.
-    pub webhook_coalesce_ms: u64,
+    pub(crate) webhook_coalesce_ms: u64,
     /// The shortest such wait, where one is needed (see `strapi_io::core::settle`); the
     /// window grows from here with the gaps the gateway observes (never above
     /// `webhook_coalesce_ms`).
-    pub webhook_settle_ms: u64,
+    pub(crate) webhook_settle_ms: u64,
     /// Where the gateway keeps its own data.
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -76,7 +88,7 @@ impl Default for ServerConfig {
 /// Which directory serves identities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DirectoryKind {
+pub(crate) enum DirectoryKind {
     /// Declared in this file.
     #[default]
     Static,
@@ -87,78 +99,49 @@ pub enum DirectoryKind {
 /// `directory`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct DirectoryConfig {
+pub(crate) struct DirectoryConfig {
     /// `static` or `strapi`.
-    pub kind: DirectoryKind,
+    pub(crate) kind: DirectoryKind,
     /// users-permissions JWT secret.
-    pub jwt_secret: Option<String>,
+    pub(crate) jwt_secret: Option<Secret>,
     /// Strapi's `API_TOKEN_SALT`.
-    pub api_token_salt: Option<String>,
-    /// Strapi's database URL (`strapi` directory).
-    pub database_url: Option<String>,
+    pub(crate) api_token_salt: Option<Secret>,
+    /// Strapi's database URL (`strapi` directory; it may hold a password).
+    pub(crate) database_url: Option<Secret>,
     /// Roles (`static`).
-    pub roles: Vec<RoleDecl>,
+    pub(crate) roles: Vec<RoleDecl>,
     /// Users (`static`).
-    pub users: Vec<UserDecl>,
+    pub(crate) users: Vec<UserDecl>,
     /// API tokens (`static`).
-    pub api_tokens: Vec<TokenDecl>,
+    pub(crate) api_tokens: Vec<TokenDecl>,
     /// Existing entries for `subscribe-entity` verification (`static`).
-    pub entities: std::collections::BTreeMap<String, Vec<Value>>,
+    pub(crate) entities: std::collections::BTreeMap<String, Vec<Value>>,
     /// users-permissions email confirmation (`static`).
-    pub email_confirmation: bool,
+    pub(crate) email_confirmation: bool,
     /// How long the `strapi` directory trusts what it read, in seconds (default 300).
-    pub cache_ttl_seconds: Option<u64>,
+    pub(crate) cache_ttl_seconds: Option<u64>,
     /// How often the `strapi` directory checks its tables for changes, in seconds (default
     /// 2; fractions allowed, at least 0.1; 0 turns the watch off).
-    pub refresh_seconds: Option<f64>,
+    pub(crate) refresh_seconds: Option<f64>,
 }
 
 /// The longest `directory.refreshSeconds` (an hour).
 const MAX_REFRESH_SECONDS: f64 = 3600.0;
 
-impl DirectoryConfig {
-    /// `refreshSeconds` as a duration (zero: off); `Err` names the problem.
-    pub fn refresh(&self) -> Result<Option<std::time::Duration>, String> {
-        match self.refresh_seconds {
-            None => Ok(None),
-            Some(0.0) => Ok(Some(std::time::Duration::ZERO)),
-            Some(s) if s.is_finite() && (0.1..=MAX_REFRESH_SECONDS).contains(&s) => {
-                Ok(Some(std::time::Duration::from_secs_f64(s)))
-            }
-            Some(s) => Err(format!(
-                "directory.refreshSeconds: {s} is not 0 (off) or between 0.1 and {MAX_REFRESH_SECONDS}"
-            )),
-        }
-    }
-}
-
-impl DirectoryConfig {
-    /// The static directory's part.
-    pub fn static_part(&self) -> StaticDirectoryConfig {
-        StaticDirectoryConfig {
-            roles: self.roles.clone(),
-            users: self.users.clone(),
-            api_tokens: self.api_tokens.clone(),
-            entities: self.entities.clone(),
-            email_confirmation: self.email_confirmation,
-        }
-    }
-}
-
 /// `strapi`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct StrapiConfig {
+pub(crate) struct StrapiConfig {
     /// The Strapi project whose `src/` holds the schemas (relative to the config file).
-    pub project_dir: Option<PathBuf>,
+    pub(crate) project_dir: Option<PathBuf>,
     /// Strapi's base URL (`http://`), for populate.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Strapi API token, for populate.
-    pub token: Option<String>,
+    pub(crate) token: Option<Secret>,
     /// How long one populate refetch may take, the wait for a free slot included (ms).
-    pub populate_timeout_ms: u64,
+    pub(crate) populate_timeout_ms: u64,
     /// Populate refetches in flight at once.
-    pub populate_concurrency: usize,
+    pub(crate) populate_concurrency: usize,
 }
 
 impl Default for StrapiConfig {
@@ -176,23 +159,23 @@ impl Default for StrapiConfig {
 /// `socket`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct SocketConfig {
+pub(crate) struct SocketConfig {
     /// Socket.IO server options.
-    pub server_options: ServerOptions,
+    pub(crate) server_options: ServerOptions,
 }
 
 /// One custom client event, forwarded as `POST url {event, socket: {id, user, role}, args}`;
 /// the JSON reply becomes the ack.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ForwardedEvent {
+pub(crate) struct ForwardedEvent {
     /// The client event name.
-    pub name: String,
+    pub(crate) name: String,
     /// The backend URL (http).
-    pub url: String,
+    pub(crate) url: String,
     /// How long to wait for the backend.
     #[serde(default = "default_forward_timeout")]
-    pub timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
 }
 
 fn default_forward_timeout() -> u64 {
@@ -202,19 +185,19 @@ fn default_forward_timeout() -> u64 {
 /// `socket.serverOptions`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     /// The Socket.IO path.
-    pub path: String,
+    pub(crate) path: String,
     /// Largest message accepted, and largest payload sent by `raw`.
-    pub max_http_buffer_size: u64,
+    pub(crate) max_http_buffer_size: u64,
     /// Accepted transports: `polling`, `websocket`.
-    pub transports: Vec<strapi_io::Transport>,
+    pub(crate) transports: Vec<strapi_io::Transport>,
     /// Packets queued per socket before it counts as a slow consumer.
-    pub max_buffer_size: usize,
+    pub(crate) max_buffer_size: usize,
     /// A socket.io-client `dist` directory whose bundles are served under the Socket.IO path
     /// (`/socket.io/socket.io.js`, …), as Node's `serveClient`; off when absent. Relative to
     /// the config file.
-    pub serve_client: Option<PathBuf>,
+    pub(crate) serve_client: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -232,55 +215,39 @@ impl Default for ServerOptions {
     }
 }
 
-/// A config that cannot be used: every problem, each with its path.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", .problems.join("\n"))]
-pub struct ConfigError {
-    /// `path: message` lines.
-    pub problems: Vec<String>,
-}
-
-impl ConfigError {
-    fn one(message: impl Into<String>) -> Self {
-        ConfigError {
-            problems: vec![message.into()],
-        }
-    }
-}
-
 /// The demo project compiled into the binary.
-pub const EMBEDDED_CONFIG: &str = include_str!("../../../examples/blog/strapi-io.toml");
+pub(crate) const EMBEDDED_CONFIG: &str = include_str!("../../../../examples/blog/strapi-io.toml");
 const EMBEDDED_CONTENT_TYPES: [(&str, &str); 3] = [
     (
         "api::article.article",
-        include_str!("../../../examples/blog/src/api/article/content-types/article/schema.json"),
+        include_str!("../../../../examples/blog/src/api/article/content-types/article/schema.json"),
     ),
     (
         "api::author.author",
-        include_str!("../../../examples/blog/src/api/author/content-types/author/schema.json"),
+        include_str!("../../../../examples/blog/src/api/author/content-types/author/schema.json"),
     ),
     (
         "api::comment.comment",
-        include_str!("../../../examples/blog/src/api/comment/content-types/comment/schema.json"),
+        include_str!("../../../../examples/blog/src/api/comment/content-types/comment/schema.json"),
     ),
 ];
 const EMBEDDED_COMPONENTS: [(&str, &str); 1] = [(
     "shared.seo",
-    include_str!("../../../examples/blog/src/components/shared/seo.json"),
+    include_str!("../../../../examples/blog/src/components/shared/seo.json"),
 )];
 
 /// A loaded config with its schemas and where it came from.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The effective config (file + environment).
-    pub config: Config,
+    pub(crate) config: Config,
     /// Settings the environment sets (`STRAPI_IO_CORS_ORIGINS`, `STRAPI_IO_ONLY_PUBLISHED`):
     /// applied to the config's seed here, and to stored settings at start.
-    pub settings_env: SettingsEnv,
+    pub(crate) settings_env: SettingsEnv,
     /// The project's schemas.
-    pub schemas: Schemas,
+    pub(crate) schemas: Schemas,
     /// Whether this is the embedded demo.
-    pub embedded: bool,
+    pub(crate) embedded: bool,
 }
 
 /// The HTTP methods `socket.serverOptions.cors.methods` may name (what Socket.IO serves).
@@ -302,8 +269,9 @@ fn carry_over_cors(value: &mut Value) -> Result<(), ConfigError> {
         return Ok(());
     };
     let Value::Object(cors) = cors else {
-        return Err(ConfigError::one(format!(
-            "{PATH}: expected an object {{origin, methods?, credentials?}}"
+        return Err(ConfigError::one(Problem::new(
+            PATH,
+            "expected an object {origin, methods?, credentials?}",
         )));
     };
     let mut problems = Vec::new();
@@ -321,14 +289,20 @@ fn carry_over_cors(value: &mut Value) -> Result<(), ConfigError> {
                     .collect();
                 match strings {
                     Some(list) => origins = Some(list),
-                    None => problems.push(format!("{PATH}.origin: expected strings")),
+                    None => {
+                        problems.push(Problem::new(format!("{PATH}.origin"), "expected strings"))
+                    }
                 }
             }
-            ("origin", _) => problems.push(format!(
-                "{PATH}.origin: expected a string, a list of strings, true or false"
+            ("origin", _) => problems.push(Problem::new(
+                format!("{PATH}.origin"),
+                "expected a string, a list of strings, true or false",
             )),
             ("credentials", Value::Bool(b)) => credentials = Some(*b),
-            ("credentials", _) => problems.push(format!("{PATH}.credentials: expected a boolean")),
+            ("credentials", _) => problems.push(Problem::new(
+                format!("{PATH}.credentials"),
+                "expected a boolean",
+            )),
             ("methods", methods) => {
                 let ok = match methods {
                     Value::String(m) => m.split(',').all(|m| CORS_METHODS.contains(&m.trim())),
@@ -338,25 +312,27 @@ fn carry_over_cors(value: &mut Value) -> Result<(), ConfigError> {
                     _ => false,
                 };
                 if !ok {
-                    problems.push(format!(
-                        "{PATH}.methods: Socket.IO is served with {} only",
-                        CORS_METHODS.join(", ")
+                    problems.push(Problem::new(
+                        format!("{PATH}.methods"),
+                        format!("Socket.IO is served with {} only", CORS_METHODS.join(", ")),
                     ));
                 }
             }
-            (other, _) => problems.push(format!(
-                "{PATH}.{other}: not supported (origin, methods and credentials are)"
+            (other, _) => problems.push(Problem::new(
+                format!("{PATH}.{other}"),
+                "not supported (origin, methods and credentials are)",
             )),
         }
     }
     if value.get("settings").and_then(|s| s.get("cors")).is_some() {
-        problems.push(format!(
-            "{PATH}: CORS is given twice; keep it in {PATH} (as in the Node plugin) or in settings.cors"
+        problems.push(Problem::new(
+            PATH,
+            format!(
+                "CORS is given twice; keep it in {PATH} (as in the Node plugin) or in settings.cors"
+            ),
         ));
     }
-    if !problems.is_empty() {
-        return Err(ConfigError { problems });
-    }
+    ConfigError::check(problems)?;
     if origins.is_some() || credentials.is_some() {
         let mut moved = serde_json::Map::new();
         if let Some(origins) = origins {
@@ -392,36 +368,42 @@ fn plain_message(msg: &str) -> String {
 }
 
 /// Parses a config document (already turned into JSON), reporting problems with paths.
-pub fn parse_config(mut value: Value) -> Result<Config, ConfigError> {
+pub(crate) fn parse_config(mut value: Value) -> Result<Config, ConfigError> {
     carry_over_cors(&mut value)?;
     let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        ConfigError::one(format!(
-            "{path}: {}",
-            plain_message(&e.into_inner().to_string())
+        ConfigError::one(Problem::new(
+            path,
+            plain_message(&e.into_inner().to_string()),
         ))
     })?;
-    config
-        .settings
-        .check()
-        .map_err(|problems| ConfigError { problems })?;
+    ConfigError::check(
+        config
+            .settings
+            .problems("settings")
+            .into_iter()
+            .map(Problem::from)
+            .collect(),
+    )?;
     Ok(config)
 }
 
 /// Reads a TOML or JSON config text into JSON (by extension; `.json` is JSON, else TOML).
-pub fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value, ConfigError> {
+pub(crate) fn parse_text(text: &str, json: bool, origin: &str) -> Result<Value, ConfigError> {
     if json {
-        serde_json::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| ConfigError::one(Problem::new(origin, e.to_string())))
     } else {
-        let v: toml::Value =
-            toml::from_str(text).map_err(|e| ConfigError::one(format!("{origin}: {e}")))?;
+        let v: toml::Value = toml::from_str(text)
+            .map_err(|e| ConfigError::one(Problem::new(origin, e.to_string())))?;
         // JSON has no NaN or infinity: converted, they would read as an absent key.
         if let Some(path) = non_finite(&v, "") {
-            return Err(ConfigError::one(format!(
-                "{path}: not a finite number (nan and inf are not accepted)"
+            return Err(ConfigError::one(Problem::new(
+                path,
+                "not a finite number (nan and inf are not accepted)",
             )));
         }
-        serde_json::to_value(v).map_err(|e| ConfigError::one(format!("{origin}: {e}")))
+        serde_json::to_value(v).map_err(|e| ConfigError::one(Problem::new(origin, e.to_string())))
     }
 }
 
@@ -448,16 +430,16 @@ fn non_finite(v: &toml::Value, path: &str) -> Option<String> {
 /// Settings given by environment variables, which win over the config file and over stored
 /// settings at start (a later `PUT /api/io/settings` still changes them live).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SettingsEnv {
+pub(crate) struct SettingsEnv {
     /// `STRAPI_IO_CORS_ORIGINS`: `cors.origins`, comma-separated.
-    pub cors_origins: Option<Vec<String>>,
+    pub(crate) cors_origins: Option<Vec<String>>,
     /// `STRAPI_IO_ONLY_PUBLISHED`: `events.onlyPublished` (`true`/`false`/`1`/`0`).
-    pub only_published: Option<bool>,
+    pub(crate) only_published: Option<bool>,
 }
 
 impl SettingsEnv {
     /// Reads the variables; a malformed one is an error naming it.
-    pub fn read(env: Env<'_>) -> Result<Self, ConfigError> {
+    pub(crate) fn read(env: Env<'_>) -> Result<Self, ConfigError> {
         let cors_origins = env("STRAPI_IO_CORS_ORIGINS").map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -470,8 +452,9 @@ impl SettingsEnv {
             Some("true" | "1") => Some(true),
             Some("false" | "0") => Some(false),
             Some(v) => {
-                return Err(ConfigError::one(format!(
-                    "STRAPI_IO_ONLY_PUBLISHED: `{v}` is not true, false, 1 or 0"
+                return Err(ConfigError::one(Problem::new(
+                    "STRAPI_IO_ONLY_PUBLISHED",
+                    format!("`{v}` is not true, false, 1 or 0"),
                 )));
             }
         };
@@ -482,7 +465,7 @@ impl SettingsEnv {
     }
 
     /// Sets what the environment gives on `settings`.
-    pub fn apply(&self, settings: &mut strapi_io::core::Settings) {
+    pub(crate) fn apply(&self, settings: &mut strapi_io::core::Settings) {
         if let Some(origins) = &self.cors_origins {
             settings.cors.origins = origins.clone();
         }
@@ -493,33 +476,49 @@ impl SettingsEnv {
 }
 
 /// An environment lookup, so tests can pass their own.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Applies the `STRAPI_IO_*` overrides.
-pub fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
+pub(crate) fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
     if let Some(v) = env("STRAPI_IO_HOST") {
         config.server.host = v;
     }
     if let Some(v) = env("STRAPI_IO_PORT") {
-        config.server.port = v
-            .parse()
-            .map_err(|_| ConfigError::one(format!("STRAPI_IO_PORT: `{v}` is not a port number")))?;
+        config.server.port = v.parse().map_err(|_| {
+            ConfigError::one(Problem::new(
+                "STRAPI_IO_PORT",
+                format!("`{v}` is not a port number"),
+            ))
+        })?;
     }
-    let set = |slot: &mut Option<String>, name: &str| {
+    fn set<T: From<String>>(slot: &mut Option<T>, env: Env<'_>, name: &str) {
         if let Some(v) = env(name) {
-            *slot = Some(v);
+            *slot = Some(v.into());
         }
-    };
-    set(&mut config.server.admin_token, "STRAPI_IO_ADMIN_TOKEN");
-    set(&mut config.server.webhook_token, "STRAPI_IO_WEBHOOK_TOKEN");
-    set(&mut config.directory.jwt_secret, "STRAPI_IO_JWT_SECRET");
+    }
+    set(&mut config.server.admin_token, env, "STRAPI_IO_ADMIN_TOKEN");
+    set(
+        &mut config.server.webhook_token,
+        env,
+        "STRAPI_IO_WEBHOOK_TOKEN",
+    );
+    set(
+        &mut config.directory.jwt_secret,
+        env,
+        "STRAPI_IO_JWT_SECRET",
+    );
     set(
         &mut config.directory.api_token_salt,
+        env,
         "STRAPI_IO_API_TOKEN_SALT",
     );
-    set(&mut config.directory.database_url, "STRAPI_IO_DATABASE_URL");
-    set(&mut config.strapi.url, "STRAPI_IO_STRAPI_URL");
-    set(&mut config.strapi.token, "STRAPI_IO_STRAPI_TOKEN");
+    set(
+        &mut config.directory.database_url,
+        env,
+        "STRAPI_IO_DATABASE_URL",
+    );
+    set(&mut config.strapi.url, env, "STRAPI_IO_STRAPI_URL");
+    set(&mut config.strapi.token, env, "STRAPI_IO_STRAPI_TOKEN");
     if let Some(v) = env("STRAPI_IO_DATA_DIR") {
         config.server.data_dir = Some(PathBuf::from(v));
     }
@@ -535,8 +534,9 @@ pub fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
             "static" => DirectoryKind::Static,
             "strapi" => DirectoryKind::Strapi,
             _ => {
-                return Err(ConfigError::one(format!(
-                    "STRAPI_IO_DIRECTORY: `{v}` is not `static` or `strapi`"
+                return Err(ConfigError::one(Problem::new(
+                    "STRAPI_IO_DIRECTORY",
+                    format!("`{v}` is not `static` or `strapi`"),
                 )));
             }
         };
@@ -546,7 +546,9 @@ pub fn apply_env(config: &mut Config, env: Env<'_>) -> Result<(), ConfigError> {
 
 fn embedded_schemas() -> Result<Schemas, ConfigError> {
     let mut schemas = Schemas::new();
-    let bad = |e: strapi_io::core::schema::SchemaError| ConfigError::one(e.to_string());
+    let bad = |e: strapi_io::core::schema::SchemaError| {
+        ConfigError::one(Problem::from_line(e.to_string()))
+    };
     for (uid, text) in EMBEDDED_CONTENT_TYPES {
         let ct = ContentType::parse(uid, uid, text).map_err(bad)?;
         schemas.add_content_type(uid, ct).map_err(bad)?;
@@ -561,11 +563,12 @@ fn embedded_schemas() -> Result<Schemas, ConfigError> {
 
 /// Loads the config file (or the embedded demo when `path` is `None`), applies the
 /// environment, and loads the schemas.
-pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
+pub(crate) fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
     let (value, base) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::one(format!("{}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigError::one(Problem::new(p.display().to_string(), e.to_string()))
+            })?;
             let json = p.extension().and_then(|e| e.to_str()) == Some("json");
             let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
             (
@@ -592,54 +595,7 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
     apply_env(&mut config, env)?;
     let settings_env = SettingsEnv::read(env)?;
     settings_env.apply(&mut config.settings);
-    if let Err(problems) = config.settings.check() {
-        return Err(ConfigError { problems });
-    }
-    if config.server.webhook_coalesce_ms > MAX_WEBHOOK_COALESCE_MS {
-        return Err(ConfigError::one(format!(
-            "server.webhookCoalesceMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
-            config.server.webhook_coalesce_ms
-        )));
-    }
-    if config.server.webhook_settle_ms > MAX_WEBHOOK_COALESCE_MS {
-        return Err(ConfigError::one(format!(
-            "server.webhookSettleMs: {} is above the {MAX_WEBHOOK_COALESCE_MS} ms the window may hold events back",
-            config.server.webhook_settle_ms
-        )));
-    }
-    if let Err(problem) = config.directory.refresh() {
-        return Err(ConfigError::one(problem));
-    }
-    if config.directory.kind == DirectoryKind::Strapi {
-        let mut missing = Vec::new();
-        for (value, key) in [
-            (
-                &config.directory.database_url,
-                "directory.databaseUrl (STRAPI_IO_DATABASE_URL)",
-            ),
-            (
-                &config.directory.jwt_secret,
-                "directory.jwtSecret (STRAPI_IO_JWT_SECRET)",
-            ),
-            (
-                &config.directory.api_token_salt,
-                "directory.apiTokenSalt (STRAPI_IO_API_TOKEN_SALT)",
-            ),
-        ] {
-            if value.as_deref().is_none_or(str::is_empty) {
-                missing.push(format!("{key}: required with the `strapi` directory"));
-            }
-        }
-        if config.strapi.project_dir.is_none() {
-            missing.push(
-                "strapi.projectDir (STRAPI_IO_STRAPI_PROJECT_DIR): required with the `strapi` directory"
-                    .into(),
-            );
-        }
-        if !missing.is_empty() {
-            return Err(ConfigError { problems: missing });
-        }
-    }
+    ConfigError::check(config.validate())?;
     if let (Some(b), Some(d)) = (&base, &config.server.data_dir)
         && d.is_relative()
         && env("STRAPI_IO_DATA_DIR").is_none()
@@ -658,23 +614,26 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
                 Some(b) if dir.is_relative() => b.join(dir),
                 _ => dir,
             };
-            load_schemas(&dir.join("src")).map_err(|e| ConfigError::one(e.to_string()))?
+            load_schemas(&dir.join("src"))
+                .map_err(|e| ConfigError::one(Problem::from_line(e.to_string())))?
         }
         (None, None) if embedded => embedded_schemas()?,
         (None, _) => {
-            return Err(ConfigError::one(
-                "strapi.projectDir: missing (the Strapi project whose src/ holds the schemas)",
-            ));
+            return Err(ConfigError::one(Problem::new(
+                "strapi.projectDir",
+                "missing (the Strapi project whose src/ holds the schemas)",
+            )));
         }
     };
-    let strapi = crate::populate::Options {
-        url: config.strapi.url.as_deref(),
-        token: config.strapi.token.as_deref(),
-        timeout_ms: config.strapi.populate_timeout_ms,
-        concurrency: config.strapi.populate_concurrency,
-    };
-    crate::populate::check(&strapi, config.content_types.as_deref(), &schemas)
-        .map_err(|problems| ConfigError { problems })?;
+    let gateway = config.gateway()?;
+    crate::populate::check(
+        &gateway.strapi.populate_options(),
+        config.content_types.as_deref(),
+        &schemas,
+    )
+    .map_err(|problems| ConfigError {
+        problems: problems.into_iter().map(Problem::from_line).collect(),
+    })?;
     Ok(Loaded {
         config,
         settings_env,
@@ -683,25 +642,18 @@ pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigError> {
     })
 }
 
-/// The config as `check` prints it: secrets replaced by `***`.
-pub fn masked(config: &Config) -> Value {
+/// The config as `check` prints it: secrets replaced by `***`. The config's own secrets are
+/// [`Secret`]s (or serialized as one), masked by their type; what other crates' types hold is
+/// masked here: a static API token's stored hash, a Redis URL with credentials.
+pub(crate) fn masked(config: &Config) -> Value {
     let mut c = config.clone();
-    let mask = |s: &mut Option<String>| {
-        if s.is_some() {
-            *s = Some("***".into());
-        }
-    };
-    mask(&mut c.server.admin_token);
-    mask(&mut c.server.webhook_token);
-    mask(&mut c.directory.jwt_secret);
-    mask(&mut c.directory.api_token_salt);
-    mask(&mut c.directory.database_url);
-    mask(&mut c.strapi.token);
     for t in &mut c.directory.api_tokens {
-        mask(&mut t.access_key);
+        if t.access_key.is_some() {
+            t.access_key = Some(MASK.into());
+        }
     }
     if c.settings.redis.url.contains('@') {
-        c.settings.redis.url = "***".into();
+        c.settings.redis.url = MASK.into();
     }
     serde_json::to_value(c).unwrap_or(Value::Null)
 }
@@ -763,7 +715,10 @@ mod tests {
         };
         apply_env(&mut c, &env).unwrap();
         assert_eq!(c.server.port, 4000);
-        assert_eq!(c.directory.jwt_secret.as_deref(), Some("s"));
+        assert_eq!(
+            c.directory.jwt_secret.as_ref().map(Secret::expose),
+            Some("s")
+        );
         assert!(c.settings.redis.enabled);
         let bad = |k: &str| (k == "STRAPI_IO_PORT").then(|| "x".to_string());
         assert!(apply_env(&mut c, &bad).is_err());
@@ -912,6 +867,7 @@ mod tests {
                 "socket": {"serverOptions": {"cors": {"origin": "https://a.example"}}},
                 "settings": {"cors": {"origins": ["https://b.example"]}}
             }))[0]
+                .message
                 .contains("CORS is given twice")
         );
     }
@@ -924,6 +880,51 @@ mod tests {
         assert!(!m.contains("demo-admin-token"));
         assert!(!m.contains("e7b20f152e5ba3f2"));
         assert!(m.contains("***"));
+    }
+
+    #[test]
+    fn every_secret_is_masked() {
+        let config = parse_config(json!({
+            "server": {"adminToken": "secret-admin-1", "webhookToken": "secret-webhook-2"},
+            "directory": {
+                "kind": "strapi",
+                "jwtSecret": "secret-jwt-3",
+                "apiTokenSalt": "secret-salt-4",
+                "databaseUrl": "postgres://u:secret-db-5@h/db",
+                "apiTokens": [{"name": "t", "type": "read-only", "accessKey": "secret-hash-6"}],
+            },
+            "strapi": {"token": "secret-populate-7", "url": "http://strapi.internal"},
+            "settings": {"redis": {"url": "redis://:secret-redis-8@h:6379"}},
+        }))
+        .unwrap();
+        let m = masked(&config);
+        let text = m.to_string();
+        for n in 1..=8 {
+            assert!(!text.contains(&format!("-{n}")), "secret {n} shows: {m}");
+        }
+        assert!(!text.contains("secret"), "{m}");
+        for (section, key) in [
+            ("server", "adminToken"),
+            ("server", "webhookToken"),
+            ("directory", "jwtSecret"),
+            ("directory", "apiTokenSalt"),
+            ("directory", "databaseUrl"),
+            ("strapi", "token"),
+        ] {
+            assert_eq!(m[section][key], MASK, "{section}.{key}");
+        }
+        assert_eq!(m["directory"]["apiTokens"][0]["accessKey"], MASK);
+        assert_eq!(m["settings"]["redis"]["url"], MASK);
+        // What is not a secret still shows; an unset secret stays null.
+        assert_eq!(m["strapi"]["url"], "http://strapi.internal");
+        let unset = masked(&Config::default());
+        assert_eq!(unset["server"]["adminToken"], Value::Null);
+        assert_eq!(unset["directory"]["jwtSecret"], Value::Null);
+        // Debug never shows the config's own secrets either.
+        let debug = format!("{:?}", config.directory);
+        for n in [3, 4, 5] {
+            assert!(!debug.contains(&format!("-{n}")), "{debug}");
+        }
     }
 
     #[test]
