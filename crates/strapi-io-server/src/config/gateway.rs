@@ -239,8 +239,8 @@ impl Config {
         Ok(GatewayConfig {
             host: s.host.clone(),
             port: s.port,
-            admin_token: s.admin_token.clone().map(Secret::from),
-            webhook_token: s.webhook_token.clone().map(Secret::from),
+            admin_token: s.admin_token.clone(),
+            webhook_token: s.webhook_token.clone(),
             webhook_settle,
             webhook_coalesce,
             data_dir: s

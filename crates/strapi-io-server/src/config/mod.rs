@@ -54,12 +54,10 @@ pub(crate) struct ServerConfig {
     pub(crate) host: String,
     /// Listen port.
     pub(crate) port: u16,
-    /// Bearer token for `/api/io/*` (a secret: masked when serialized).
-    #[serde(serialize_with = "secret::mask_option")]
-    pub(crate) admin_token: Option<String>,
-    /// Bearer token Strapi's webhooks carry (a secret: masked when serialized).
-    #[serde(serialize_with = "secret::mask_option")]
-    pub(crate) webhook_token: Option<String>,
+    /// Bearer token for `/api/io/*`.
+    pub(crate) admin_token: Option<Secret>,
+    /// Bearer token Strapi's webhooks carry.
+    pub(crate) webhook_token: Option<Secret>,
     /// The longest a webhook request may wait for the rest of its action (Strapi sends
     /// several per action, in no set order); 0 emits each at once.
     pub(crate) webhook_coalesce_ms: u64,

@@ -50,15 +50,6 @@ impl Serialize for Secret {
     }
 }
 
-/// `serialize_with` for a secret kept as `Option<String>` in the file form: masked as a
-/// [`Secret`] would be.
-pub(crate) fn mask_option<S: Serializer>(
-    value: &Option<String>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    value.as_ref().map(|_| MASK).serialize(serializer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,7 +277,7 @@ async fn every_admin_route_wants_the_admin_token() {
 #[tokio::test]
 async fn without_an_admin_token_the_admin_routes_are_off() {
     for off in [None, Some(String::new())] {
-        let g = gateway(|l| l.config.server.admin_token = off).await;
+        let g = gateway(|l| l.config.server.admin_token = off.map(Into::into)).await;
         for (method, uri, body) in admin_routes() {
             for token in [None, Some(ADMIN), Some("")] {
                 let a = send(&g, method.clone(), uri, token, &[], body_of(&body)).await;
@@ -1040,7 +1040,7 @@ async fn the_webhook_route_wants_its_token() {
     );
 
     for off in [None, Some(String::new())] {
-        let g = gateway(|l| l.config.server.webhook_token = off).await;
+        let g = gateway(|l| l.config.server.webhook_token = off.clone().map(Into::into)).await;
         let a = hook(&g, body.clone()).await;
         assert_error(&a, 503, "ServiceUnavailableError", HOOKS_OFF);
         assert_eq!(g.state.webhooks.counters.snapshot()["rejected"], 1);
