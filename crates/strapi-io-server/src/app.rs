@@ -262,7 +262,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "strapi-io-app-{name}-{}-{}",
             std::process::id(),
-            strapi_io::directory::unix_millis()
+            crate::clock::unix_millis()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         dir

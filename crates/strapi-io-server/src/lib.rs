@@ -5,6 +5,7 @@
 mod app;
 pub mod cli;
 mod client_bundle;
+mod clock;
 mod cluster;
 mod config;
 mod entries;

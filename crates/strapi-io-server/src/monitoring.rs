@@ -96,7 +96,7 @@ pub(crate) async fn test_event(
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(ApiError::bad_request("event: expected a string")),
     };
-    let timestamp = strapi_io::directory::unix_millis();
+    let timestamp = crate::clock::unix_millis();
     let data = body
         .get("data")
         .cloned()

@@ -119,7 +119,7 @@ impl SettingsStore {
     /// Saves the settings (the whole document).
     pub(crate) async fn save(&self, settings: &Settings) -> Result<(), StoreError> {
         let text = serde_json::to_string(settings).unwrap_or_default();
-        let now = strapi_io::directory::unix_millis();
+        let now = crate::clock::unix_millis();
         sqlx::query(
             "INSERT INTO settings (id, document, updated_at) VALUES (1, ?, ?) \
              ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",

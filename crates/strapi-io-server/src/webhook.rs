@@ -143,7 +143,7 @@ impl RefusalLog {
     const EVERY: u64 = 10_000;
 
     fn log(&self, reason: &str) {
-        let now = u64::try_from(strapi_io::directory::unix_millis()).unwrap_or_default();
+        let now = u64::try_from(crate::clock::unix_millis()).unwrap_or_default();
         let last = self.last.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= Self::EVERY
             && self

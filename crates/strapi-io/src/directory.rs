@@ -252,7 +252,7 @@ pub(crate) fn jwt_expiry_millis(exp_seconds: u64) -> i64 {
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn unix_millis() -> i64 {
+pub(crate) fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
