@@ -204,7 +204,7 @@ impl Link {
         self.inner.is_some()
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "cluster"))]
     /// Whether Redis answers and every channel is subscribed.
     pub(crate) fn connected(&self) -> bool {
         link_answer!(self, false, |conn| conn.up())
