@@ -4,10 +4,10 @@
 // is configured. /health and /metrics stay open. A refused request changes nothing.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
 import { adminGet, assertApiError, request, webhook } from "./helpers/http.mjs";
-import { startServerWithout, startServer } from "./helpers/server.mjs";
+import { startServerWithout, useServer } from "./helpers/server.mjs";
 import { ADMIN_TOKEN, ARTICLE } from "./helpers/strapi.mjs";
 
 /** The demo config's webhook token (examples/blog/strapi-io.toml). */
@@ -41,21 +41,12 @@ const MALFORMED = [
 ];
 
 describe("admin token configured", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServer();
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer();
 
   test("no Authorization, a wrong token, another scheme → 401 on every route; nothing happens", async () => {
-    const watcher = await connect(url);
-    const before = await adminGet(url, "/api/io/settings");
-    const statsBefore = await adminGet(url, "/api/io/stats");
+    const watcher = await connect(ctx.url);
+    const before = await adminGet(ctx.url, "/api/io/settings");
+    const statsBefore = await adminGet(ctx.url, "/api/io/stats");
     const cases = [
       ["no Authorization", { token: null }],
       ["wrong token", { token: "not-the-admin-token" }],
@@ -65,77 +56,68 @@ describe("admin token configured", () => {
     ];
     for (const [what, opts] of cases) {
       for (const [method, path, body] of ROUTES) {
-        const res = await request(url, path, { method, body, ...opts });
+        const res = await request(ctx.url, path, { method, body, ...opts });
         const err = assertApiError(res, 401, `${what}: ${method} ${path}`);
         assert.equal(err.name, "UnauthorizedError", `${what}: ${method} ${path}`);
       }
     }
     // Nothing was applied: settings unchanged, the socket still connected and nothing sent.
-    assert.deepEqual(await adminGet(url, "/api/io/settings"), before, "settings unchanged");
-    await marker(url, [watcher]);
+    assert.deepEqual(await adminGet(ctx.url, "/api/io/settings"), before, "settings unchanged");
+    await marker(ctx.url, [watcher]);
     assert.equal(watcher.rec.count("must-not-arrive"), 0, "no refused event reached a client");
     assert.equal(watcher.connected, true);
-    const statsAfter = await adminGet(url, "/api/io/stats");
+    const statsAfter = await adminGet(ctx.url, "/api/io/stats");
     assert.equal(
       statsAfter.events.total,
       statsBefore.events.total + 1,
       "only the marker was counted: reset-stats was refused",
     );
-    const fresh = await connect(url);
+    const fresh = await connect(ctx.url);
     assert.equal(fresh.connected, true, "the refused PUT did not blacklist 127.0.0.1");
   });
 
   test("the token is checked before the request is parsed: 401 even with a malformed body, query or content type", async () => {
     for (const token of [null, "wrong"]) {
       for (const [method, path, opts] of MALFORMED) {
-        assertApiError(await request(url, path, { method, token, ...opts }), 401, `token ${token}: ${method} ${path} ${JSON.stringify(opts)}`);
+        assertApiError(await request(ctx.url, path, { method, token, ...opts }), 401, `token ${token}: ${method} ${path} ${JSON.stringify(opts)}`);
       }
     }
   });
 
   test("the right token passes on every GET route", async () => {
     for (const path of ["/api/io/settings", "/api/io/stats", "/api/io/event-log?limit=5", "/api/io/roles", "/api/io/content-types", "/api/io/monitoring/stats"]) {
-      const res = await request(url, path);
+      const res = await request(ctx.url, path);
       assert.equal(res.status, 200, `GET ${path}: ${res.text}`);
       assert.ok("data" in res.body, `GET ${path} answers {data}`);
     }
     // The scheme is case-insensitive, as in RFC 7235.
-    const lower = await request(url, "/api/io/roles", { token: null, headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
+    const lower = await request(ctx.url, "/api/io/roles", { token: null, headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
     assert.equal(lower.status, 200, lower.text);
   });
 
   test("directory/invalidate with the static directory → 400: it has no cache", async () => {
-    const err = assertApiError(await request(url, "/api/io/directory/invalidate", { method: "POST" }), 400);
+    const err = assertApiError(await request(ctx.url, "/api/io/directory/invalidate", { method: "POST" }), 400);
     assert.match(err.message, /static directory/);
   });
 
   test("/health and /metrics need no token", async () => {
-    const health = await request(url, "/health", { token: null });
+    const health = await request(ctx.url, "/health", { token: null });
     assert.equal(health.status, 200);
     assert.equal(health.body.status, "ok");
-    const metrics = await request(url, "/metrics", { token: null });
+    const metrics = await request(ctx.url, "/metrics", { token: null });
     assert.equal(metrics.status, 200);
     assert.match(metrics.text, /strapi_io_connected_sockets \d+/);
   });
 });
 
 describe("no admin token configured", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWithout("adminToken");
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWithout("adminToken"));
 
   test("every /api/io/* route → 503 naming STRAPI_IO_ADMIN_TOKEN, with or without a token; nothing happens", async () => {
-    const watcher = await connect(url);
+    const watcher = await connect(ctx.url);
     for (const token of [null, ADMIN_TOKEN, "anything"]) {
       for (const [method, path, body] of ROUTES) {
-        const res = await request(url, path, { method, body, token });
+        const res = await request(ctx.url, path, { method, body, token });
         const err = assertApiError(res, 503, `token ${token}: ${method} ${path}`);
         assert.equal(err.name, "ServiceUnavailableError");
         assert.match(err.message, /STRAPI_IO_ADMIN_TOKEN/, `${method} ${path}: ${err.message}`);
@@ -146,7 +128,7 @@ describe("no admin token configured", () => {
     const id = uniq("marker");
     const got = watcher.rec.waitFor("article:create", (p) => p?.data?.documentId === id);
     const hook = await webhook(
-      url,
+      ctx.url,
       { event: "entry.create", model: "article", uid: ARTICLE, entry: { id: 1, documentId: id, title: "marker" } },
       { token: DEMO_WEBHOOK_TOKEN },
     );
@@ -154,22 +136,22 @@ describe("no admin token configured", () => {
     await got;
     assert.equal(watcher.rec.count("must-not-arrive"), 0, "no refused event reached a client");
     assert.equal(watcher.connected, true, "the refused PUT did not blacklist 127.0.0.1");
-    const fresh = await connect(url);
+    const fresh = await connect(ctx.url);
     assert.equal(fresh.connected, true);
   });
 
   test("503 comes first, whatever the body, query or content type", async () => {
     for (const [method, path, opts] of MALFORMED) {
-      assertApiError(await request(url, path, { method, ...opts }), 503, `${method} ${path} ${JSON.stringify(opts)}`);
+      assertApiError(await request(ctx.url, path, { method, ...opts }), 503, `${method} ${path} ${JSON.stringify(opts)}`);
     }
   });
 
   test("/health and /metrics work without the admin API", async () => {
-    const health = await request(url, "/health", { token: null });
+    const health = await request(ctx.url, "/health", { token: null });
     assert.equal(health.status, 200);
     assert.equal(health.body.status, "ok");
     assert.equal(health.body.connections, 2);
-    const metrics = await request(url, "/metrics", { token: null });
+    const metrics = await request(ctx.url, "/metrics", { token: null });
     assert.equal(metrics.status, 200);
     assert.match(metrics.text, /^strapi_io_connected_sockets 2$/m);
   });

@@ -2,30 +2,19 @@
 // and malformed arguments that must be answered without hurting anyone.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { idOf, ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { describe, test } from "node:test";
+import { idOf, ack, connect, marker, uniq } from "./helpers/clients.mjs";
 import { call } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { useServer } from "./helpers/server.mjs";
 import { ARTICLE, AUTHOR, legacyJwt } from "./helpers/strapi.mjs";
 import { WAIT_MS } from "./helpers/wait.mjs";
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-});
+const ctx = useServer();
 
 describe("rooms", () => {
   test("join-room / get-rooms / leave-room", async () => {
-    const s = await connect(url);
-    const other = await connect(url);
+    const s = await connect(ctx.url);
+    const other = await connect(ctx.url);
     const room = uniq("chat");
     assert.deepEqual(await ack(s, "join-room", room), { success: true, room });
 
@@ -35,24 +24,24 @@ describe("rooms", () => {
     assert.ok(!r.rooms.includes(s.id), "own id excluded");
 
     // The server sees the membership and room events reach the member only.
-    const members = await call(url, "getSocketsInRoom", { roomName: room });
+    const members = await call(ctx.url, "getSocketsInRoom", { roomName: room });
     assert.deepEqual(members.map((m) => m.id), [await idOf(s)]);
     const event = uniq("room-msg");
     const got = s.rec.waitFor(event);
-    await call(url, "raw", { event, rooms: [room], data: { hi: 1 } });
+    await call(ctx.url, "raw", { event, rooms: [room], data: { hi: 1 } });
     assert.deepEqual(await got, { hi: 1 });
-    await marker(url, [other]);
+    await marker(ctx.url, [other]);
     assert.equal(other.rec.count(event), 0);
 
     assert.deepEqual(await ack(s, "leave-room", room), { success: true, room });
     assert.deepEqual((await ack(s, "get-rooms")).rooms, ["io-role-public"]);
-    assert.deepEqual(await call(url, "getSocketsInRoom", { roomName: room }), []);
+    assert.deepEqual(await call(ctx.url, "getSocketsInRoom", { roomName: room }), []);
     s.close();
     other.close();
   });
 
   test("reserved and invalid room names are refused", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     assert.deepEqual(await ack(s, "join-room", "io-role-editor"), {
       success: false,
       error: "Room name is reserved",
@@ -72,8 +61,8 @@ describe("rooms", () => {
     // Still only in its own audience room: nothing was joined.
     assert.deepEqual((await ack(s, "get-rooms")).rooms, ["io-role-public"]);
     // An editor-only event does not reach it.
-    await call(url, "raw", { event: "editors-only", rooms: ["io-role-editor"], data: {} });
-    await marker(url, [s]);
+    await call(ctx.url, "raw", { event: "editors-only", rooms: ["io-role-editor"], data: {} });
+    await marker(ctx.url, [s]);
     assert.equal(s.rec.count("editors-only"), 0);
     s.close();
   });
@@ -81,7 +70,7 @@ describe("rooms", () => {
 
 describe("entity subscriptions", () => {
   test("subscribe-entity, get-entity-subscriptions, unsubscribe-entity", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     assert.deepEqual(await ack(s, "subscribe-entity", { uid: ARTICLE, id: "article-2" }), {
       success: true,
       room: `${ARTICLE}:article-2`,
@@ -119,7 +108,7 @@ describe("entity subscriptions", () => {
   });
 
   test("subscribe-entity refusals", async () => {
-    const pub = await connect(url);
+    const pub = await connect(ctx.url);
     const cases = [
       [{ uid: ARTICLE, id: 99 }, "Entity not found"],
       [{ uid: ARTICLE, id: "article-99" }, "Entity not found"],
@@ -141,7 +130,7 @@ describe("entity subscriptions", () => {
     }
     assert.deepEqual((await ack(pub, "get-entity-subscriptions")).subscriptions, []);
     // A reader may read authors: the same subscription succeeds.
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     assert.equal((await ack(reader, "subscribe-entity", { uid: AUTHOR, id: 1 })).success, true);
     pub.close();
     reader.close();
@@ -150,9 +139,9 @@ describe("entity subscriptions", () => {
 
 describe("private messages", () => {
   test("private-message reaches the target only, with sender info", async () => {
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
-    const target = await connect(url);
-    const third = await connect(url);
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const target = await connect(ctx.url);
+    const third = await connect(ctx.url);
     const before = Date.now();
     assert.deepEqual(await ack(reader, "private-message", { to: target.id, message: "hello there" }), {
       success: true,
@@ -174,7 +163,7 @@ describe("private messages", () => {
     assert.equal(back.fromUser, null);
     assert.equal(back.message.length, 10_000);
 
-    await marker(url, [reader, target, third]);
+    await marker(ctx.url, [reader, target, third]);
     assert.equal(third.rec.count("private-message"), 0, "bystander gets nothing");
     assert.equal(target.rec.count("private-message"), 1);
     assert.equal(reader.rec.count("private-message"), 1);
@@ -184,8 +173,8 @@ describe("private messages", () => {
   });
 
   test("private-message refusals", async () => {
-    const s = await connect(url);
-    const t = await connect(url);
+    const s = await connect(ctx.url);
+    const t = await connect(ctx.url);
     assert.deepEqual(await ack(s, "private-message", { to: "no-such-socket-id", message: "hi" }), {
       success: false,
       error: "Target socket not found",
@@ -200,7 +189,7 @@ describe("private messages", () => {
     });
     assert.deepEqual(await ack(s, "private-message", { to: t.id }), { success: false, error: "Invalid parameters" });
     assert.deepEqual(await ack(s, "private-message", "just a string"), { success: false, error: "Invalid parameters" });
-    await marker(url, [t]);
+    await marker(ctx.url, [t]);
     assert.equal(t.rec.count("private-message"), 0, "nothing delivered by refused messages");
     s.close();
     t.close();
@@ -209,8 +198,8 @@ describe("private messages", () => {
 
 describe("malformed client input", () => {
   test("bad arguments and unknown events neither disconnect the sender nor others", async () => {
-    const s = await connect(url);
-    const other = await connect(url, { auth: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url);
+    const other = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const drops = [];
     s.on("disconnect", (r) => drops.push(`s:${r}`));
     other.on("disconnect", (r) => drops.push(`other:${r}`));
@@ -226,7 +215,7 @@ describe("malformed client input", () => {
     assert.equal((await ack(s, "leave-room", { room: "x" })).success, false);
     assert.equal((await ack(s, "private-message", null)).success, false);
 
-    await marker(url, [s, other]);
+    await marker(ctx.url, [s, other]);
     assert.deepEqual(drops, []);
     assert.equal(s.connected && other.connected, true);
     assert.equal((await ack(s, "get-rooms")).success, true);
@@ -239,13 +228,13 @@ describe("malformed client input", () => {
   // allows an error answer. What may not happen: the server acting on the oversized packet.
   for (const transport of ["websocket", "polling"]) {
     test(`${transport}: a packet over maxHttpBufferSize is not acted upon; others unaffected`, async () => {
-      const other = await connect(url);
+      const other = await connect(ctx.url);
       // Control: the same event under the limit is accepted.
-      const small = await connect(url, { transports: [transport] });
+      const small = await connect(ctx.url, { transports: [transport] });
       const ok = await ack(small, "subscribe-entity", { uid: ARTICLE, id: 1, pad: "p".repeat(500_000) });
       assert.equal(ok.success, true, "a 0.5 MB packet is within the limit");
 
-      const big = await connect(url, { transports: [transport] });
+      const big = await connect(ctx.url, { transports: [transport] });
       const bigId = big.id;
       let answer;
       try {
@@ -253,7 +242,7 @@ describe("malformed client input", () => {
       } catch (e) {
         answer = { transportError: e.message };
       }
-      const subs = await call(url, "getEntitySubscriptions", { socketId: bigId });
+      const subs = await call(ctx.url, "getEntitySubscriptions", { socketId: bigId });
       const subscribed = subs.success && subs.subscriptions.some((x) => x.id === 2);
       assert.equal(
         subscribed,
@@ -266,7 +255,7 @@ describe("malformed client input", () => {
       assert.equal(other.connected, true, "other client still connected");
       const event = uniq("after-big");
       const got = other.rec.waitFor(event);
-      await call(url, "raw", { event, data: {} });
+      await call(ctx.url, "raw", { event, data: {} });
       await got;
       other.close();
       small.close();

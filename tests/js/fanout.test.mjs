@@ -2,10 +2,10 @@
 // permission and sanitized by read permission (SPEC §2, §3).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ack, closeAll, connect, marker } from "./helpers/clients.mjs";
+import { describe, test } from "node:test";
+import { ack, connect, marker } from "./helpers/clients.mjs";
 import { call } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { useServer } from "./helpers/server.mjs";
 import {
   ARTICLE,
   COMMENT,
@@ -15,18 +15,7 @@ import {
   legacyJwt,
 } from "./helpers/strapi.mjs";
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-});
+const ctx = useServer();
 
 function article(id = 1) {
   return {
@@ -76,10 +65,10 @@ function assertAuthorVisible(d, who) {
 
 describe("content event fan-out", () => {
   test("each audience receives article:create once, sanitized for itself", async () => {
-    const pub = await connect(url);
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
-    const editor = await connect(url, { auth: { token: accessJwt(1) } });
-    const dashboard = await connect(url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
+    const pub = await connect(ctx.url);
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const editor = await connect(ctx.url, { auth: { token: accessJwt(1) } });
+    const dashboard = await connect(ctx.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
     const sockets = { pub, reader, editor, dashboard };
 
     // Each socket is in its audience room.
@@ -97,7 +86,7 @@ describe("content event fan-out", () => {
     }
 
     const arrivals = Object.values(sockets).map((s) => s.rec.waitFor("article:create"));
-    assert.equal(await call(url, "emit", { event: "create", schema: ARTICLE, data: article() }), null);
+    assert.equal(await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article() }), null);
     const [pubP, readerP, editorP, dashP] = await Promise.all(arrivals);
 
     // Public: may not find authors → no author key at all.
@@ -114,18 +103,18 @@ describe("content event fan-out", () => {
     assertAuthorVisible(dashP.data, "dashboard");
 
     // Exactly once: everything sent before the marker has arrived when the marker has.
-    await marker(url, Object.values(sockets));
+    await marker(ctx.url, Object.values(sockets));
     for (const [who, s] of Object.entries(sockets)) {
       assert.equal(s.rec.count("article:create"), 1, `${who}: article:create received exactly once`);
     }
 
     // Delete events carry { id, documentId } only, and are routed too.
     const dels = Object.values(sockets).map((s) => s.rec.waitFor("article:delete"));
-    await call(url, "emit", { event: "delete", schema: ARTICLE, data: article() });
+    await call(ctx.url, "emit", { event: "delete", schema: ARTICLE, data: article() });
     for (const p of await Promise.all(dels)) {
       assert.deepEqual(p.data, { id: 1, documentId: "article-1" });
     }
-    await marker(url, Object.values(sockets));
+    await marker(ctx.url, Object.values(sockets));
     for (const [who, s] of Object.entries(sockets)) {
       assert.equal(s.rec.count("article:delete"), 1, `${who}: article:delete exactly once`);
     }
@@ -133,14 +122,14 @@ describe("content event fan-out", () => {
   });
 
   test("comments-only API token gets comment:create and no article:create", async () => {
-    const commentsOnly = await connect(url, {
+    const commentsOnly = await connect(ctx.url, {
       auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN },
     });
     const rooms = await ack(commentsOnly, "get-rooms");
     assert.ok(rooms.rooms.includes("io-token-comments-only"), `rooms: ${rooms.rooms}`);
 
-    await call(url, "emit", { event: "create", schema: ARTICLE, data: article(2) });
-    await call(url, "emit", {
+    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article(2) });
+    await call(ctx.url, "emit", {
       event: "create",
       schema: COMMENT,
       data: { id: 7, documentId: "comment-7", text: "Nice post", password: "x" },
@@ -161,18 +150,18 @@ describe("content event fan-out", () => {
   });
 
   test("public does not get author events; editor does", async () => {
-    const pub = await connect(url);
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
-    const editor = await connect(url, { auth: { token: accessJwt(1) } });
+    const pub = await connect(ctx.url);
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const editor = await connect(ctx.url, { auth: { token: accessJwt(1) } });
     const got = editor.rec.waitFor("author:update");
-    await call(url, "emit", {
+    await call(ctx.url, "emit", {
       event: "update",
       schema: "api::author.author",
       data: { id: 1, documentId: "author-1", name: "Ada L.", email: "ada@example.com" },
     });
     const p = await got;
     assert.equal(p.data.name, "Ada L.");
-    await marker(url, [pub, reader, editor]);
+    await marker(ctx.url, [pub, reader, editor]);
     assert.equal(pub.rec.count("author:update"), 0, "public: no author events");
     assert.equal(reader.rec.count("author:update"), 0, "authenticated: author events switched off");
     assert.equal(editor.rec.count("author:update"), 1, "editor: once");
@@ -182,7 +171,7 @@ describe("content event fan-out", () => {
   });
 
   test("reader subscribed by documentId and routed by role gets article:update once", async () => {
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const sub = await ack(reader, "subscribe-entity", { uid: ARTICLE, id: "article-1" });
     assert.deepEqual(sub, {
       success: true,
@@ -195,7 +184,7 @@ describe("content event fan-out", () => {
     assert.ok(rooms.rooms.includes(`${ARTICLE}:article-1`), `rooms: ${rooms.rooms}`);
 
     const got = reader.rec.waitFor("article:update");
-    await call(url, "emit", {
+    await call(ctx.url, "emit", {
       event: "update",
       schema: ARTICLE,
       data: { id: 1, documentId: "article-1", title: "Edited", internalNotes: "nope" },
@@ -203,22 +192,22 @@ describe("content event fan-out", () => {
     const p = await got;
     assert.equal(p.data.title, "Edited");
     assert.ok(!("internalNotes" in p.data));
-    await marker(url, [reader]);
+    await marker(ctx.url, [reader]);
     assert.equal(reader.rec.count("article:update"), 1, "one copy, not one per room");
     reader.close();
   });
 
   test("events for the same entry arrive in emit order", async () => {
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const n = 20;
     for (let i = 0; i < n; i++) {
-      await call(url, "emit", {
+      await call(ctx.url, "emit", {
         event: "update",
         schema: ARTICLE,
         data: { id: 3, documentId: "article-3", title: `v${i}` },
       });
     }
-    await marker(url, [reader]);
+    await marker(ctx.url, [reader]);
     const titles = reader.rec.all("article:update").map((p) => p.data.title);
     assert.deepEqual(titles, Array.from({ length: n }, (_, i) => `v${i}`));
     reader.close();

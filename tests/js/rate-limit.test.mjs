@@ -4,26 +4,15 @@
 // counts both.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { describe, test } from "node:test";
+import { ack, connect, marker, uniq } from "./helpers/clients.mjs";
 import { call, stats } from "./helpers/http.mjs";
-import { startServerWith } from "./helpers/server.mjs";
+import { startServerWith, useServer } from "./helpers/server.mjs";
 import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServerWith({
-    "settings.security": { rateLimiting: { enabled: true, maxEventsPerSecond: 5 } },
-  });
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-});
+const ctx = useServer(() =>
+  startServerWith({ "settings.security": { rateLimiting: { enabled: true, maxEventsPerSecond: 5 } } }),
+);
 
 /** Sends `n` acked events at once; resolves the answers. */
 function burst(socket, n, event = "get-rooms", ...args) {
@@ -32,7 +21,7 @@ function burst(socket, n, event = "get-rooms", ...args) {
 
 describe("rate limit: 5 events per second", () => {
   test("a burst of 20: the first 5 (6 with a refill) succeed, the rest are refused; still connected", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     const drops = [];
     s.on("disconnect", (r) => drops.push(r));
     const answers = await burst(s, 20);
@@ -42,7 +31,7 @@ describe("rate limit: 5 events per second", () => {
     assert.equal(ok + refused, 20, JSON.stringify(answers));
     for (const a of answers.filter((x) => x.success)) assert.deepEqual(a, { success: true, rooms: ["io-role-public"] });
     // Server-sent events are not limited, and the socket is still there.
-    await marker(url, [s]);
+    await marker(ctx.url, [s]);
     assert.deepEqual(drops, []);
     assert.equal(s.connected, true);
     assert.equal(s.rec.count("server-disconnect"), 0);
@@ -50,7 +39,7 @@ describe("rate limit: 5 events per second", () => {
   });
 
   test("every client event is behind the limit; it refills at the configured rate", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     const mixed = await Promise.all([
       ...Array.from({ length: 5 }, () => ack(s, "get-entity-subscriptions")),
       ack(s, "join-room", uniq("r")),
@@ -77,9 +66,9 @@ describe("rate limit: a flood", () => {
   const flood = {};
 
   test("a socket sending far faster than 5/s is disconnected; other clients unaffected", async () => {
-    flood.before = await stats(url);
-    const flooder = await connect(url);
-    const other = await connect(url);
+    flood.before = await stats(ctx.url);
+    const flooder = await connect(ctx.url);
+    const other = await connect(ctx.url);
     flood.otherDrops = [];
     other.on("disconnect", (r) => flood.otherDrops.push(r));
     const disconnected = withTimeout(
@@ -97,11 +86,11 @@ describe("rate limit: a flood", () => {
     // The other client: still connected, receives, and its own events are answered.
     const event = uniq("after-flood");
     const got = other.rec.waitFor(event);
-    await call(url, "raw", { event, data: { ok: true } });
+    await call(ctx.url, "raw", { event, data: { ok: true } });
     assert.deepEqual(await got, { ok: true });
     assert.deepEqual(await ack(other, "get-rooms"), { success: true, rooms: ["io-role-public"] });
     assert.deepEqual(flood.otherDrops, []);
-    flood.after = await stats(url);
+    flood.after = await stats(ctx.url);
     assert.equal(flood.after.connections, 1, "only the other client is left");
     other.close();
   });
@@ -132,7 +121,7 @@ describe("rate limit: a flood", () => {
   });
 
   test("acked flood: refusals are answered until the disconnect", async () => {
-    const flooder = await connect(url);
+    const flooder = await connect(ctx.url);
     const disconnected = withTimeout(new Promise((res) => flooder.once("disconnect", res)), WAIT_MS, "disconnect");
     const answers = await Promise.allSettled(Array.from({ length: 60 }, () => ack(flooder, "get-rooms")));
     assert.equal(await disconnected, "io server disconnect");

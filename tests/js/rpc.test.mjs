@@ -3,25 +3,14 @@
 // that the server keeps serving its clients.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { idOf, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { before, describe, test } from "node:test";
+import { idOf, connect, marker, uniq } from "./helpers/clients.mjs";
 import { call, rpc } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { useServer } from "./helpers/server.mjs";
 import { ARTICLE, DASHBOARD_TOKEN, accessJwt, legacyJwt } from "./helpers/strapi.mjs";
 import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-});
+const ctx = useServer();
 
 const READER_USER = { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" };
 
@@ -40,7 +29,7 @@ function assertError(res, status) {
 async function stillServing(sockets) {
   const event = uniq("alive");
   const waits = sockets.map((s) => s.rec.waitFor(event));
-  assert.equal(await call(url, "raw", { event, data: { ok: true } }), null);
+  assert.equal(await call(ctx.url, "raw", { event, data: { ok: true } }), null);
   for (const p of await Promise.all(waits)) assert.deepEqual(p, { ok: true });
 }
 
@@ -50,13 +39,13 @@ describe("HTTP RPC", () => {
   let editor;
 
   before(async () => {
-    reader = await connect(url, { auth: { token: legacyJwt(2) } });
-    pub = await connect(url);
-    editor = await connect(url, { auth: { token: accessJwt(1) } });
+    reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    pub = await connect(ctx.url);
+    editor = await connect(ctx.url, { auth: { token: accessJwt(1) } });
   });
 
   test("GET /health counts connections", async () => {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(WAIT_MS) });
+    const res = await fetch(`${ctx.url}/health`, { signal: AbortSignal.timeout(WAIT_MS) });
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.status, "ok");
@@ -65,7 +54,7 @@ describe("HTTP RPC", () => {
 
   test("emit: routed and sanitized content event", async () => {
     const waits = [reader, pub, editor].map((s) => s.rec.waitFor("comment:create"));
-    const data = await call(url, "emit", {
+    const data = await call(ctx.url, "emit", {
       event: "create",
       schema: "api::comment.comment",
       data: { id: 9, documentId: "comment-9", text: "hi", secret: "x" },
@@ -80,18 +69,18 @@ describe("HTTP RPC", () => {
     const event = uniq("raw");
     const got = pub.rec.waitFor(event);
     assert.equal(
-      await call(url, "raw", { event, rooms: ["io-role-public"], data: { hello: "world", apiKey: "k" } }),
+      await call(ctx.url, "raw", { event, rooms: ["io-role-public"], data: { hello: "world", apiKey: "k" } }),
       null,
     );
     assert.deepEqual(await got, { hello: "world" });
-    await marker(url, [reader, pub, editor]);
+    await marker(ctx.url, [reader, pub, editor]);
     assert.equal(reader.rec.count(event), 0, "reader is not in io-role-public");
     assert.equal(editor.rec.count(event), 0, "editor is not in io-role-public");
 
     // Sensitive keys are stripped at every depth.
     const nested = uniq("raw-nested");
     const gotNested = pub.rec.waitFor(nested);
-    await call(url, "raw", {
+    await call(ctx.url, "raw", {
       event: nested,
       rooms: ["io-role-public"],
       data: { password: "a", list: [{ api_key: "b", keep: 1 }], inner: { secretKey: "c", refreshToken: "d", ok: true } },
@@ -100,7 +89,7 @@ describe("HTTP RPC", () => {
 
     const all = uniq("raw-all");
     const waits = [reader, pub, editor].map((s) => s.rec.waitFor(all));
-    await call(url, "raw", { event: all, data: [1, 2, 3] });
+    await call(ctx.url, "raw", { event: all, data: [1, 2, 3] });
     for (const p of await Promise.all(waits)) assert.deepEqual(p, [1, 2, 3]);
   });
 
@@ -113,7 +102,7 @@ describe("HTTP RPC", () => {
     const got = pub.rec.waitFor(event);
     const data = Object.fromEntries(CASE_VARIANTS.map((k) => [k, "leak"]));
     data.kept = 1;
-    await call(url, "raw", { event, rooms: ["io-role-public"], data });
+    await call(ctx.url, "raw", { event, rooms: ["io-role-public"], data });
     const p = await got;
     const leaked = CASE_VARIANTS.filter((k) => k in p);
     assert.deepEqual(leaked, [], `keys that reached the client: ${JSON.stringify(p)}`);
@@ -124,7 +113,7 @@ describe("HTTP RPC", () => {
     const got = pub.rec.waitFor("comment:create", (p) => p?.data?.id === 77);
     const data = Object.fromEntries(CASE_VARIANTS.map((k) => [k, "leak"]));
     Object.assign(data, { id: 77, documentId: "comment-77", text: "t" });
-    await call(url, "emit", { event: "create", schema: "api::comment.comment", data });
+    await call(ctx.url, "emit", { event: "create", schema: "api::comment.comment", data });
     const p = await got;
     const leaked = CASE_VARIANTS.filter((k) => k in p.data);
     assert.deepEqual(leaked, [], `keys that reached the client: ${JSON.stringify(p.data)}`);
@@ -133,9 +122,9 @@ describe("HTTP RPC", () => {
 
   test("joinRoom / getSocketsInRoom / leaveRoom", async () => {
     const room = uniq("rpc-room");
-    assert.equal(await call(url, "joinRoom", { socketId: reader.id, roomName: room }), true);
+    assert.equal(await call(ctx.url, "joinRoom", { socketId: reader.id, roomName: room }), true);
 
-    const inRoom = await call(url, "getSocketsInRoom", { roomName: room });
+    const inRoom = await call(ctx.url, "getSocketsInRoom", { roomName: room });
     assert.equal(inRoom.length, 1);
     assert.equal(inRoom[0].id, await idOf(reader));
     assert.deepEqual(inRoom[0].user, READER_USER);
@@ -149,39 +138,39 @@ describe("HTTP RPC", () => {
     assert.ok(rooms.rooms.includes(room));
     const event = uniq("room-event");
     const got = reader.rec.waitFor(event);
-    await call(url, "raw", { event, rooms: [room], data: { n: 1 } });
+    await call(ctx.url, "raw", { event, rooms: [room], data: { n: 1 } });
     assert.deepEqual(await got, { n: 1 });
-    await marker(url, [pub, editor]);
+    await marker(ctx.url, [pub, editor]);
     assert.equal(pub.rec.count(event), 0);
     assert.equal(editor.rec.count(event), 0);
 
-    const publics = await call(url, "getSocketsInRoom", { roomName: "io-role-public" });
+    const publics = await call(ctx.url, "getSocketsInRoom", { roomName: "io-role-public" });
     assert.deepEqual(
       publics.map((s) => [s.id, s.user, s.role]),
       [[await idOf(pub), null, "public"]],
       "public socket: user null, role public",
     );
 
-    assert.equal(await call(url, "leaveRoom", { socketId: reader.id, roomName: room }), true);
-    assert.deepEqual(await call(url, "getSocketsInRoom", { roomName: room }), []);
+    assert.equal(await call(ctx.url, "leaveRoom", { socketId: reader.id, roomName: room }), true);
+    assert.deepEqual(await call(ctx.url, "getSocketsInRoom", { roomName: room }), []);
     const event2 = uniq("room-event");
-    await call(url, "raw", { event: event2, rooms: [room], data: {} });
-    await marker(url, [reader]);
+    await call(ctx.url, "raw", { event: event2, rooms: [room], data: {} });
+    await marker(ctx.url, [reader]);
     assert.equal(reader.rec.count(event2), 0, "left the room: nothing more");
 
-    assert.equal(await call(url, "joinRoom", { socketId: "no-such-socket", roomName: room }), false);
-    assert.equal(await call(url, "leaveRoom", { socketId: "no-such-socket", roomName: room }), false);
+    assert.equal(await call(ctx.url, "joinRoom", { socketId: "no-such-socket", roomName: room }), false);
+    assert.equal(await call(ctx.url, "leaveRoom", { socketId: "no-such-socket", roomName: room }), false);
   });
 
   test("sendPrivateMessage reaches only the target", async () => {
     const event = uniq("pm");
     const got = reader.rec.waitFor(event);
     assert.equal(
-      await call(url, "sendPrivateMessage", { socketId: reader.id, event, data: { text: "psst", token: "t" } }),
+      await call(ctx.url, "sendPrivateMessage", { socketId: reader.id, event, data: { text: "psst", token: "t" } }),
       null,
     );
     assert.deepEqual(await got, { text: "psst" });
-    await marker(url, [reader, pub, editor]);
+    await marker(ctx.url, [reader, pub, editor]);
     assert.equal(reader.rec.count(event), 1);
     assert.equal(pub.rec.count(event), 0);
     assert.equal(editor.rec.count(event), 0);
@@ -190,9 +179,9 @@ describe("HTTP RPC", () => {
   test("broadcast reaches everyone but the sender", async () => {
     const event = uniq("bc");
     const waits = [pub, editor].map((s) => s.rec.waitFor(event));
-    assert.equal(await call(url, "broadcast", { socketId: reader.id, event, data: { from: "reader" } }), null);
+    assert.equal(await call(ctx.url, "broadcast", { socketId: reader.id, event, data: { from: "reader" } }), null);
     for (const p of await Promise.all(waits)) assert.deepEqual(p, { from: "reader" });
-    await marker(url, [reader, pub, editor]);
+    await marker(ctx.url, [reader, pub, editor]);
     assert.equal(reader.rec.count(event), 0, "sender excluded");
     assert.equal(pub.rec.count(event), 1);
     assert.equal(editor.rec.count(event), 1);
@@ -201,71 +190,71 @@ describe("HTTP RPC", () => {
   test("emitToNamespace: / reaches everyone; unknown namespace → 400", async () => {
     const event = uniq("ns");
     const waits = [reader, pub, editor].map((s) => s.rec.waitFor(event));
-    assert.equal(await call(url, "emitToNamespace", { namespace: "/", event, data: { ns: true } }), null);
+    assert.equal(await call(ctx.url, "emitToNamespace", { namespace: "/", event, data: { ns: true } }), null);
     for (const p of await Promise.all(waits)) assert.deepEqual(p, { ns: true });
 
-    const res = await rpc(url, "emitToNamespace", { namespace: "nowhere", event: "x", data: {} });
+    const res = await rpc(ctx.url, "emitToNamespace", { namespace: "nowhere", event: "x", data: {} });
     assertError(res, 400);
     await stillServing([reader, pub, editor]);
   });
 
   test("entity subscriptions from the server side", async () => {
-    const sub = await call(url, "subscribeToEntity", { socketId: reader.id, uid: ARTICLE, id: 2 });
+    const sub = await call(ctx.url, "subscribeToEntity", { socketId: reader.id, uid: ARTICLE, id: 2 });
     assert.deepEqual(sub, { success: true, room: `${ARTICLE}:2`, uid: ARTICLE, id: 2 });
 
-    const subs = await call(url, "getEntitySubscriptions", { socketId: reader.id });
+    const subs = await call(ctx.url, "getEntitySubscriptions", { socketId: reader.id });
     assert.deepEqual(subs, { success: true, subscriptions: [{ uid: ARTICLE, id: 2, room: `${ARTICLE}:2` }] });
     // The client sees the same subscription.
     const own = await reader.timeout(WAIT_MS).emitWithAck("get-entity-subscriptions");
     assert.deepEqual(own, subs);
 
-    const roomSockets = await call(url, "getEntityRoomSockets", { uid: ARTICLE, id: 2 });
+    const roomSockets = await call(ctx.url, "getEntityRoomSockets", { uid: ARTICLE, id: 2 });
     assert.deepEqual(roomSockets, [{ id: await idOf(reader), user: READER_USER }]);
 
     const event = uniq("entity-ping");
     const got = reader.rec.waitFor(event);
     assert.equal(
-      await call(url, "emitToEntity", { uid: ARTICLE, id: 2, event, data: { pinged: 2, password: "p" } }),
+      await call(ctx.url, "emitToEntity", { uid: ARTICLE, id: 2, event, data: { pinged: 2, password: "p" } }),
       null,
     );
     assert.deepEqual(await got, { pinged: 2 });
-    await marker(url, [reader, pub, editor]);
+    await marker(ctx.url, [reader, pub, editor]);
     assert.equal(pub.rec.count(event), 0);
     assert.equal(editor.rec.count(event), 0);
 
-    const missing = await call(url, "subscribeToEntity", { socketId: reader.id, uid: ARTICLE, id: 99 });
+    const missing = await call(ctx.url, "subscribeToEntity", { socketId: reader.id, uid: ARTICLE, id: 99 });
     assert.deepEqual(missing, { success: false, error: "Entity not found" });
-    const denied = await call(url, "subscribeToEntity", { socketId: pub.id, uid: "api::author.author", id: 1 });
+    const denied = await call(ctx.url, "subscribeToEntity", { socketId: pub.id, uid: "api::author.author", id: 1 });
     assert.deepEqual(denied, { success: false, error: "Permission denied: no access to this content type" });
-    const nobody = await call(url, "subscribeToEntity", { socketId: "nope", uid: ARTICLE, id: 1 });
+    const nobody = await call(ctx.url, "subscribeToEntity", { socketId: "nope", uid: ARTICLE, id: 1 });
     assert.equal(nobody.success, false);
     assert.equal(typeof nobody.error, "string");
 
-    const unsub = await call(url, "unsubscribeFromEntity", { socketId: reader.id, uid: ARTICLE, id: 2 });
+    const unsub = await call(ctx.url, "unsubscribeFromEntity", { socketId: reader.id, uid: ARTICLE, id: 2 });
     assert.deepEqual(unsub, { success: true, room: `${ARTICLE}:2`, uid: ARTICLE, id: 2 });
-    assert.deepEqual(await call(url, "getEntityRoomSockets", { uid: ARTICLE, id: 2 }), []);
-    assert.deepEqual(await call(url, "getEntitySubscriptions", { socketId: reader.id }), {
+    assert.deepEqual(await call(ctx.url, "getEntityRoomSockets", { uid: ARTICLE, id: 2 }), []);
+    assert.deepEqual(await call(ctx.url, "getEntitySubscriptions", { socketId: reader.id }), {
       success: true,
       subscriptions: [],
     });
     const event2 = uniq("entity-ping");
-    await call(url, "emitToEntity", { uid: ARTICLE, id: 2, event: event2, data: {} });
-    await marker(url, [reader]);
+    await call(ctx.url, "emitToEntity", { uid: ARTICLE, id: 2, event: event2, data: {} });
+    await marker(ctx.url, [reader]);
     assert.equal(reader.rec.count(event2), 0, "unsubscribed: nothing more");
   });
 
   test("disconnectSocket: server-disconnect {reason}, then disconnect", async () => {
-    const victim = await connect(url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
+    const victim = await connect(ctx.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
     const victimId = victim.id;
     const order = [];
     const told = new Promise((res) => victim.on("server-disconnect", (p) => (order.push("server-disconnect"), res(p))));
     const gone = new Promise((res) => victim.on("disconnect", (reason) => (order.push("disconnect"), res(reason))));
-    assert.equal(await call(url, "disconnectSocket", { socketId: victimId, reason: "maintenance" }), true);
+    assert.equal(await call(ctx.url, "disconnectSocket", { socketId: victimId, reason: "maintenance" }), true);
     assert.deepEqual(await withTimeout(told, WAIT_MS, "server-disconnect"), { reason: "maintenance" });
     assert.equal(await withTimeout(gone, WAIT_MS, "disconnect"), "io server disconnect");
     assert.deepEqual(order, ["server-disconnect", "disconnect"]);
-    assert.equal(await call(url, "disconnectSocket", { socketId: victimId }), false, "already gone");
-    assert.deepEqual(await call(url, "getSocketsInRoom", { roomName: "io-token-dashboard" }), []);
+    assert.equal(await call(ctx.url, "disconnectSocket", { socketId: victimId }), false, "already gone");
+    assert.deepEqual(await call(ctx.url, "getSocketsInRoom", { roomName: "io-token-dashboard" }), []);
     await stillServing([reader, pub, editor]);
   });
 });
@@ -275,56 +264,56 @@ describe("HTTP RPC errors", () => {
   let b;
 
   before(async () => {
-    a = await connect(url);
-    b = await connect(url, { auth: { token: legacyJwt(2) } });
+    a = await connect(ctx.url);
+    b = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
   });
 
   test("no Authorization → 401", async () => {
-    assertError(await rpc(url, "raw", { event: "x", data: {} }, { token: null }), 401);
+    assertError(await rpc(ctx.url, "raw", { event: "x", data: {} }, { token: null }), 401);
   });
 
   test("wrong token → 401", async () => {
-    assertError(await rpc(url, "raw", { event: "x", data: {} }, { token: "wrong-token" }), 401);
+    assertError(await rpc(ctx.url, "raw", { event: "x", data: {} }, { token: "wrong-token" }), 401);
   });
 
   test("emit's meta: action publish/unpublish reaches clients as meta.action; anything else → 400", async () => {
     const data = { id: 1, documentId: "article-1", title: uniq("meta"), publishedAt: null };
     const got = a.rec.waitFor("article:update", (p) => p.data.title === data.title);
-    const res = await rpc(url, "emit", { event: "update", schema: "api::article.article", data, meta: { action: "unpublish" } });
+    const res = await rpc(ctx.url, "emit", { event: "update", schema: "api::article.article", data, meta: { action: "unpublish" } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual((await got).meta, { action: "unpublish" });
     for (const meta of [{ action: "delete" }, { other: 1 }, "x"]) {
-      assertError(await rpc(url, "emit", { event: "update", schema: "api::article.article", data, meta }), 400);
+      assertError(await rpc(ctx.url, "emit", { event: "update", schema: "api::article.article", data, meta }), 400);
     }
   });
 
   test("unknown method → 404", async () => {
-    assertError(await rpc(url, "noSuchMethod", {}), 404);
+    assertError(await rpc(ctx.url, "noSuchMethod", {}), 404);
   });
 
   test("malformed JSON → 400", async () => {
-    assertError(await rpc(url, "raw", null, { raw: '{"event": "x", "data": ' }), 400);
+    assertError(await rpc(ctx.url, "raw", null, { raw: '{"event": "x", "data": ' }), 400);
   });
 
   test("missing or mistyped field → 400", async () => {
-    assertError(await rpc(url, "joinRoom", { socketId: a.id }), 400);
-    assertError(await rpc(url, "joinRoom", { socketId: a.id, roomName: 42 }), 400);
+    assertError(await rpc(ctx.url, "joinRoom", { socketId: a.id }), 400);
+    assertError(await rpc(ctx.url, "joinRoom", { socketId: a.id, roomName: 42 }), 400);
   });
 
   test("emit with an unknown content type → 400; clients keep receiving", async () => {
-    const res = await rpc(url, "emit", { event: "create", schema: "api::nope.nope", data: { id: 1 } });
+    const res = await rpc(ctx.url, "emit", { event: "create", schema: "api::nope.nope", data: { id: 1 } });
     assertError(res, 400);
     const waits = [a, b].map((s) => s.rec.waitFor("article:create"));
-    await call(url, "emit", { event: "create", schema: ARTICLE, data: { id: 5, documentId: "article-5", title: "after" } });
+    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: { id: 5, documentId: "article-5", title: "after" } });
     for (const p of await Promise.all(waits)) assert.equal(p.data.title, "after");
   });
 
   test("raw with a 2 MB payload → 413; clients keep receiving", async () => {
     const event = uniq("huge");
-    const res = await rpc(url, "raw", { event, data: { blob: "x".repeat(2 * 1024 * 1024) } });
+    const res = await rpc(ctx.url, "raw", { event, data: { blob: "x".repeat(2 * 1024 * 1024) } });
     assertError(res, 413);
     await stillServing([a, b]);
-    await marker(url, [a, b]);
+    await marker(ctx.url, [a, b]);
     assert.equal(a.rec.count(event), 0, "the oversized event was not delivered");
     assert.equal(b.rec.count(event), 0);
     assert.equal(a.connected && b.connected, true);
@@ -332,7 +321,7 @@ describe("HTTP RPC errors", () => {
 
   test("raw just over maxHttpBufferSize (1e6) but under the body limit → 413", async () => {
     const event = uniq("big");
-    const res = await rpc(url, "raw", { event, data: { blob: "y".repeat(1_010_000) } });
+    const res = await rpc(ctx.url, "raw", { event, data: { blob: "y".repeat(1_010_000) } });
     assertError(res, 413);
     await stillServing([a, b]);
     assert.equal(a.rec.count(event), 0);

@@ -4,32 +4,27 @@
 
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
-import { after, before, describe, test } from "node:test";
-import { idOf, closeAll, connect } from "./helpers/clients.mjs";
+import { after, describe, test } from "node:test";
+import { idOf, connect } from "./helpers/clients.mjs";
 import { call, stats } from "./helpers/http.mjs";
 import { RawSocket } from "./helpers/raw.mjs";
-import { startServerWith } from "./helpers/server.mjs";
+import { startServerWith, useServer } from "./helpers/server.mjs";
 import { ADMIN_TOKEN } from "./helpers/strapi.mjs";
 import { WAIT_MS, waitUntil, withTimeout } from "./helpers/wait.mjs";
 
-let server;
-let url;
 let stalled;
 
-before(async () => {
-  server = await startServerWith({
-    "socket.serverOptions": { maxBufferSize: 64 },
-    "settings.connection": { pingInterval: 1000, pingTimeout: 1000 },
-  });
-  url = server.url;
-});
-
-after(async () => {
+after(() => {
   agent.destroy();
   stalled?.close();
-  closeAll();
-  await server?.stop();
 });
+
+const gateway = useServer(() =>
+  startServerWith({
+    "socket.serverOptions": { maxBufferSize: 64 },
+    "settings.connection": { pingInterval: 1000, pingTimeout: 1000 },
+  }),
+);
 
 const TICKS = 10_000;
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -39,7 +34,7 @@ function raw(body) {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      `${url}/api/io/raw`,
+      `${gateway.url}/api/io/raw`,
       {
         method: "POST",
         agent,
@@ -71,7 +66,7 @@ describe("slow consumer", () => {
 
   test("a reading client gets all 10,000 events in order while another client stalls", async () => {
     // A: raw Engine.IO websocket that connects, then stops reading from its TCP socket.
-    stalled = await RawSocket.open(url);
+    stalled = await RawSocket.open(gateway.url);
     const open = await stalled.open();
     assert.equal(open.pingInterval, 1000);
     assert.equal(open.pingTimeout, 1000);
@@ -80,19 +75,19 @@ describe("slow consumer", () => {
     stalled.ws._socket.pause();
 
     // B: the official client, reading normally.
-    const reader = await connect(url);
+    const reader = await connect(gateway.url);
     ctx.reader = reader;
     const ticks = [];
     reader.on("tick", (d) => ticks.push(d.n));
     const drops = [];
     reader.on("disconnect", (r) => drops.push(r));
-    assert.equal((await stats(url)).connections, 2);
+    assert.equal((await stats(gateway.url)).connections, 2);
 
     // Fill the kernel's socket buffers on A's side first (20 × 500 kB to A alone): what the
     // kernel holds is out of the server's hands, and the heartbeat would otherwise close A
     // (~2 s) before its 64-packet queue overflows.
     for (let i = 0; i < 20; i++) {
-      await call(url, "raw", { event: "fill", rooms: [stalledId], data: { i, pad: "y".repeat(500_000) } });
+      await call(gateway.url, "raw", { event: "fill", rooms: [stalledId], data: { i, pad: "y".repeat(500_000) } });
     }
     const started = Date.now();
     for (let n = 0; n < TICKS; n++) {
@@ -121,17 +116,17 @@ describe("slow consumer", () => {
       // pingInterval + pingTimeout = 2 s: 10 s is ample.
       const s = await waitUntil(
         async () => {
-          const x = await stats(url);
+          const x = await stats(gateway.url);
           return x.slowConsumerDisconnects >= 1 && x.bufferFull >= 1 && x.connections === 1 ? x : null;
         },
         { ms: 10_000, every: 100, what: "stats to show the stalled client closed (bufferFull, slowConsumerDisconnects, connections 1)" },
       ).catch(async (e) => {
-        throw new Error(`${e.message}: ${JSON.stringify(await stats(url))} (sending took ${ctx.sendMs} ms)`);
+        throw new Error(`${e.message}: ${JSON.stringify(await stats(gateway.url))} (sending took ${ctx.sendMs} ms)`);
       });
       assert.ok(s.bufferFull >= 1);
       assert.equal(s.slowConsumerDisconnects, 1, "counted once");
       assert.equal(s.connections, 1, "only the reading client is left");
-      const members = await call(url, "getSocketsInRoom", { roomName: "io-role-public" });
+      const members = await call(gateway.url, "getSocketsInRoom", { roomName: "io-role-public" });
       assert.deepEqual(members.map((m) => m.id), [await idOf(ctx.reader)], "the stalled socket left its rooms");
     } finally {
       // Resume A: it drains what was queued and sees its connection closed.

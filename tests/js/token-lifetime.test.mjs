@@ -5,25 +5,14 @@
 // Against the embedded demo (static directory, demo-jwt-secret).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ack, closeAll, connect } from "./helpers/clients.mjs";
+import { after, describe, test } from "node:test";
+import { ack, connect } from "./helpers/clients.mjs";
 import { adminGet, request, rpc, stats } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { useServer } from "./helpers/server.mjs";
 import { ARTICLE, DASHBOARD_TOKEN, accessJwt, legacyJwt, now, signJwt } from "./helpers/strapi.mjs";
 import { withTimeout } from "./helpers/wait.mjs";
 
-let server;
-let url;
-
-before(async () => {
-  server = await startServer();
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-});
+const ctx = useServer();
 
 /** A legacy-form JWT for `id` that expires at `exp` (seconds). */
 const expiringAt = (id, exp) => signJwt({ id, iat: now(), exp });
@@ -40,12 +29,12 @@ function ending(socket, ms = 8000) {
 }
 
 const emitArticle = (title) =>
-  rpc(url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title } });
+  rpc(ctx.url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title } });
 
 describe("a JWT's exp ends the socket's access", () => {
   test("a socket with a 3 s JWT is told `Token expired` at its exp and disconnected", async () => {
     const exp = now() + 3;
-    const s = await connect(url, { auth: { token: expiringAt(2, exp) } });
+    const s = await connect(ctx.url, { auth: { token: expiringAt(2, exp) } });
     const end = ending(s);
     const { told, reason, at } = await end;
     assert.deepEqual(told, { reason: "Token expired" });
@@ -56,7 +45,7 @@ describe("a JWT's exp ends the socket's access", () => {
 
   test("one that sent refresh-token in time stays connected past the old exp and keeps receiving", async () => {
     const exp = now() + 3;
-    const s = await connect(url, { auth: { token: expiringAt(2, exp) } });
+    const s = await connect(ctx.url, { auth: { token: expiringAt(2, exp) } });
     const fresh = accessJwt(2, { ttl: 600 });
     const answer = await ack(s, "refresh-token", { token: fresh });
     assert.equal(answer.success, true, JSON.stringify(answer));
@@ -70,7 +59,7 @@ describe("a JWT's exp ends the socket's access", () => {
 
   test("a refresh for another user is refused and the socket still ends at its own exp", async () => {
     const exp = now() + 3;
-    const s = await connect(url, { auth: { token: expiringAt(2, exp) } });
+    const s = await connect(ctx.url, { auth: { token: expiringAt(2, exp) } });
     const end = ending(s);
     assert.deepEqual(await ack(s, "refresh-token", { token: legacyJwt(1) }), {
       success: false,
@@ -81,7 +70,7 @@ describe("a JWT's exp ends the socket's access", () => {
   });
 
   test("refused refreshes say why and change nothing: no token, a bad one, an expired one, a blocked user's, too long", async () => {
-    const s = await connect(url, { auth: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const cases = [
       [undefined, "Invalid parameters: token is required"],
       [{}, "Invalid parameters: token is required"],
@@ -100,13 +89,13 @@ describe("a JWT's exp ends the socket's access", () => {
     }
     assert.equal(s.connected, true);
     assert.equal((await ack(s, "whoami")).user.username, "reader");
-    const st = await stats(url);
+    const st = await stats(ctx.url);
     assert.ok(st.refusedTokenRefreshes >= cases.length, JSON.stringify(st));
   });
 
   test("sockets without a JWT cannot refresh: Public and API tokens", async () => {
     for (const opts of [{}, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } }]) {
-      const s = await connect(url, opts);
+      const s = await connect(ctx.url, opts);
       assert.deepEqual(await ack(s, "refresh-token", { token: legacyJwt(2) }), {
         success: false,
         error: "Only a socket signed in with a JWT can refresh its token",
@@ -116,7 +105,7 @@ describe("a JWT's exp ends the socket's access", () => {
 
   test("a refresh with the user's new role moves the socket", async () => {
     // The demo's users cannot change role; the same user's token keeps the audience.
-    const s = await connect(url, { auth: { token: legacyJwt(1) } });
+    const s = await connect(ctx.url, { auth: { token: legacyJwt(1) } });
     const answer = await ack(s, "refresh-token", { token: accessJwt(1) });
     assert.equal(answer.success, true);
     assert.equal((await ack(s, "whoami")).role, "editor");
@@ -126,9 +115,9 @@ describe("a JWT's exp ends the socket's access", () => {
 
 describe("security.tokenExpiry", () => {
   const putExpiry = async (value) => {
-    const settings = await adminGet(url, "/api/io/settings");
+    const settings = await adminGet(ctx.url, "/api/io/settings");
     settings.security.tokenExpiry = value;
-    return request(url, "/api/io/settings", { method: "PUT", body: settings });
+    return request(ctx.url, "/api/io/settings", { method: "PUT", body: settings });
   };
 
   after(async () => {
@@ -141,7 +130,7 @@ describe("security.tokenExpiry", () => {
     assert.match(bad.text, /tokenExpiry/);
     assert.equal((await putExpiry("ignore")).status, 200);
     const exp = now() + 2;
-    const s = await connect(url, { auth: { token: expiringAt(2, exp) } });
+    const s = await connect(ctx.url, { auth: { token: expiringAt(2, exp) } });
     await new Promise((r) => setTimeout(r, (exp - now() + 1.2) * 1000));
     assert.equal(s.connected, true, "ignored");
     assert.equal((await emitArticle("ignored expiry")).status, 200);
@@ -151,9 +140,9 @@ describe("security.tokenExpiry", () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.disconnected, 1, res.text);
     assert.deepEqual((await end).told, { reason: "Token expired" });
-    const st = await stats(url);
+    const st = await stats(ctx.url);
     assert.ok(st.tokenExpiredDisconnects >= 2, JSON.stringify(st));
-    const metrics = await request(url, "/metrics");
+    const metrics = await request(ctx.url, "/metrics");
     assert.match(metrics.text, /strapi_io_token_expiry_disconnects_total [1-9]/);
   });
 });

@@ -3,11 +3,11 @@
 // (Engine.IO v3) through the EIO3 compatibility (SPEC §1).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import io2 from "socket.io-client-v2";
 import { idOf, ack, closeAll, connect, connectError, marker } from "./helpers/clients.mjs";
 import { call } from "./helpers/http.mjs";
-import { startServer, startServerWith } from "./helpers/server.mjs";
+import { startServerWith, useServer } from "./helpers/server.mjs";
 import { ARTICLE, DASHBOARD_TOKEN, legacyJwt } from "./helpers/strapi.mjs";
 import { WAIT_MS, withTimeout } from "./helpers/wait.mjs";
 
@@ -16,22 +16,13 @@ after(() => closeAll());
 const article = { id: 1, documentId: "article-1", title: "Hello", internalNotes: "private" };
 
 describe("default transports (polling and websocket)", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServer();
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer();
 
   test("a polling-only client connects, receives article:create and gets acks", async () => {
-    const s = await connect(url, { transports: ["polling"], auth: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url, { transports: ["polling"], auth: { token: legacyJwt(2) } });
     assert.equal(s.io.engine.transport.name, "polling");
     const got = s.rec.waitFor("article:create");
-    await call(url, "emit", { event: "create", schema: ARTICLE, data: article });
+    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article });
     const payload = await got;
     assert.equal(payload.data.title, "Hello");
     assert.ok(!("internalNotes" in payload.data));
@@ -39,17 +30,17 @@ describe("default transports (polling and websocket)", () => {
     assert.equal((await ack(s, "subscribe-entity", { uid: ARTICLE, id: 2 })).success, true);
     // Many events at once arrive in order over long-polling.
     const n = 200;
-    for (let i = 0; i < n; i++) await call(url, "raw", { event: "seq", data: { i } });
-    await marker(url, [s]);
+    for (let i = 0; i < n; i++) await call(ctx.url, "raw", { event: "seq", data: { i } });
+    await marker(ctx.url, [s]);
     assert.deepEqual(s.rec.all("seq").map((d) => d.i), Array.from({ length: n }, (_, i) => i));
     assert.equal(s.io.engine.transport.name, "polling", "never upgraded");
     s.close();
   });
 
   test("the default client (polling, then upgrade to websocket) works", async () => {
-    const s = await connect(url, { transports: ["polling", "websocket"] });
+    const s = await connect(ctx.url, { transports: ["polling", "websocket"] });
     const got = s.rec.waitFor("article:create");
-    await call(url, "emit", { event: "create", schema: ARTICLE, data: article });
+    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article });
     assert.equal((await got).data.id, 1);
     await withTimeout(
       new Promise((res) => {
@@ -65,30 +56,21 @@ describe("default transports (polling and websocket)", () => {
 });
 
 describe("socket.serverOptions.transports = [websocket]", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWith({ "socket.serverOptions": { transports: ["websocket"] } });
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWith({ "socket.serverOptions": { transports: ["websocket"] } }));
 
   test("a polling-only client cannot connect", async () => {
-    const message = await connectError(url, { transports: ["polling"] });
+    const message = await connectError(ctx.url, { transports: ["polling"] });
     assert.equal(typeof message, "string");
     // Nothing was connected on the server side either.
-    const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(WAIT_MS) });
+    const res = await fetch(`${ctx.url}/socket.io/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(WAIT_MS) });
     assert.equal(res.status, 400, "an Engine.IO polling handshake is refused");
     await res.text();
   });
 
   test("a websocket client connects and is served", async () => {
-    const s = await connect(url, { transports: ["websocket"] });
+    const s = await connect(ctx.url, { transports: ["websocket"] });
     const got = s.rec.waitFor("article:create");
-    await call(url, "emit", { event: "create", schema: ARTICLE, data: article });
+    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article });
     assert.equal((await got).data.id, 1);
     assert.deepEqual(await ack(s, "get-rooms"), { success: true, rooms: ["io-role-public"] });
     s.close();
@@ -96,22 +78,15 @@ describe("socket.serverOptions.transports = [websocket]", () => {
 });
 
 describe("socket.io-client v2 (Engine.IO v3)", () => {
-  let server;
-  let url;
   const v2 = new Set();
-  before(async () => {
-    server = await startServer();
-    url = server.url;
-  });
-  after(async () => {
+  after(() => {
     for (const s of v2) s.close();
-    closeAll();
-    await server?.stop();
   });
+  const ctx = useServer();
 
   /** Connects a v2 client; resolves once connected, rejects on error or timeout. */
   async function connectV2(opts = {}) {
-    const s = io2(url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
+    const s = io2(ctx.url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
     v2.add(s);
     await withTimeout(
       new Promise((res, rej) => {
@@ -127,7 +102,7 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
 
   /** A v2 websocket handshake with `query` that must be refused: resolves its message. */
   async function refusalV2(query) {
-    const bad = io2(url, { forceNew: true, reconnection: false, transports: ["websocket"], query });
+    const bad = io2(ctx.url, { forceNew: true, reconnection: false, transports: ["websocket"], query });
     v2.add(bad);
     try {
       return await withTimeout(
@@ -154,7 +129,7 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
       const s = await connectV2({ transports, query: { token: legacyJwt(2) } });
       assert.deepEqual(await ackV2(s, "get-rooms"), { success: true, rooms: ["io-role-authenticated"] });
       const got = nextV2(s, "article:create");
-      await call(url, "emit", { event: "create", schema: ARTICLE, data: article });
+      await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: article });
       const payload = await got;
       assert.equal(payload.data.id, 1);
       assert.equal(payload.data.title, "Hello");
@@ -184,13 +159,13 @@ describe("socket.io-client v2 (Engine.IO v3)", () => {
     }
     assert.equal(await refusalV2({ strategy: "oauth", token: DASHBOARD_TOKEN }), "Unknown auth strategy");
     // Read exactly as the transport reads it: a repeated strategy is refused at the edge.
-    const twice = await fetch(`${url}/socket.io/?EIO=3&transport=polling&strategy=jwt&strategy=api-token&token=x`);
+    const twice = await fetch(`${ctx.url}/socket.io/?EIO=3&transport=polling&strategy=jwt&strategy=api-token&token=x`);
     assert.equal(twice.status, 400);
   });
 
   test("v2 and v4 clients side by side: private-message between them", async () => {
     const old = await connectV2({ transports: ["websocket"] });
-    const modern = await connect(url);
+    const modern = await connect(ctx.url);
     const got = nextV2(old, "private-message");
     // A v2 client derives its socket.id from its Engine.IO session id, which the server never
     // shows; its id, as others see it, is what whoami answers.

@@ -212,31 +212,34 @@ impl Io {
     /// Adds a socket to a room (on whichever node it is connected); `false` when no such
     /// socket is connected.
     pub async fn join_room(&self, socket_id: &str, room: &str) -> Result<bool, IoError> {
-        match self.shared.locate(socket_id).await? {
-            Some(Located::Here(s)) => {
-                s.join(room);
-                Ok(true)
-            }
-            Some(Located::There(r)) => {
-                r.apply(&self.shared, RemoteOp::Join(vec![room.to_string()]))
-                    .await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        self.change_rooms(socket_id, room, true).await
     }
 
     /// Removes a socket from a room (on whichever node it is connected); `false` when no
     /// such socket is connected.
     pub async fn leave_room(&self, socket_id: &str, room: &str) -> Result<bool, IoError> {
+        self.change_rooms(socket_id, room, false).await
+    }
+
+    /// Joins (`join`) or leaves a room for a socket, wherever it is connected.
+    async fn change_rooms(&self, socket_id: &str, room: &str, join: bool) -> Result<bool, IoError> {
         match self.shared.locate(socket_id).await? {
             Some(Located::Here(s)) => {
-                s.leave(room);
+                if join {
+                    s.join(room);
+                } else {
+                    s.leave(room);
+                }
                 Ok(true)
             }
             Some(Located::There(r)) => {
-                r.apply(&self.shared, RemoteOp::Leave(vec![room.to_string()]))
-                    .await?;
+                let rooms = vec![room.to_string()];
+                let op = if join {
+                    RemoteOp::Join(rooms)
+                } else {
+                    RemoteOp::Leave(rooms)
+                };
+                r.apply(&self.shared, op).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -353,12 +356,7 @@ impl Io {
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
-        let member = match self.member_of(socket_id).await {
-            Ok(m) => m,
-            Err(e) => return EntitySubscriptionResult::err(e),
-        };
-        let uid = Value::String(uid.to_string());
-        self.shared.subscribe(&member, Some(&uid), Some(id)).await
+        self.change_subscription(socket_id, uid, id, true).await
     }
 
     /// Unsubscribes a socket (on whichever node it is connected) from an entity.
@@ -368,12 +366,27 @@ impl Io {
         uid: &str,
         id: &Value,
     ) -> EntitySubscriptionResult {
+        self.change_subscription(socket_id, uid, id, false).await
+    }
+
+    /// Subscribes (`subscribe`) or unsubscribes a socket, wherever it is connected.
+    async fn change_subscription(
+        &self,
+        socket_id: &str,
+        uid: &str,
+        id: &Value,
+        subscribe: bool,
+    ) -> EntitySubscriptionResult {
         let member = match self.member_of(socket_id).await {
             Ok(m) => m,
             Err(e) => return EntitySubscriptionResult::err(e),
         };
         let uid = Value::String(uid.to_string());
-        self.shared.unsubscribe(&member, Some(&uid), Some(id)).await
+        if subscribe {
+            self.shared.subscribe(&member, Some(&uid), Some(id)).await
+        } else {
+            self.shared.unsubscribe(&member, Some(&uid), Some(id)).await
+        }
     }
 
     /// A socket's entity subscriptions (on whichever node it is connected).

@@ -50,6 +50,60 @@ function dataDirFor(dataDir, env) {
 }
 
 /**
+ * Spawns `bin` with `args` and `env`, keeps its output (bounded) and waits up to 15 s for a
+ * stdout line matching `listening` (its first group: the URL); `name` labels the errors. On
+ * failure the process is killed and the error thrown. Returns { url, child, output(),
+ * exited, stop() }: stop() sends `stopSignal` (a SIGTERM unanswered in 5 s becomes a
+ * SIGKILL) and waits (bounded) for the exit.
+ */
+export async function spawnProcess({ bin, args = [], env, listening, name, stopSignal = "SIGTERM" }) {
+  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const output = () => `--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`;
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => {
+    err += d;
+    if (err.length > 100_000) err = err.slice(-50_000);
+  });
+  child.stdout.setEncoding("utf8");
+  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
+  const listened = new Promise((res, rej) => {
+    child.stdout.on("data", (d) => {
+      if (out.length < 100_000) out += d;
+      const m = out.match(listening);
+      if (m) res(m[1]);
+    });
+    child.once("error", rej);
+    exited.then(({ code, signal }) =>
+      rej(new Error(`${name} exited early (code ${code}, signal ${signal})\n${output()}`)),
+    );
+  });
+  const kill = async () => {
+    child.kill("SIGKILL");
+    await withTimeout(exited, 2000, `${name} to exit after SIGKILL`).catch(() => {});
+  };
+  let url;
+  try {
+    url = await withTimeout(listened, 15_000, `${name} to listen (${bin})`);
+  } catch (e) {
+    await kill();
+    throw e;
+  }
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (stopSignal === "SIGKILL") return kill();
+    child.kill(stopSignal);
+    try {
+      await withTimeout(exited, 5000, `${name} to exit after ${stopSignal}`);
+    } catch {
+      await kill();
+    }
+  }
+  return { url, child, output, exited, stop };
+}
+
+/**
  * Starts `strapi-io serve` on `port` (default 0: a random one, STRAPI_IO_PORT=0), waits for
  * the "strapi-io listening on http://…" line. Every server gets its own fresh data dir
  * (STRAPI_IO_DATA_DIR, removed at stop) unless `dataDir` (or env.STRAPI_IO_DATA_DIR) is
@@ -64,50 +118,22 @@ export async function startServer({ config, env = {}, dataDir, port = 0 } = {}) 
   const args = ["serve"];
   if (config) args.push("--config", config);
   const data = dataDirFor(dataDir, env);
-  const child = spawn(bin, args, {
-    env: serverEnv(env, data.dir, port),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  const output = () => `--- stdout ---\n${out}\n--- stderr ---\n${err.slice(-4000)}`;
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d) => {
-    err += d;
-    if (err.length > 100_000) err = err.slice(-50_000);
-  });
-  child.stdout.setEncoding("utf8");
-  const exited = new Promise((res) => child.once("exit", (code, signal) => res({ code, signal })));
-  const listening = new Promise((res, rej) => {
-    child.stdout.on("data", (d) => {
-      if (out.length < 100_000) out += d;
-      const m = out.match(/strapi-io listening on (http:\/\/[^\s]+)/);
-      if (m) res(m[1]);
-    });
-    child.once("error", rej);
-    exited.then(({ code, signal }) =>
-      rej(new Error(`strapi-io exited early (code ${code}, signal ${signal})\n${output()}`)),
-    );
-  });
-  let url;
+  let proc;
   try {
-    url = await withTimeout(listening, 15_000, `strapi-io to listen (${bin})`);
+    proc = await spawnProcess({
+      bin,
+      args,
+      env: serverEnv(env, data.dir, port),
+      listening: /strapi-io listening on (http:\/\/[^\s]+)/,
+      name: "strapi-io",
+    });
   } catch (e) {
-    child.kill("SIGKILL");
-    await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
     data.cleanup();
     throw e;
   }
+  const { url, child, output, exited } = proc;
   async function stop() {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      try {
-        await withTimeout(exited, 5000, "strapi-io to exit after SIGTERM");
-      } catch {
-        child.kill("SIGKILL");
-        await withTimeout(exited, 2000, "strapi-io to exit after SIGKILL").catch(() => {});
-      }
-    }
+    await proc.stop();
     data.cleanup();
   }
   return { url, port: Number(new URL(url).port), child, dataDir: data.dir, output, stop, exited };
@@ -160,20 +186,34 @@ export async function startServerWith(tables = {}, { extra = "", prepend = "", e
 }
 
 /**
- * A server with `tables` (see startServerWith) for the tests of one describe block: started
- * before them, stopped (and every client closed) after. Returns `ctx` with `server`, `url`.
+ * A server for the tests of the enclosing describe block (or of the file, at top level):
+ * started before them by `start` — startServer's options, or a function returning a started
+ * server (e.g. `() => startServerWith(tables)`) — and stopped, every client closed, after
+ * them. Returns an object whose `server` and `url` read the started server.
  */
-export function serverFor(tables, opts) {
-  const ctx = {};
+export function useServer(start = {}) {
+  const launch = typeof start === "function" ? start : () => startServer(start);
+  let server;
   before(async () => {
-    ctx.server = await startServerWith(tables, opts);
-    ctx.url = ctx.server.url;
+    server = await launch();
   });
   after(async () => {
     closeAll();
-    await ctx.server?.stop();
+    await server?.stop();
   });
-  return ctx;
+  return {
+    get server() {
+      return server;
+    },
+    get url() {
+      return server?.url;
+    },
+  };
+}
+
+/** useServer on startServerWith(`tables`, `opts`): returns `ctx` with `server`, `url`. */
+export function serverFor(tables, opts) {
+  return useServer(() => startServerWith(tables, opts));
 }
 
 /**

@@ -158,28 +158,23 @@ impl Db {
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
+        // The same binding for both dialects; the types differ, so a macro writes it twice.
+        macro_rules! rows {
+            ($pool:expr) => {{
+                let mut q = sqlx::query_as::<_, T>(query);
+                for p in params {
+                    q = match *p {
+                        Param::Int(n) => q.bind(n),
+                        Param::Text(s) => q.bind(s),
+                    };
+                }
+                q.fetch_all($pool).await
+            }};
+        }
         let work = async {
             match &self.pool {
-                Pool::Sqlite(pool) => {
-                    let mut q = sqlx::query_as::<_, T>(query);
-                    for p in params {
-                        q = match *p {
-                            Param::Int(n) => q.bind(n),
-                            Param::Text(s) => q.bind(s),
-                        };
-                    }
-                    q.fetch_all(pool).await
-                }
-                Pool::Postgres(pool) => {
-                    let mut q = sqlx::query_as::<_, T>(query);
-                    for p in params {
-                        q = match *p {
-                            Param::Int(n) => q.bind(n),
-                            Param::Text(s) => q.bind(s),
-                        };
-                    }
-                    q.fetch_all(pool).await
-                }
+                Pool::Sqlite(pool) => rows!(pool),
+                Pool::Postgres(pool) => rows!(pool),
             }
         };
         self.bounded(work).await
