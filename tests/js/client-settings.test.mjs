@@ -3,19 +3,17 @@
 // wrong type, answered with the documented error or dropped, never a disconnect.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { idOf, ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
 import { call } from "./helpers/http.mjs";
-import { startServerWith } from "./helpers/server.mjs";
+import { startServerWith, useServer } from "./helpers/server.mjs";
 import { ARTICLE, AUTHOR, COMMENT, legacyJwt } from "./helpers/strapi.mjs";
 
 after(() => closeAll());
 
 describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=false, entity limits", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWith({
+  const ctx = useServer(() =>
+    startServerWith({
       "settings.rooms": {
         enablePrivateRooms: false,
         enablePrivateMessages: false,
@@ -25,30 +23,25 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
         maxSubscriptionsPerSocket: 2,
         allowedContentTypes: [COMMENT],
       },
-    });
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+    }),
+  );
 
   test("a public socket is in its auto-join room on connect", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     assert.deepEqual(await ack(s, "get-rooms"), { success: true, rooms: ["io-role-public", "lobby"] });
-    const members = await call(url, "getSocketsInRoom", { roomName: "lobby" });
+    const members = await call(ctx.url, "getSocketsInRoom", { roomName: "lobby" });
     const sid = await idOf(s);
     assert.ok(members.some((m) => m.id === sid), "the server lists it in lobby");
     // Events for the room reach it without any join-room.
     const got = s.rec.waitFor("lobby-news");
-    await call(url, "raw", { event: "lobby-news", rooms: ["lobby"], data: { n: 1 } });
+    await call(ctx.url, "raw", { event: "lobby-news", rooms: ["lobby"], data: { n: 1 } });
     assert.deepEqual(await got, { n: 1 });
     s.close();
   });
 
   test("auto-join rooms follow the role", async () => {
-    const editor = await connect(url, { auth: { token: legacyJwt(1) } });
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const editor = await connect(ctx.url, { auth: { token: legacyJwt(1) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     assert.deepEqual((await ack(editor, "get-rooms")).rooms, ["io-role-editor", "lobby", "newsroom"]);
     assert.deepEqual((await ack(reader, "get-rooms")).rooms, ["io-role-authenticated"]);
     editor.close();
@@ -56,7 +49,7 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
   });
 
   test("join-room: refused unless the room is one of the role's auto-join rooms", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     const room = uniq("private");
     assert.deepEqual(await ack(s, "join-room", room), { success: false, error: "Private rooms are disabled" });
     assert.deepEqual(await ack(s, "join-room", "newsroom"), {
@@ -70,10 +63,10 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
     assert.deepEqual((await ack(s, "get-rooms")).rooms, ["io-role-public", "lobby"]);
     // Validation still comes first.
     assert.deepEqual(await ack(s, "join-room", "io-role-editor"), { success: false, error: "Room name is reserved" });
-    assert.deepEqual(await call(url, "getSocketsInRoom", { roomName: room }), []);
+    assert.deepEqual(await call(ctx.url, "getSocketsInRoom", { roomName: room }), []);
 
     // A reader (no auto-join rooms) may join nothing.
-    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     assert.deepEqual(await ack(reader, "join-room", "lobby"), {
       success: false,
       error: "Private rooms are disabled",
@@ -83,20 +76,20 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
   });
 
   test("private-message: Private messages are disabled, nothing delivered", async () => {
-    const s = await connect(url);
-    const t = await connect(url);
+    const s = await connect(ctx.url);
+    const t = await connect(ctx.url);
     assert.deepEqual(await ack(s, "private-message", { to: t.id, message: "hello" }), {
       success: false,
       error: "Private messages are disabled",
     });
-    await marker(url, [t]);
+    await marker(ctx.url, [t]);
     assert.equal(t.rec.count("private-message"), 0);
     s.close();
     t.close();
   });
 
   test("subscribe-entity: maxSubscriptionsPerSocket=2 and allowedContentTypes=[comment]", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     const ok = (id) => ({ success: true, room: `${COMMENT}:${id}`, uid: COMMENT, id });
     assert.deepEqual(await ack(s, "subscribe-entity", { uid: COMMENT, id: 1 }), ok(1));
     assert.deepEqual(await ack(s, "subscribe-entity", { uid: COMMENT, id: 2 }), ok(2));
@@ -119,7 +112,7 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
     assert.equal((await ack(s, "unsubscribe-entity", { uid: COMMENT, id: 2 })).success, true);
     assert.deepEqual(await ack(s, "subscribe-entity", { uid: COMMENT, id: 3 }), ok(3));
 
-    const fresh = await connect(url);
+    const fresh = await connect(ctx.url);
     assert.deepEqual(await ack(fresh, "subscribe-entity", { uid: ARTICLE, id: 1 }), {
       success: false,
       error: "Content type not allowed for entity subscriptions",
@@ -131,19 +124,10 @@ describe("rooms.enablePrivateRooms=false, autoJoinByRole, enablePrivateMessages=
 });
 
 describe("entitySubscriptions.enabled=false", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWith({ "settings.entitySubscriptions": { enabled: false } });
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWith({ "settings.entitySubscriptions": { enabled: false } }));
 
   test("subscribe-entity answers Entity subscriptions are disabled", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const arg of [{ uid: ARTICLE, id: 1 }, { uid: COMMENT, id: "x" }]) {
       assert.deepEqual(await ack(s, "subscribe-entity", arg), {
         success: false,
@@ -157,19 +141,10 @@ describe("entitySubscriptions.enabled=false", () => {
 });
 
 describe("entitySubscriptions.requireVerification=false; wrong argument types", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWith({ "settings.entitySubscriptions": { requireVerification: false } });
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWith({ "settings.entitySubscriptions": { requireVerification: false } }));
 
   test("an entry the directory does not know can be subscribed to; checks before it still apply", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     assert.deepEqual(await ack(s, "subscribe-entity", { uid: ARTICLE, id: 99 }), {
       success: true,
       room: `${ARTICLE}:99`,
@@ -186,7 +161,7 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
     });
     // The subscription works: an update of article 99 reaches it.
     const got = s.rec.waitFor("article:update");
-    await call(url, "emit", { event: "update", schema: ARTICLE, data: { id: 99, documentId: "d99", title: "T" } });
+    await call(ctx.url, "emit", { event: "update", schema: ARTICLE, data: { id: 99, documentId: "d99", title: "T" } });
     assert.equal((await got).data.id, 99);
     s.close();
   });
@@ -201,7 +176,7 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
   ];
 
   test("join-room / leave-room with a wrong argument → Invalid room name", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const [what, args] of wrong) {
       for (const event of ["join-room", "leave-room"]) {
         assert.deepEqual(await ack(s, event, ...args), { success: false, error: "Invalid room name" }, `${event} with ${what}`);
@@ -213,7 +188,7 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
   });
 
   test("subscribe-entity / unsubscribe-entity with a wrong argument → Invalid parameters", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const [what, args] of [...wrong, ["a string", ["api::article.article:1"]]]) {
       for (const event of ["subscribe-entity", "unsubscribe-entity"]) {
         assert.deepEqual(
@@ -240,8 +215,8 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
   });
 
   test("private-message with a wrong argument → Invalid parameters", async () => {
-    const s = await connect(url);
-    const t = await connect(url);
+    const s = await connect(ctx.url);
+    const t = await connect(ctx.url);
     const cases = [
       ...wrong,
       ["a string", ["hello"]],
@@ -253,14 +228,14 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
     for (const [what, args] of cases) {
       assert.deepEqual(await ack(s, "private-message", ...args), { success: false, error: "Invalid parameters" }, what);
     }
-    await marker(url, [t]);
+    await marker(ctx.url, [t]);
     assert.equal(t.rec.count("private-message"), 0);
     s.close();
     t.close();
   });
 
   test("get-rooms and get-entity-subscriptions ignore whatever argument comes with them", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const [, args] of [["", [42]], ["", [null]], ["", [{ a: 1 }]], ["", ["x", "y"]]]) {
       assert.deepEqual(await ack(s, "get-rooms", ...args), { success: true, rooms: ["io-role-public"] });
       assert.deepEqual(await ack(s, "get-entity-subscriptions", ...args), { success: true, subscriptions: [] });
@@ -269,8 +244,8 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
   });
 
   test("bad arguments without an ack are dropped quietly; the socket stays usable", async () => {
-    const s = await connect(url);
-    const t = await connect(url);
+    const s = await connect(ctx.url);
+    const t = await connect(ctx.url);
     const drops = [];
     s.on("disconnect", (r) => drops.push(`s:${r}`));
     t.on("disconnect", (r) => drops.push(`t:${r}`));
@@ -284,7 +259,7 @@ describe("entitySubscriptions.requireVerification=false; wrong argument types", 
     s.emit("join-room", Buffer.from([1, 2, 3]));
     s.emit("subscribe-entity", { uid: ARTICLE, id: Buffer.from("1") });
 
-    await marker(url, [s, t]);
+    await marker(ctx.url, [s, t]);
     assert.deepEqual(drops, []);
     assert.equal(s.connected && t.connected, true);
     assert.deepEqual(await ack(s, "get-rooms"), { success: true, rooms: ["io-role-public"] });

@@ -2,35 +2,22 @@
 // the entries its sockets subscribed to, once, sanitized for itself (SPEC §2 "Entity room").
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ack, closeAll, connect, marker } from "./helpers/clients.mjs";
-import { writeConfig } from "./helpers/config.mjs";
+import { describe, test } from "node:test";
+import { ack, connect, marker } from "./helpers/clients.mjs";
 import { call } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { startServerEdited, useServer } from "./helpers/server.mjs";
 import { ARTICLE, legacyJwt } from "./helpers/strapi.mjs";
 
-let server;
-let url;
-let config;
-
-before(async () => {
-  config = writeConfig((text) => {
+const ctx = useServer(() =>
+  startServerEdited((text) => {
     const section = '[settings.rolePermissions.authenticated.contentTypes."api::article.article"]';
     const i = text.indexOf(section);
     assert.ok(i >= 0, "demo config has the authenticated article section");
     const start = i + section.length;
     const end = text.indexOf("[", start);
     return `${text.slice(0, start)}\ncreate = true\nupdate = false\ndelete = true\n\n${text.slice(end)}`;
-  });
-  server = await startServer({ config: config.path });
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-  config?.cleanup();
-});
+  }),
+);
 
 const entry = () => ({
   id: 1,
@@ -43,9 +30,9 @@ const entry = () => ({
 
 describe("entity-only delivery (authenticated: article update = false)", () => {
   test("only subscribed readers get article:update, once, sanitized", async () => {
-    const subscribed = await connect(url, { auth: { token: legacyJwt(2) } });
-    const bystander = await connect(url, { auth: { token: legacyJwt(2) } });
-    const both = await connect(url, { auth: { token: legacyJwt(2) } });
+    const subscribed = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const bystander = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const both = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
 
     assert.deepEqual(await ack(subscribed, "subscribe-entity", { uid: ARTICLE, id: 1 }), {
       success: true,
@@ -58,7 +45,7 @@ describe("entity-only delivery (authenticated: article update = false)", () => {
     assert.equal((await ack(both, "subscribe-entity", { uid: ARTICLE, id: "article-1" })).success, true);
 
     const waits = [subscribed, both].map((s) => s.rec.waitFor("article:update"));
-    await call(url, "emit", { event: "update", schema: ARTICLE, data: entry() });
+    await call(ctx.url, "emit", { event: "update", schema: ARTICLE, data: entry() });
     const payloads = await Promise.all(waits);
     for (const p of payloads) {
       assert.equal(p.data.id, 1);
@@ -71,24 +58,24 @@ describe("entity-only delivery (authenticated: article update = false)", () => {
       assert.deepEqual(p.meta, {});
     }
 
-    await marker(url, [subscribed, bystander, both]);
+    await marker(ctx.url, [subscribed, bystander, both]);
     assert.equal(subscribed.rec.count("article:update"), 1, "subscriber: exactly once");
     assert.equal(both.rec.count("article:update"), 1, "subscribed by id and documentId: exactly once");
     assert.equal(bystander.rec.count("article:update"), 0, "not subscribed, not routed: nothing");
 
     // Another entry of the same type: nobody of the role is subscribed to it.
-    await call(url, "emit", {
+    await call(ctx.url, "emit", {
       event: "update",
       schema: ARTICLE,
       data: { id: 2, documentId: "article-2", title: "Other" },
     });
-    await marker(url, [subscribed, bystander, both]);
+    await marker(ctx.url, [subscribed, bystander, both]);
     assert.equal(subscribed.rec.count("article:update"), 1, "other entry does not reach the subscriber");
     assert.equal(bystander.rec.count("article:update"), 0);
 
     // create stays routed to the role room.
     const creates = [subscribed, bystander].map((s) => s.rec.waitFor("article:create"));
-    await call(url, "emit", {
+    await call(ctx.url, "emit", {
       event: "create",
       schema: ARTICLE,
       data: { id: 4, documentId: "article-4", title: "New" },
@@ -98,8 +85,8 @@ describe("entity-only delivery (authenticated: article update = false)", () => {
     // After unsubscribing, the entity's updates stop.
     const un = await ack(subscribed, "unsubscribe-entity", { uid: ARTICLE, id: 1 });
     assert.equal(un.success, true);
-    await call(url, "emit", { event: "update", schema: ARTICLE, data: entry() });
-    await marker(url, [subscribed, both]);
+    await call(ctx.url, "emit", { event: "update", schema: ARTICLE, data: entry() });
+    await marker(ctx.url, [subscribed, both]);
     assert.equal(subscribed.rec.count("article:update"), 1, "no update after unsubscribe");
     assert.equal(both.rec.count("article:update"), 2, "still-subscribed socket gets the second update");
   });

@@ -2,10 +2,9 @@
 // connect_error with the exact message of SPEC §4.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ack, closeAll, connect, connectError } from "./helpers/clients.mjs";
-import { writeConfig } from "./helpers/config.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { describe, test } from "node:test";
+import { ack, connect, connectError } from "./helpers/clients.mjs";
+import { startServerEdited, useServer } from "./helpers/server.mjs";
 import {
   COMMENTS_ONLY_TOKEN,
   DASHBOARD_TOKEN,
@@ -18,26 +17,14 @@ import {
 
 const EXPIRED_API_TOKEN = "e2e-expired-api-token";
 
-let server;
-let url;
-let config;
-
-before(async () => {
-  // The demo plus one API token that expired an hour ago.
-  config = writeConfig(
+// The demo plus one API token that expired an hour ago.
+const ctx = useServer(() =>
+  startServerEdited(
     (text) =>
       `${text}\n[[directory.apiTokens]]\nname = "expired"\ntype = "read-only"\n` +
       `accessKey = "${hashApiToken(EXPIRED_API_TOKEN)}"\nexpiresAt = ${Date.now() - 3_600_000}\n`,
-  );
-  server = await startServer({ config: config.path });
-  url = server.url;
-});
-
-after(async () => {
-  closeAll();
-  await server?.stop();
-  config?.cleanup();
-});
+  ),
+);
 
 async function roomsOf(socket) {
   const r = await ack(socket, "get-rooms");
@@ -47,32 +34,32 @@ async function roomsOf(socket) {
 
 describe("accepted handshakes", () => {
   test("no token → Public", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     assert.ok((await roomsOf(s)).includes("io-role-public"));
     s.close();
   });
 
   test("legacy JWT {id} → the user's role", async () => {
-    const s = await connect(url, { auth: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     assert.ok((await roomsOf(s)).includes("io-role-authenticated"));
     s.close();
   });
 
   test("Strapi 5 access JWT {userId, sessionId, type:access} with strategy jwt", async () => {
-    const s = await connect(url, { auth: { strategy: "jwt", token: accessJwt(1) } });
+    const s = await connect(ctx.url, { auth: { strategy: "jwt", token: accessJwt(1) } });
     assert.ok((await roomsOf(s)).includes("io-role-editor"));
     s.close();
   });
 
   test("query.token is accepted", async () => {
-    const s = await connect(url, { query: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url, { query: { token: legacyJwt(2) } });
     assert.ok((await roomsOf(s)).includes("io-role-authenticated"));
     s.close();
   });
 
   test("API tokens → io-token-<name>", async () => {
-    const a = await connect(url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
-    const b = await connect(url, { auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN } });
+    const a = await connect(ctx.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
+    const b = await connect(ctx.url, { auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN } });
     assert.ok((await roomsOf(a)).includes("io-token-dashboard"));
     assert.ok((await roomsOf(b)).includes("io-token-comments-only"));
     a.close();
@@ -80,7 +67,7 @@ describe("accepted handshakes", () => {
   });
 
   test("the default polling transport works too", async () => {
-    const s = await connect(url, { transports: ["polling"], auth: { token: legacyJwt(2) } });
+    const s = await connect(ctx.url, { transports: ["polling"], auth: { token: legacyJwt(2) } });
     assert.ok((await roomsOf(s)).includes("io-role-authenticated"));
     s.close();
   });
@@ -108,13 +95,13 @@ describe("refused handshakes", () => {
   ];
   for (const [name, opts, message] of cases) {
     test(`${name} → ${message}`, async () => {
-      assert.equal(await connectError(url, opts), message);
+      assert.equal(await connectError(ctx.url, opts), message);
     });
   }
 
   test("refusals do not disturb connected clients", async () => {
-    const s = await connect(url, { auth: { token: legacyJwt(2) } });
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(3) } }), "Invalid credentials");
+    const s = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(3) } }), "Invalid credentials");
     assert.equal(s.connected, true);
     assert.ok((await roomsOf(s)).includes("io-role-authenticated"));
     s.close();

@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { execFileSync, spawn } from "node:child_process";
-import { ack, closeAll, connect, connectError, marker } from "./helpers/clients.mjs";
+import { ack, connect, connectError, marker } from "./helpers/clients.mjs";
 import { request, rpc, stats } from "./helpers/http.mjs";
-import { startServer } from "./helpers/server.mjs";
+import { startServer, useServer } from "./helpers/server.mjs";
 import { ADMIN_TOKEN, legacyJwt, accessJwt, now, signJwt } from "./helpers/strapi.mjs";
 import { waitUntil, withTimeout } from "./helpers/wait.mjs";
 
@@ -92,25 +92,14 @@ const sql = (db, statements) =>
   execFileSync("python3", ["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", db, statements]);
 
 describe("directory = strapi from environment variables only", () => {
-  let server;
-  let url;
-
-  before(async () => {
-    server = await startOnFixtureCopy();
-    url = server.url;
-  });
-
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(startOnFixtureCopy);
 
   test("users, roles and tokens come from Strapi's database", async () => {
-    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
-    const editor = await connect(url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
-    const ops = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-ops" } });
-    const comments = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-comments" } });
-    const pub = await connect(url);
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const editor = await connect(ctx.url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
+    const ops = await connect(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-ops" } });
+    const comments = await connect(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-comments" } });
+    const pub = await connect(ctx.url);
     assert.deepEqual(await ack(reader, "whoami"), {
       success: true,
       id: (await ack(reader, "whoami")).id,
@@ -125,7 +114,7 @@ describe("directory = strapi from environment variables only", () => {
       publishedAt: "2026-11-25T23:35:45.689Z",
       author: { id: 1, documentId: "xg9myu30sc547noh5y1v0prc", name: "Ada Lovelace" },
     };
-    const { status } = await rpc(url, "emit", { event: "create", schema: "api::article.article", data: article }, { token: ADMIN });
+    const { status } = await rpc(ctx.url, "emit", { event: "create", schema: "api::article.article", data: article }, { token: ADMIN });
     assert.equal(status, 200);
     const r = await reader.rec.waitFor("article:create");
     assert.equal(r.data.author.name, "Ada Lovelace", "Authenticated may find authors in this Strapi");
@@ -134,22 +123,22 @@ describe("directory = strapi from environment variables only", () => {
     assert.ok(!("author" in p.data), "Public may not find authors in this Strapi");
     await ops.rec.waitFor("article:create");
     await editor.rec.waitFor("article:create");
-    await marker(url, [comments]);
+    await marker(ctx.url, [comments]);
     assert.equal(comments.rec.count("article:create"), 0, "the comments-only token hears no articles");
   });
 
   test("blocked users, expired and unknown tokens are refused", async () => {
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(3, { secret: SECRET }) } }), "Invalid credentials");
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(2, { secret: "wrong" }) } }), "Invalid credentials");
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(3, { secret: SECRET }) } }), "Invalid credentials");
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(2, { secret: "wrong" }) } }), "Invalid credentials");
     assert.equal(
-      await connectError(url, { auth: { strategy: "api-token", token: "fixture-token-old" } }),
+      await connectError(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-old" } }),
       "Token expired",
     );
-    assert.equal(await connectError(url, { auth: { strategy: "api-token", token: "nope" } }), "Invalid credentials");
+    assert.equal(await connectError(ctx.url, { auth: { strategy: "api-token", token: "nope" } }), "Invalid credentials");
   });
 
   test("subscribe-entity checks existence in Strapi's tables", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     const ok = await ack(s, "subscribe-entity", { uid: "api::article.article", id: "dvn4m1p03xohql4vaa8qqto9" });
     assert.equal(ok.success, true);
     const draftOnly = await ack(s, "subscribe-entity", { uid: "api::article.article", id: "tvhxgiyjg8yplswps8gd01l0" });
@@ -159,26 +148,26 @@ describe("directory = strapi from environment variables only", () => {
   test("the fixture's real tokens: both JWT forms re-signed for now are accepted; the expired original and the refresh token are refused", async () => {
     assert.equal(claimsOf(REAL_ACCESS).userId, "2", "refresh mode: userId is a string");
     assert.equal(claimsOf(REAL_LEGACY).id, 2, "legacy-support: id is a number");
-    assert.equal(await connectError(url, { auth: { token: REAL_ACCESS } }), "Token expired", "expired");
-    assert.equal(await connectError(url, { auth: { token: REAL_REFRESH } }), "Invalid credentials", "type refresh");
+    assert.equal(await connectError(ctx.url, { auth: { token: REAL_ACCESS } }), "Token expired", "expired");
+    assert.equal(await connectError(ctx.url, { auth: { token: REAL_REFRESH } }), "Invalid credentials", "type refresh");
     assert.equal(
-      await connectError(url, { auth: { token: resigned(REAL_REFRESH) } }),
+      await connectError(ctx.url, { auth: { token: resigned(REAL_REFRESH) } }),
       "Invalid credentials",
       "a refresh token stays refused, however fresh",
     );
     for (const jwt of [resigned(REAL_ACCESS), resigned(REAL_LEGACY)]) {
-      const s = await connect(url, { auth: { token: jwt } });
+      const s = await connect(ctx.url, { auth: { token: jwt } });
       const me = await ack(s, "whoami");
       assert.deepEqual(me.user, { id: 2, username: "reader", email: "reader@example.com", role: "authenticated" });
     }
   });
 
   test("every fixture user and API token connects or is refused as the fixture README says", async () => {
-    const roleOf = async (opts) => (await ack(await connect(url, opts), "whoami")).role;
+    const roleOf = async (opts) => (await ack(await connect(ctx.url, opts), "whoami")).role;
     assert.equal(await roleOf({ auth: { token: legacyJwt(1, { secret: SECRET }) } }), "editor");
     assert.equal(await roleOf({ auth: { token: legacyJwt(2, { secret: SECRET }) } }), "authenticated");
     assert.equal(
-      await connectError(url, { auth: { token: accessJwt(3, { secret: SECRET }) } }),
+      await connectError(ctx.url, { auth: { token: accessJwt(3, { secret: SECRET }) } }),
       "Invalid credentials",
       "banned: blocked",
     );
@@ -187,7 +176,7 @@ describe("directory = strapi from environment variables only", () => {
       "authenticated",
       "pending: unconfirmed, but email_confirmation is off in this Strapi",
     );
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(99, { secret: SECRET }) } }), "Invalid credentials", "no such user");
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(99, { secret: SECRET }) } }), "Invalid credentials", "no such user");
     for (const [token, role] of [
       [READ_ONLY_KEY, "Read Only"],
       ["fixture-token-dashboard", "dashboard"],
@@ -196,15 +185,15 @@ describe("directory = strapi from environment variables only", () => {
     ]) {
       assert.equal(await roleOf({ auth: { strategy: "api-token", token } }), role);
     }
-    assert.equal(await connectError(url, { auth: { strategy: "api-token", token: "fixture-token-old" } }), "Token expired");
+    assert.equal(await connectError(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-old" } }), "Token expired");
   });
 
   test("an article with private fields and a component: each audience gets it sanitized for itself", async () => {
     const sockets = {
-      pub: await connect(url),
-      reader: await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }),
-      editor: await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }),
-      comments: await connect(url, { auth: { strategy: "api-token", token: "fixture-token-comments" } }),
+      pub: await connect(ctx.url),
+      reader: await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }),
+      editor: await connect(ctx.url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }),
+      comments: await connect(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-comments" } }),
     };
     const article = {
       id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title: "Hello Strapi", internalNotes: "do not leak",
@@ -212,7 +201,7 @@ describe("directory = strapi from environment variables only", () => {
       seo: { id: 2, metaTitle: "Hello", metaSecret: "seo secret" },
       author: { id: 1, documentId: "xg9myu30sc547noh5y1v0prc", name: "Ada Lovelace" },
     };
-    const { status } = await rpc(url, "emit", { event: "update", schema: "api::article.article", data: article }, { token: ADMIN });
+    const { status } = await rpc(ctx.url, "emit", { event: "update", schema: "api::article.article", data: article }, { token: ADMIN });
     assert.equal(status, 200);
     for (const name of ["pub", "reader", "editor"]) {
       const { data } = await sockets[name].rec.waitFor("article:update", (p) => p.data.title === "Hello Strapi");
@@ -220,17 +209,17 @@ describe("directory = strapi from environment variables only", () => {
       assert.deepEqual(data.seo, { id: 2, metaTitle: "Hello" }, `${name}: no seo.metaSecret`);
       assert.equal("author" in data, name !== "pub", `${name}: author as its role may find authors`);
     }
-    await marker(url, [sockets.comments]);
+    await marker(ctx.url, [sockets.comments]);
     assert.equal(sockets.comments.rec.count("article:update"), 0, "comments-only hears comments only");
   });
 
   test("entitySubscriptions.draftAudiences: a draft-only document can be subscribed by the listed audiences only", async () => {
     const draftOnly = { uid: "api::article.article", id: "tvhxgiyjg8yplswps8gd01l0" };
-    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
-    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const editor = await connect(ctx.url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
     assert.deepEqual(await ack(editor, "subscribe-entity", draftOnly), { success: false, error: "Entity not found" }, "none by default");
-    const current = (await request(url, "/api/io/settings", { token: ADMIN })).body.data;
-    const put = await request(url, "/api/io/settings", {
+    const current = (await request(ctx.url, "/api/io/settings", { token: ADMIN })).body.data;
+    const put = await request(ctx.url, "/api/io/settings", {
       method: "PUT",
       token: ADMIN,
       body: { ...current, entitySubscriptions: { ...current.entitySubscriptions, draftAudiences: ["io-role-editor"] } },
@@ -242,42 +231,33 @@ describe("directory = strapi from environment variables only", () => {
   });
 
   test("POST /api/io/directory/invalidate drops the cache (admin token required)", async () => {
-    const refused = await rpc(url, "directory/invalidate", {}, { token: "wrong" });
+    const refused = await rpc(ctx.url, "directory/invalidate", {}, { token: "wrong" });
     assert.equal(refused.status, 401);
-    const { status, body } = await rpc(url, "directory/invalidate", {}, { token: ADMIN });
+    const { status, body } = await rpc(ctx.url, "directory/invalidate", {}, { token: ADMIN });
     assert.equal(status, 200);
     assert.deepEqual(body, { data: { invalidated: true } });
   });
 });
 
 describe("directory = strapi: Strapi's database changing under the gateway", () => {
-  let server;
-  let url;
   let db;
-
+  const ctx = useServer(startOnFixtureCopy);
   before(async () => {
-    server = await startOnFixtureCopy();
-    url = server.url;
-    db = server.db;
-  });
-
-  after(async () => {
-    closeAll();
-    await server?.stop();
+    db = ctx.server.db;
   });
 
   const emitArticle = (title) =>
-    rpc(url, "emit", { event: "create", schema: "api::article.article", data: { id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title } }, { token: ADMIN });
+    rpc(ctx.url, "emit", { event: "create", schema: "api::article.article", data: { id: 2, documentId: "dvn4m1p03xohql4vaa8qqto9", title } }, { token: ADMIN });
 
   test("Strapi's database locked: new handshakes that need it get Service unavailable, /health says why, connected sockets go on, and it recovers by itself", async () => {
-    const connected = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const connected = await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
     const unlock = await lockDatabase(db);
     try {
       // The editor was never looked up on this server: its handshake needs the database.
       const started = Date.now();
-      assert.equal(await connectError(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }), "Service unavailable");
+      assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(1, { secret: SECRET }) } }), "Service unavailable");
       assert.ok(Date.now() - started < 10_000, "answered within a bounded time, not hung");
-      const health = await request(url, "/health", { token: null });
+      const health = await request(ctx.url, "/health", { token: null });
       assert.equal(health.status, 503, health.text);
       assert.equal(health.body.status, "degraded");
       assert.equal(health.body.directory.ready, false);
@@ -288,8 +268,8 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
     } finally {
       await unlock();
     }
-    await waitUntil(async () => (await request(url, "/health", { token: null })).status === 200, { ms: 10_000, what: "/health ready again" });
-    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    await waitUntil(async () => (await request(ctx.url, "/health", { token: null })).status === 200, { ms: 10_000, what: "/health ready again" });
+    const editor = await connect(ctx.url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
     assert.equal((await ack(editor, "whoami")).role, "editor");
   });
 
@@ -298,8 +278,8 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
   const LIMIT_MS = 3000;
 
   test("a permission removed from a role: that role's sockets stop receiving within 3 s", async () => {
-    const pub = await connect(url);
-    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const pub = await connect(ctx.url);
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
     assert.equal((await emitArticle("before")).status, 200);
     await pub.rec.waitFor("article:create", (p) => p.data.title === "before");
     // Public loses read access to articles (as unticking find and findOne in Strapi's admin).
@@ -313,20 +293,20 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
         const title = `probe ${++n}`;
         await emitArticle(title);
         await reader.rec.waitFor("article:create", (p) => p.data.title === title);
-        await marker(url, [pub]);
+        await marker(ctx.url, [pub]);
         return !pub.rec.all("article:create").some((p) => p.data.title === title);
       },
       { ms: LIMIT_MS + 1000, every: 100, what: "Public to stop receiving articles" },
     );
     assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
     assert.equal(pub.connected, true, "Public may still connect: its sockets stay");
-    const st = await stats(url);
+    const st = await stats(ctx.url);
     assert.ok(st.directoryWatch.changes >= 1, JSON.stringify(st.directoryWatch));
   });
 
   test("a user blocked in Strapi: their socket is told why and disconnected within 3 s; new handshakes are refused", async () => {
-    const reader = await connect(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
-    const editor = await connect(url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } });
+    const editor = await connect(ctx.url, { auth: { token: legacyJwt(1, { secret: SECRET }) } });
     const disconnected = new Promise((r) => reader.once("disconnect", r));
     const started = Date.now();
     sql(db, `UPDATE up_users SET blocked = 1, updated_at = ${Date.now()} WHERE id = 2;`);
@@ -334,38 +314,38 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
     assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
     assert.deepEqual(told, { reason: "Invalid credentials" });
     assert.equal(await withTimeout(disconnected, 3000, "disconnect"), "io server disconnect");
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }), "Invalid credentials");
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(2, { secret: SECRET }) } }), "Invalid credentials");
     assert.equal(editor.connected, true, "other users are untouched");
     assert.equal(editor.rec.count("server-disconnect"), 0);
-    const st = await stats(url);
+    const st = await stats(ctx.url);
     assert.ok(st.accessRevoked >= 1 && st.accessRechecks >= 1, JSON.stringify(st));
-    const metrics = await request(url, "/metrics");
+    const metrics = await request(ctx.url, "/metrics");
     assert.match(metrics.text, /strapi_io_access_revocations_total\{reason="Invalid credentials"\} [1-9]/);
     assert.match(metrics.text, /strapi_io_directory_polls_total [1-9]/);
   });
 
   test("an API token deleted in Strapi: its socket is disconnected within 3 s", async () => {
-    const ops = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-ops" } });
+    const ops = await connect(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-ops" } });
     const started = Date.now();
     sql(db, `DELETE FROM strapi_api_tokens WHERE name = 'ops';`);
     const told = await ops.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 1000);
     assert.ok(Date.now() - started < LIMIT_MS, `took ${Date.now() - started} ms`);
     assert.deepEqual(told, { reason: "Invalid credentials" });
     assert.equal(
-      await connectError(url, { auth: { strategy: "api-token", token: "fixture-token-ops" } }),
+      await connectError(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-ops" } }),
       "Invalid credentials",
     );
   });
 
   test("an API token's expiry moved into the past: disconnected with Token expired", async () => {
-    const dashboard = await connect(url, { auth: { strategy: "api-token", token: "fixture-token-dashboard" } });
+    const dashboard = await connect(ctx.url, { auth: { strategy: "api-token", token: "fixture-token-dashboard" } });
     sql(db, `UPDATE strapi_api_tokens SET expires_at = ${Date.now() + 1500}, updated_at = ${Date.now()} WHERE name = 'dashboard';`);
     const told = await dashboard.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 2000);
     assert.deepEqual(told, { reason: "Token expired" });
   });
 
   test("a user's role changed in Strapi: the socket moves to the new audience within 3 s and gets that audience's events", async () => {
-    const editor = await connect(url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
+    const editor = await connect(ctx.url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
     assert.equal((await ack(editor, "whoami")).role, "editor");
     assert.deepEqual(await ack(editor, "subscribe-entity", { uid: "api::author.author", id: "xg9myu30sc547noh5y1v0prc" }), {
       success: true, room: "api::author.author:xg9myu30sc547noh5y1v0prc", uid: "api::author.author", id: "xg9myu30sc547noh5y1v0prc",
@@ -385,17 +365,17 @@ describe("directory = strapi: Strapi's database changing under the gateway", () 
     assert.deepEqual((await ack(editor, "get-entity-subscriptions")).subscriptions, []);
     assert.equal(editor.connected, true);
     assert.equal((await ack(editor, "whoami")).user.role, "public");
-    const st = await stats(url);
+    const st = await stats(ctx.url);
     assert.ok(st.audienceMoves >= 1 && st.droppedSubscriptions >= 1, JSON.stringify(st));
   });
 
   test("email confirmation turned on in Strapi: the unconfirmed user's socket is disconnected, confirmed ones stay", async () => {
-    const pending = await connect(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } });
-    const confirmed = await connect(url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
+    const pending = await connect(ctx.url, { auth: { token: legacyJwt(4, { secret: SECRET }) } });
+    const confirmed = await connect(ctx.url, { auth: { token: accessJwt(1, { secret: SECRET }) } });
     sql(db, `UPDATE strapi_core_store_settings SET value = json_set(value, '$.email_confirmation', json('true'))
       WHERE key = 'plugin_users-permissions_advanced';`);
     assert.deepEqual(await pending.rec.waitFor("server-disconnect", () => true, LIMIT_MS + 1000), { reason: "Invalid credentials" });
-    assert.equal(await connectError(url, { auth: { token: legacyJwt(4, { secret: SECRET }) } }), "Invalid credentials");
+    assert.equal(await connectError(ctx.url, { auth: { token: legacyJwt(4, { secret: SECRET }) } }), "Invalid credentials");
     assert.equal(confirmed.connected, true);
   });
 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ack, closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
 import { rpc, stats, adminGet, assertApiError, webhook } from "./helpers/http.mjs";
-import { startServerWithout, startServer, startServerWith } from "./helpers/server.mjs";
+import { startServer, startServerWith, startServerWithout, useServer } from "./helpers/server.mjs";
 import {
   ARTICLE,
   COMMENT,
@@ -127,20 +127,12 @@ async function sendActionsAndCheck(url, clients, send) {
 }
 
 describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs = 300)", () => {
-  let server;
-  let url;
   let clients;
   /** What this file sent, as GET /api/io/stats counts it. */
   const sent = { accepted: 0, emitted: 0, merged: 0, failed: 0, ignored: 0, rejected: 0 };
-
+  const ctx = useServer(() => startServerWith(FIXED_WINDOW, { env: ENV }));
   before(async () => {
-    server = await startServerWith(FIXED_WINDOW, { env: ENV });
-    url = server.url;
-    clients = await connectAudiences(url);
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
+    clients = await connectAudiences(ctx.url);
   });
 
   /**
@@ -148,10 +140,10 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
    * one event before the next action, and checks what each client received against ACTIONS.
    */
   function replayActions(order) {
-    return sendActionsAndCheck(url, clients, async (a) => {
+    return sendActionsAndCheck(ctx.url, clients, async (a) => {
       for (const n of order(a.files)) {
         const f = webhookFixture(n);
-        const res = await replay(url, f);
+        const res = await replay(ctx.url, f);
         assert.equal(res.status, 202, `${a.action} ${f.name}: ${res.text}`);
         assert.equal(res.body.data.queued, true, res.text);
         assert.equal(res.body.data.document, f.body.entry.documentId, res.text);
@@ -159,12 +151,12 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       }
       sent.emitted++;
       sent.merged += a.files.length - 1;
-      await emittedReaches(url, sent.emitted);
+      await emittedReaches(ctx.url, sent.emitted);
     });
   }
 
   /** Clears what the clients recorded so far. */
-  const settle = () => settleAll(url, clients);
+  const settle = () => settleAll(ctx.url, clients);
 
   test("Strapi 5.54's entry webhooks, replayed action by action: one event per action, the published row, sanitized per audience", async () => {
     await replayActions((files) => files);
@@ -186,22 +178,22 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
     await settle();
     // Strapi's runner sends with concurrency 5: both requests of a REST create in flight together.
     const files = ["09", "10"].map(webhookFixture);
-    const answers = await Promise.all(files.map((f) => replay(url, f)));
+    const answers = await Promise.all(files.map((f) => replay(ctx.url, f)));
     for (const r of answers) assert.equal(r.status, 202, r.text);
     sent.accepted += 2;
     sent.emitted += 1;
     sent.merged += 1;
     assert.deepEqual(answers.map((r) => r.body.data.coalesced).sort(), [false, true], "one opened the window, one joined it");
-    await emittedReaches(url, sent.emitted);
+    await emittedReaches(ctx.url, sent.emitted);
     // Create, then delete within one window: the clients hear only the delete.
     for (const n of ["01", "07", "08"]) {
-      assert.equal((await replay(url, webhookFixture(n))).status, 202);
+      assert.equal((await replay(ctx.url, webhookFixture(n))).status, 202);
       sent.accepted++;
     }
     sent.emitted += 1;
     sent.merged += 2;
-    await emittedReaches(url, sent.emitted);
-    await marker(url, Object.values(clients));
+    await emittedReaches(ctx.url, sent.emitted);
+    await marker(ctx.url, Object.values(clients));
     assert.deepEqual(
       received(clients.public).map(([e, p]) => [e, p.data.id]),
       [["article:create", 10], ["article:delete", 8]],
@@ -219,7 +211,7 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       createdBy: { id: 1, firstname: "Admin", email: "admin@example.com" },
       updatedBy: { id: 1, firstname: "Admin", email: "admin@example.com" },
     };
-    const res = await webhook(url, { ...f.body, entry });
+    const res = await webhook(ctx.url, { ...f.body, entry });
     assert.equal(res.status, 202, res.text);
     sent.accepted++;
     sent.emitted++;
@@ -230,7 +222,7 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
     assert.deepEqual(reader, { data: visible, meta: {} }, "reader (Authenticated may find authors)");
     assert.deepEqual(dashboard, { data: visible, meta: {} }, "read-only token");
     assert.deepEqual(pub, { data: omit(visible, ["author"]), meta: {} }, "public may not find authors");
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     assert.equal(clients.commentsOnly.rec.count("article:update"), 0);
   });
 
@@ -238,13 +230,13 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
     await settle();
     for (const n of ["16", "17"]) {
       const f = webhookFixture(n);
-      const res = await replay(url, f);
+      const res = await replay(ctx.url, f);
       assert.equal(res.status, 202, `${f.name}: ${res.text}`);
       sent.ignored++;
       assert.equal(res.body.data?.ignored, true, `${f.name}: ${res.text}`);
       assert.equal(typeof res.body.data.reason, "string");
     }
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     for (const [name, s] of Object.entries(clients)) assert.deepEqual(received(s), [], `${name} got nothing`);
   });
 
@@ -257,15 +249,15 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       { event: "review-workflows.updateEntryStage", model: "article", uid: ARTICLE, entry },
       { event: "entry.create", model: "user", uid: "plugin::users-permissions.user", entry: { id: 1, username: "x" } },
     ]) {
-      const res = await webhook(url, body);
+      const res = await webhook(ctx.url, body);
       assert.equal(res.status, 202, `${JSON.stringify(body)}: ${res.text}`);
       sent.ignored++;
       assert.equal(res.body.data?.ignored, true, res.text);
     }
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     for (const [name, s] of Object.entries(clients)) assert.deepEqual(received(s), [], `${name} got nothing`);
 
-    const res = await webhook(url, { event: "entry.create", model: "article", entry });
+    const res = await webhook(ctx.url, { event: "entry.create", model: "article", entry });
     assert.equal(res.status, 202, res.text);
     assert.equal(res.body.data.uid, ARTICLE, res.text);
     sent.accepted++;
@@ -285,7 +277,7 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       ["missing uid and model", { body: omit(good, ["uid", "model"]) }],
     ];
     for (const [what, opts] of bad400) {
-      const res = await webhook(url, opts.body, { raw: opts.raw });
+      const res = await webhook(ctx.url, opts.body, { raw: opts.raw });
       assertApiError(res, 400, what);
       sent.rejected++;
     }
@@ -300,11 +292,11 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
       ["two tokens in one line", { token: null, headers: { authorization: `Bearer ${FIXTURE_WEBHOOK_TOKEN}, Bearer ${FIXTURE_WEBHOOK_TOKEN}` } }],
     ];
     for (const [what, opts] of bad401) {
-      const res = await webhook(url, good, opts);
+      const res = await webhook(ctx.url, good, opts);
       assertApiError(res, 401, what);
       sent.rejected++;
     }
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     for (const [name, s] of Object.entries(clients)) {
       assert.deepEqual(received(s), [], `${name} got nothing`);
       assert.equal(s.connected, true, `${name} still connected`);
@@ -312,8 +304,8 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
   });
 
   test("GET /api/io/stats → data.webhooks counts what this file sent", async () => {
-    await emittedReaches(url, sent.emitted);
-    const s = await adminGet(url, "/api/io/stats");
+    await emittedReaches(ctx.url, sent.emitted);
+    const s = await adminGet(ctx.url, "/api/io/stats");
     assert.deepEqual(s.webhooks, sent);
     assert.equal(sent.accepted, sent.emitted + sent.merged + sent.failed);
     assert.equal(s.events.byType["article:create"] >= 3, true, JSON.stringify(s.events.byType));
@@ -321,26 +313,18 @@ describe("webhooks: a fixed 300 ms window (webhookSettleMs = webhookCoalesceMs =
 });
 
 describe("the plugin entry's path: POST /api/io/entryEvents, each action's requests in one call", () => {
-  let server;
-  let url;
   let clients;
   const sent = { accepted: 0, emitted: 0, merged: 0, failed: 0, ignored: 0, rejected: 0 };
-
+  // No webhook token, no window: this path needs neither.
+  const ctx = useServer();
   before(async () => {
-    // No webhook token, no window: this path needs neither.
-    server = await startServer();
-    url = server.url;
-    clients = await connectAudiences(url);
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
+    clients = await connectAudiences(ctx.url);
   });
 
   test("Strapi 5.54's entry events, action by action (in either order): the same one event per action as the webhook route, sanitized per audience", async () => {
     for (const order of [(f) => f, (f) => [...f].reverse()]) {
-      await sendActionsAndCheck(url, clients, async (a) => {
-        const res = await rpc(url, "entryEvents", { events: order(a.files).map((n) => webhookFixture(n).body) });
+      await sendActionsAndCheck(ctx.url, clients, async (a) => {
+        const res = await rpc(ctx.url, "entryEvents", { events: order(a.files).map((n) => webhookFixture(n).body) });
         assert.equal(res.status, 200, JSON.stringify(res.body));
         assert.equal(res.body.data.accepted, a.files.length);
         assert.equal(res.body.data.emitted, 1, JSON.stringify(res.body));
@@ -353,9 +337,9 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
   });
 
   test("one call about several documents: one event each, in the order each document first appears; media events ignored", async () => {
-    await settleAll(url, clients);
+    await settleAll(ctx.url, clients);
     const events = ["13", "05", "16", "06", "14"].map((n) => webhookFixture(n).body);
-    const res = await rpc(url, "entryEvents", { events });
+    const res = await rpc(ctx.url, "entryEvents", { events });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(
       { accepted: res.body.data.accepted, ignored: res.body.data.ignored, emitted: res.body.data.emitted, failed: res.body.data.failed },
@@ -365,7 +349,7 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
     sent.ignored += 1;
     sent.emitted += 2;
     sent.merged += 2;
-    await marker(url, [clients.editor]);
+    await marker(ctx.url, [clients.editor]);
     // The comment's create and update merge into one create (the strongest), carrying the later row.
     const [comment, published] = [webhookFixture("14").body.entry, webhookFixture("06").body.entry];
     assert.equal(comment.documentId, webhookFixture("13").body.entry.documentId, "13 and 14: one comment");
@@ -376,7 +360,7 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
   });
 
   test("bad calls → 400 naming the problem, nothing emitted; a retried call with the same Idempotency-Key is heard once", async () => {
-    await settleAll(url, clients);
+    await settleAll(ctx.url, clients);
     const good = webhookFixture("02").body;
     for (const [body, message] of [
       [{}, /entryEvents takes \{events: \[\.\.\.\]\}: missing field `events`/],
@@ -386,38 +370,36 @@ describe("the plugin entry's path: POST /api/io/entryEvents, each action's reque
       [{ events: [good, { uid: ARTICLE, entry: {} }] }, /^events\[1\]\.event: missing or not a string$/],
       [{ events: Array.from({ length: 10_001 }, () => 0) }, /^events: at most 10000 per call, got 10001$/],
     ]) {
-      const res = await rpc(url, "entryEvents", body);
+      const res = await rpc(ctx.url, "entryEvents", body);
       assertApiError(res, 400, JSON.stringify(body).slice(0, 80));
       assert.match(res.body.error.message, message);
       sent.rejected += 1;
     }
-    const unauthorized = await rpc(url, "entryEvents", { events: [good] }, { token: "wrong" });
+    const unauthorized = await rpc(ctx.url, "entryEvents", { events: [good] }, { token: "wrong" });
     assertApiError(unauthorized, 401);
     const key = uniq("entries");
-    const first = await rpc(url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
-    const again = await rpc(url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
+    const first = await rpc(ctx.url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
+    const again = await rpc(ctx.url, "entryEvents", { events: [good] }, { headers: { "idempotency-key": key } });
     assert.equal(first.status, 200);
     assert.deepEqual(again.body.meta, { duplicate: true });
     assert.deepEqual(again.body.data, first.body.data, "the first answer, replayed");
     sent.accepted += 1;
     sent.emitted += 1;
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     assert.deepEqual(received(clients.editor).map(([e]) => e), ["article:update"], "heard once; the bad calls reached no one");
   });
 
   test("GET /api/io/stats → data.entryEvents counts what this file sent; data.webhooks is untouched", async () => {
-    const s = await adminGet(url, "/api/io/stats");
+    const s = await adminGet(ctx.url, "/api/io/stats");
     assert.deepEqual(s.entryEvents, sent);
     assert.equal(s.webhooks.accepted, 0);
   });
 });
 
 describe("webhooks: publish enabled as an action of its own", () => {
-  let server;
-  let url;
   let clients;
-  before(async () => {
-    server = await startServerWith(
+  const ctx = useServer(() =>
+    startServerWith(
       // The editor role routes publish events too; the public's entry for articles lists
       // create/update/delete only, so it does not.
       { ...FIXED_WINDOW, 'settings.rolePermissions.editor.contentTypes."api::article.article"': { publish: true } },
@@ -425,23 +407,20 @@ describe("webhooks: publish enabled as an action of its own", () => {
         env: ENV,
         prepend: `contentTypes = ["${COMMENT}", { uid = "${ARTICLE}", actions = ["create", "update", "delete", "publish"] }]`,
       },
-    );
-    url = server.url;
-    clients = await connectAudiences(url);
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
+    ),
+  );
+  before(async () => {
+    clients = await connectAudiences(ctx.url);
   });
 
   test("entry.publish → article:publish to the audiences routed for publish", async () => {
     const f = webhookFixture("03");
-    const res = await replay(url, f);
+    const res = await replay(ctx.url, f);
     assert.equal(res.status, 202, res.text);
     const payload = { data: f.body.entry, meta: {} };
     assert.deepEqual(await clients.editor.rec.waitFor("article:publish"), payload, "editor: publish=true");
     assert.deepEqual(await clients.dashboard.rec.waitFor("article:publish"), payload, "read-only token: every event");
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     assert.equal(clients.public.rec.count("article:publish"), 0, "public: no publish in its rolePermissions entry");
     assert.equal(clients.public.rec.count("article:update"), 0, "…and no update in its place");
     assert.equal(clients.commentsOnly.rec.count("article:publish"), 0);
@@ -449,29 +428,29 @@ describe("webhooks: publish enabled as an action of its own", () => {
 
   test("entry.unpublish (not enabled) still maps to article:update, the document a draft again; comments unchanged", async () => {
     const f = webhookFixture("04");
-    const res = await replay(url, f);
+    const res = await replay(ctx.url, f);
     assert.equal(res.status, 202, res.text);
     assert.deepEqual(await clients.public.rec.waitFor("article:update"), {
       data: { ...f.body.entry, publishedAt: null },
       meta: { action: "unpublish" },
     });
     const c = webhookFixture("13");
-    const cres = await replay(url, c);
+    const cres = await replay(ctx.url, c);
     assert.equal(cres.status, 202, cres.text);
     await clients.commentsOnly.rec.waitFor("comment:create");
   });
 
   test("a REST update that publishes, with publish enabled: one article:update (the stronger action), not an update and a publish", async () => {
-    for (const n of ["05", "06"]) assert.equal((await replay(url, webhookFixture(n))).status, 202);
+    for (const n of ["05", "06"]) assert.equal((await replay(ctx.url, webhookFixture(n))).status, 202);
     const got = await clients.editor.rec.waitFor("article:update", (p) => p.data.id === 8);
     assert.equal(got.data.publishedAt, webhookFixture("06").body.entry.publishedAt);
-    await waitUntil(async () => (await stats(url)).webhooks.merged >= 1, { what: "the publish merged" });
-    await marker(url, Object.values(clients));
+    await waitUntil(async () => (await stats(ctx.url)).webhooks.merged >= 1, { what: "the publish merged" });
+    await marker(ctx.url, Object.values(clients));
     assert.equal(clients.editor.rec.all("article:publish").filter((p) => p.data.id === 8).length, 0);
   });
 
   test("GET /api/io/content-types shows the enabled actions", async () => {
-    const list = await adminGet(url, "/api/io/content-types");
+    const list = await adminGet(ctx.url, "/api/io/content-types");
     const byUid = Object.fromEntries(list.map((c) => [c.uid, c.actions]));
     assert.deepEqual(byUid[ARTICLE], ["create", "update", "delete", "publish"]);
     assert.deepEqual(byUid[COMMENT], ["create", "update", "delete"]);
@@ -480,74 +459,58 @@ describe("webhooks: publish enabled as an action of its own", () => {
 
   test("a webhook for a content type left out of contentTypes reaches nobody", async () => {
     const entry = { id: 1, documentId: "author-1", name: "Ada" };
-    const res = await webhook(url, { event: "entry.create", model: "author", uid: "api::author.author", entry });
+    const res = await webhook(ctx.url, { event: "entry.create", model: "author", uid: "api::author.author", entry });
     assert.ok([200, 202].includes(res.status), res.text);
-    await marker(url, Object.values(clients));
+    await marker(ctx.url, Object.values(clients));
     for (const [name, s] of Object.entries(clients)) assert.equal(s.rec.count("author:create"), 0, name);
   });
 });
 
 describe("webhooks: server.webhookCoalesceMs = 0 (every request emitted as it arrives)", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWith({ server: { webhookCoalesceMs: 0 } }, { env: ENV });
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWith({ server: { webhookCoalesceMs: 0 } }, { env: ENV }));
 
   test("each request answers 200 with its emit report; a REST create that publishes is heard twice", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const [n, event] of [["09", "article:create"], ["10", "article:update"]]) {
-      const res = await replay(url, webhookFixture(n));
+      const res = await replay(ctx.url, webhookFixture(n));
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.data.event, event, res.text);
       assert.ok(res.body.data.audiences > 0, res.text);
     }
-    await marker(url, [s]);
+    await marker(ctx.url, [s]);
     assert.deepEqual(received(s).map(([e, p]) => [e, p.data.id]), [["article:create", 9], ["article:update", 10]]);
   });
 });
 
 describe("webhooks: entity subscribers of either row of a document", () => {
-  let server;
-  let url;
-  before(async () => {
-    // The public is not routed article events here: it hears them only through its
-    // entity subscriptions (no verification, so the fixture's row ids can be subscribed).
-    server = await startServerWith(
+  // The public is not routed article events here: it hears them only through its
+  // entity subscriptions (no verification, so the fixture's row ids can be subscribed).
+  const ctx = useServer(() =>
+    startServerWith(
       {
         ...FIXED_WINDOW,
         'settings.rolePermissions.public.contentTypes."api::article.article"': { create: false, update: false, delete: false },
         "settings.entitySubscriptions": { requireVerification: false },
       },
       { env: ENV },
-    );
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+    ),
+  );
 
   test("subscribed to the draft row, the published row or the documentId: each hears the merged update and delete once", async () => {
     const subscribers = {};
     for (const id of [6, 8, "qn91iwaux3ccsi3l46gz4c7q"]) {
-      const s = await connect(url);
+      const s = await connect(ctx.url);
       const r = await ack(s, "subscribe-entity", { uid: ARTICLE, id });
       assert.equal(r.success, true, JSON.stringify(r));
       subscribers[id] = s;
     }
-    const bystander = await connect(url);
-    for (const n of ["05", "06"]) assert.equal((await replay(url, webhookFixture(n))).status, 202);
-    await emittedReaches(url, 1);
-    for (const n of ["08", "07"]) assert.equal((await replay(url, webhookFixture(n))).status, 202);
-    await emittedReaches(url, 2);
+    const bystander = await connect(ctx.url);
+    for (const n of ["05", "06"]) assert.equal((await replay(ctx.url, webhookFixture(n))).status, 202);
+    await emittedReaches(ctx.url, 1);
+    for (const n of ["08", "07"]) assert.equal((await replay(ctx.url, webhookFixture(n))).status, 202);
+    await emittedReaches(ctx.url, 2);
     const all = [...Object.values(subscribers), bystander];
-    await marker(url, all);
+    await marker(ctx.url, all);
     const published = omit(webhookFixture("06").body.entry, ["author"]);
     for (const [id, s] of Object.entries(subscribers)) {
       assert.deepEqual(
@@ -564,25 +527,16 @@ describe("webhooks: entity subscribers of either row of a document", () => {
 });
 
 describe("webhooks: no webhook token configured", () => {
-  let server;
-  let url;
-  before(async () => {
-    server = await startServerWithout("webhookToken");
-    url = server.url;
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWithout("webhookToken"));
 
   test("POST /webhooks/strapi → 503 naming STRAPI_IO_WEBHOOK_TOKEN, whatever the token; clients hear nothing", async () => {
-    const s = await connect(url);
+    const s = await connect(ctx.url);
     for (const token of [FIXTURE_WEBHOOK_TOKEN, "demo-webhook-token", null]) {
-      const res = await webhook(url, webhookFixture("01").body, { token });
+      const res = await webhook(ctx.url, webhookFixture("01").body, { token });
       const err = assertApiError(res, 503, `token ${token}`);
       assert.match(err.message, /STRAPI_IO_WEBHOOK_TOKEN/);
     }
-    await marker(url, [s]);
+    await marker(ctx.url, [s]);
     assert.equal(s.rec.count("article:create"), 0);
   });
 });
@@ -632,17 +586,10 @@ describe("webhooks: a wrong token is logged", () => {
 });
 
 describe("webhooks: the default window (none for complete requests, learnt for the rest)", () => {
-  let server;
-  let url;
   let client;
+  const ctx = useServer({ env: ENV });
   before(async () => {
-    server = await startServer({ env: ENV });
-    url = server.url;
-    client = await connect(url, { auth: { token: legacyJwt(1) } });
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
+    client = await connect(ctx.url, { auth: { token: legacyJwt(1) } });
   });
 
   /** Sends an action's requests as Strapi does: all in flight together, `gapMs` apart. */
@@ -650,7 +597,7 @@ describe("webhooks: the default window (none for complete requests, learnt for t
     const answers = [];
     for (const [i, n] of files.entries()) {
       if (i > 0 && gapMs) await new Promise((r) => setTimeout(r, gapMs));
-      answers.push(replay(url, webhookFixture(n)));
+      answers.push(replay(ctx.url, webhookFixture(n)));
     }
     return Promise.all(answers);
   }
@@ -666,25 +613,25 @@ describe("webhooks: the default window (none for complete requests, learnt for t
     assert.equal(unpublish.body.data.windowMs, 0, unpublish.text);
     const pair = await action(["09", "10"]);
     assert.equal(pair[0].body.data.windowMs, 15, pair[0].text);
-    await emittedReaches(url, 3);
-    await marker(url, [client]);
+    await emittedReaches(ctx.url, 3);
+    await marker(ctx.url, [client]);
     // the REST create's event carries the published row (request 10's)
     assert.deepEqual(events(), [["comment:create", row("13")], ["article:update", row("04")], ["article:create", row("10")]]);
   });
 
   test("the rest of an action arriving after its window: two events once, then the window has learnt the gap", async () => {
     client.rec.events.length = 0;
-    const before = (await stats(url)).webhooks.emitted;
+    const before = (await stats(ctx.url)).webhooks.emitted;
     await action(["05", "06"], 60);
-    await emittedReaches(url, before + 2);
-    await marker(url, [client]);
+    await emittedReaches(ctx.url, before + 2);
+    await marker(ctx.url, [client]);
     assert.deepEqual(events(), [["article:update", row("05")], ["article:update", row("06")]], "too late: heard twice");
     client.rec.events.length = 0;
     const again = await action(["05", "06"], 60);
     assert.ok(again[0].body.data.windowMs >= 125, `the window grew: ${again[0].text}`);
     assert.equal(again[1].body.data.coalesced, true, again[1].text);
-    await emittedReaches(url, before + 3);
-    await marker(url, [client]);
+    await emittedReaches(ctx.url, before + 3);
+    await marker(ctx.url, [client]);
     assert.deepEqual(events(), [["article:update", row("06")]], "now one event, the published row");
   });
 });

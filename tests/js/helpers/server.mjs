@@ -153,21 +153,29 @@ function withConfig(server, config) {
 }
 
 /**
- * A gateway on the demo config with the line setting `key` removed (e.g. `adminToken`), and
- * the temp config cleaned up when it stops.
+ * Writes the demo config changed by `edit` (text → text, see writeConfig) and starts a server
+ * on it (`env`, `dataDir`: see startServer); the temp config is removed when it stops.
  */
-export async function startServerWithout(key) {
-  const config = writeConfig((t) => {
-    const out = t.replace(new RegExp(`^${key}\\s*=.*$`, "m"), "");
-    if (out === t) throw new Error(`demo config has no ${key} line to remove`);
-    return out;
-  });
+export async function startServerEdited(edit, { env, dataDir } = {}) {
+  const config = writeConfig(edit);
   try {
-    return withConfig(await startServer({ config: config.path }), config);
+    return withConfig(await startServer({ config: config.path, env, dataDir }), config);
   } catch (e) {
     config.cleanup();
     throw e;
   }
+}
+
+/**
+ * A gateway on the demo config with the line setting `key` removed (e.g. `adminToken`), and
+ * the temp config cleaned up when it stops.
+ */
+export async function startServerWithout(key) {
+  return startServerEdited((t) => {
+    const out = t.replace(new RegExp(`^${key}\\s*=.*$`, "m"), "");
+    if (out === t) throw new Error(`demo config has no ${key} line to remove`);
+    return out;
+  });
 }
 
 /**
@@ -176,13 +184,7 @@ export async function startServerWithout(key) {
  */
 export async function startServerWith(tables = {}, { extra = "", prepend = "", env, dataDir } = {}) {
   const edit = tomlEdit(tables, extra);
-  const config = writeConfig((t) => edit(prepend ? `${prepend}\n${t}` : t));
-  try {
-    return withConfig(await startServer({ config: config.path, env, dataDir }), config);
-  } catch (e) {
-    config.cleanup();
-    throw e;
-  }
+  return startServerEdited((t) => edit(prepend ? `${prepend}\n${t}` : t), { env, dataDir });
 }
 
 /**

@@ -133,6 +133,19 @@ async fn admin_post(g: &Gateway, uri: &str, body: Value) -> Answer {
     send(g, Method::POST, uri, Some(ADMIN), &[], body_of(&body)).await
 }
 
+/// `POST /api/io/raw` with the admin token, `headers` and a JSON body.
+async fn raw_with(g: &Gateway, headers: &[(&str, &str)], body: Value) -> Answer {
+    send(
+        g,
+        Method::POST,
+        "/api/io/raw",
+        Some(ADMIN),
+        headers,
+        body_of(&body),
+    )
+    .await
+}
+
 /// `GET uri` with the admin token.
 async fn admin_get(g: &Gateway, uri: &str) -> Answer {
     send(g, Method::GET, uri, Some(ADMIN), &[], Body::empty()).await
@@ -169,6 +182,12 @@ fn assert_error(a: &Answer, status: u16, name: &str, message: &str) {
         a.text
     );
     assert_eq!(a.status.as_u16(), status);
+}
+
+/// A 400 for a body that is not JSON.
+#[track_caller]
+fn assert_malformed(a: &Answer) {
+    assert_error_starts(a, 400, "ValidationError", "Malformed JSON body: ");
 }
 
 /// Asserts Strapi's error shape, with a message starting with `start`.
@@ -221,40 +240,24 @@ fn body_of(v: &Value) -> Body {
 async fn every_admin_route_wants_the_admin_token() {
     let g = demo().await;
     for (method, uri, body) in admin_routes() {
-        let refused = [
-            send(&g, method.clone(), uri, None, &[], body_of(&body)).await,
-            send(&g, method.clone(), uri, Some("wrong"), &[], body_of(&body)).await,
-            send(
-                &g,
-                method.clone(),
-                uri,
-                Some(&ADMIN[1..]),
-                &[],
-                body_of(&body),
-            )
-            .await,
-            send(
-                &g,
-                method.clone(),
-                uri,
+        let bearer = format!("Bearer {ADMIN}");
+        // No token, a wrong one, a prefix of the right one, the right one without the
+        // scheme, the right one twice.
+        type Way<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)]);
+        let ways: [Way; 5] = [
+            (None, &[]),
+            (Some("wrong"), &[]),
+            (Some(&ADMIN[1..]), &[]),
+            (None, &[("authorization", ADMIN)]),
+            (
                 None,
-                &[("authorization", ADMIN)],
-                body_of(&body),
-            )
-            .await,
-            send(
-                &g,
-                method.clone(),
-                uri,
-                None,
-                &[
-                    ("authorization", &format!("Bearer {ADMIN}")),
-                    ("authorization", &format!("Bearer {ADMIN}")),
-                ],
-                body_of(&body),
-            )
-            .await,
+                &[("authorization", &bearer), ("authorization", &bearer)],
+            ),
         ];
+        let mut refused = Vec::new();
+        for (token, headers) in ways {
+            refused.push(send(&g, method.clone(), uri, token, headers, body_of(&body)).await);
+        }
         for a in &refused {
             assert_error(a, 401, "UnauthorizedError", UNAUTHORIZED);
         }
@@ -402,12 +405,7 @@ async fn the_rpc_route_refuses_what_it_cannot_run() {
     let limit = 100 + 64 * 1024;
     let raw_post =
         |body: &'static str| send(&g, Method::POST, "/api/io/emit", Some(ADMIN), &[], body);
-    assert_error_starts(
-        &raw_post("{").await,
-        400,
-        "ValidationError",
-        "Malformed JSON body: ",
-    );
+    assert_malformed(&raw_post("{").await);
     assert_error(
         &raw_post("[1]").await,
         400,
@@ -545,13 +543,10 @@ async fn entry_events_are_merged_per_document_and_emitted() {
 async fn an_idempotency_key_answers_a_retry_without_running_it_again() {
     let g = demo().await;
     let call = || {
-        send(
+        raw_with(
             &g,
-            Method::POST,
-            "/api/io/raw",
-            Some(ADMIN),
             &[("idempotency-key", "k-1")],
-            json!({"event": "news", "data": 1}).to_string(),
+            json!({"event": "news", "data": 1}),
         )
     };
     assert_eq!(call().await.json(), json!({"data": null}));
@@ -567,15 +562,7 @@ async fn an_idempotency_key_answers_a_retry_without_running_it_again() {
         vec![("idempotency-key", too_long.as_str())],
         vec![("idempotency-key", "a"), ("idempotency-key", "b")],
     ] {
-        let a = send(
-            &g,
-            Method::POST,
-            "/api/io/raw",
-            Some(ADMIN),
-            &headers,
-            json!({"event": "news", "data": 1}).to_string(),
-        )
-        .await;
+        let a = raw_with(&g, &headers, json!({"event": "news", "data": 1})).await;
         assert_error(
             &a,
             400,
@@ -590,13 +577,10 @@ async fn an_idempotency_key_answers_a_retry_without_running_it_again() {
         .idempotency
         .begin("raw\u{0}k-3", std::time::Instant::now());
     assert!(matches!(running, Begin::New));
-    let a = send(
+    let a = raw_with(
         &g,
-        Method::POST,
-        "/api/io/raw",
-        Some(ADMIN),
         &[("idempotency-key", "k-3")],
-        json!({"event": "news", "data": 1}).to_string(),
+        json!({"event": "news", "data": 1}),
     )
     .await;
     assert_error(
@@ -607,13 +591,10 @@ async fn an_idempotency_key_answers_a_retry_without_running_it_again() {
     );
     // A call that failed forgets its key.
     let failing = || {
-        send(
+        raw_with(
             &g,
-            Method::POST,
-            "/api/io/raw",
-            Some(ADMIN),
             &[("idempotency-key", "k-2")],
-            json!({"event": "connect"}).to_string(),
+            json!({"event": "connect"}),
         )
     };
     assert_eq!(failing().await.status, StatusCode::BAD_REQUEST);
@@ -667,18 +648,8 @@ async fn settings_are_read_validated_saved_and_applied() {
     );
     assert!(g.state.io.settings().events.only_published, "unchanged");
 
-    assert_error_starts(
-        &put("{".into()).await,
-        400,
-        "ValidationError",
-        "Malformed JSON body: ",
-    );
-    assert_error_starts(
-        &put(String::new()).await,
-        400,
-        "ValidationError",
-        "Malformed JSON body: ",
-    );
+    assert_malformed(&put("{".into()).await);
+    assert_malformed(&put(String::new()).await);
     let limit = 100 + 64 * 1024;
     assert_error(
         &put(format!("\"{}\"", "x".repeat(limit))).await,
@@ -1051,18 +1022,8 @@ async fn the_webhook_route_wants_its_token() {
 async fn the_webhook_route_refuses_malformed_bodies_and_ignores_other_events() {
     let g = demo().await;
     let post = |body: String| send(&g, Method::POST, "/webhooks/strapi", Some(HOOK), &[], body);
-    assert_error_starts(
-        &post("{".into()).await,
-        400,
-        "ValidationError",
-        "Malformed JSON body: ",
-    );
-    assert_error_starts(
-        &post(String::new()).await,
-        400,
-        "ValidationError",
-        "Malformed JSON body: ",
-    );
+    assert_malformed(&post("{".into()).await);
+    assert_malformed(&post(String::new()).await);
     for (body, message) in [
         (
             json!({"uid": COMMENT, "entry": {}}),
