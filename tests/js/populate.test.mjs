@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
 import { writeConfig } from "./helpers/config.mjs";
 import { assertApiError, call, request, rpc, stats } from "./helpers/http.mjs";
-import { freePort, runToExit, startServerWith } from "./helpers/server.mjs";
+import { freePort, runToExit, startServerWith, useServer } from "./helpers/server.mjs";
 import { ARTICLE, AUTHOR, COMMENT, accessJwt, legacyJwt } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
 
@@ -370,59 +370,45 @@ describe("populate: article (list), comment (object), author (\"*\") against a f
 });
 
 describe("populate with Strapi down (nothing listening at strapi.url)", () => {
-  let server;
-
-  before(async () => {
+  const ctx = useServer(async () => {
     const port = await freePort();
-    server = await startServerWith(
+    return startServerWith(
       { strapi: { url: `http://127.0.0.1:${port}`, token: STRAPI_TOKEN } },
       { prepend: `contentTypes = [{ uid = "${ARTICLE}", populate = ["author"] }]` },
     );
   });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
 
   test("the event goes out unpopulated and counts as failed; the token is never logged", async () => {
-    const reader = await connect(server.url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const doc = uniq("down");
-    await emit(server.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
+    await emit(ctx.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
     const p = await arrival(reader, "article:create", doc);
     assert.deepEqual(p.data, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
-    assert.deepEqual((await stats(server.url)).populate, {
+    assert.deepEqual((await stats(ctx.url)).populate, {
       refetched: 0,
       skipped: 0,
       failed: 1,
       publishedRelations: { swapped: 0, kept: 0, failed: 0 },
     });
-    await waitUntil(() => server.output().includes("populate failed"), { what: "the failure logged" });
-    assert.ok(server.output().includes(doc), server.output());
-    assert.ok(!server.output().includes(STRAPI_TOKEN), server.output());
+    await waitUntil(() => ctx.server.output().includes("populate failed"), { what: "the failure logged" });
+    assert.ok(ctx.server.output().includes(doc), ctx.server.output());
+    assert.ok(!ctx.server.output().includes(STRAPI_TOKEN), ctx.server.output());
   });
 });
 
 describe("populate without strapi.url", () => {
-  let server;
-
-  before(async () => {
-    server = await startServerWith({}, { prepend: `contentTypes = [{ uid = "${ARTICLE}", populate = "*" }]` });
-  });
-  after(async () => {
-    closeAll();
-    await server?.stop();
-  });
+  const ctx = useServer(() => startServerWith({}, { prepend: `contentTypes = [{ uid = "${ARTICLE}", populate = "*" }]` }));
 
   test("warns once at start; events go out unpopulated, counted as failed", async () => {
-    await waitUntil(() => server.output().includes("strapi.url (STRAPI_IO_STRAPI_URL) is not"), {
+    await waitUntil(() => ctx.server.output().includes("strapi.url (STRAPI_IO_STRAPI_URL) is not"), {
       what: "the start warning",
     });
-    const reader = await connect(server.url, { auth: { token: legacyJwt(2) } });
+    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
     const doc = uniq("offline");
-    await emit(server.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
+    await emit(ctx.url, "create", ARTICLE, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
     const p = await arrival(reader, "article:create", doc);
     assert.deepEqual(p.data, { id: 1, documentId: doc, title: "Mine", publishedAt: published });
-    assert.deepEqual((await stats(server.url)).populate, {
+    assert.deepEqual((await stats(ctx.url)).populate, {
       refetched: 0,
       skipped: 0,
       failed: 1,

@@ -9,7 +9,7 @@ import { before, describe, test } from "node:test";
 import { execFileSync, spawn } from "node:child_process";
 import { ack, connect, connectError, marker } from "./helpers/clients.mjs";
 import { request, rpc, stats } from "./helpers/http.mjs";
-import { startServer, useServer } from "./helpers/server.mjs";
+import { startServer, useServer, withCleanup } from "./helpers/server.mjs";
 import { ADMIN_TOKEN, legacyJwt, accessJwt, now, signJwt } from "./helpers/strapi.mjs";
 import { waitUntil, withTimeout } from "./helpers/wait.mjs";
 
@@ -49,15 +49,7 @@ async function startOnFixtureCopy() {
       STRAPI_IO_ADMIN_TOKEN: ADMIN,
     },
   });
-  const stop = server.stop;
-  return {
-    ...server,
-    db,
-    stop: async () => {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return withCleanup(server, () => rmSync(dir, { recursive: true, force: true }), { db });
 }
 
 /** The claims of a JWT, unverified. */

@@ -139,17 +139,22 @@ export async function startServer({ config, env = {}, dataDir, port = 0 } = {}) 
   return { url, port: Number(new URL(url).port), child, dataDir: data.dir, output, stop, exited };
 }
 
-/** `server` whose stop() also removes its temp `config`. */
-function withConfig(server, config) {
+/** `server` with the fields of `extra`, whose stop() also runs `cleanup()` once it has stopped. */
+export function withCleanup(server, cleanup, extra = {}) {
   const stop = server.stop;
   return {
     ...server,
-    config,
+    ...extra,
     stop: async () => {
       await stop();
-      config.cleanup();
+      cleanup();
     },
   };
+}
+
+/** `server` whose stop() also removes its temp `config`. */
+function withConfig(server, config) {
+  return withCleanup(server, config.cleanup, { config });
 }
 
 /**
