@@ -7,16 +7,16 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { ack, connect } from "./helpers/clients.mjs";
+import { ack, closeAll, connect } from "./helpers/clients.mjs";
 import { tomlEdit, writeConfig } from "./helpers/config.mjs";
-import { freePort, runToExit, startServerWith, useServer } from "./helpers/server.mjs";
+import { freePort, runToExit, startServerWith } from "./helpers/server.mjs";
 import { DASHBOARD_TOKEN, legacyJwt } from "./helpers/strapi.mjs";
 import { WAIT_MS } from "./helpers/wait.mjs";
 
+let server;
+let url;
 let backend;
 let backendUrl;
-/** The config's `[[events]]`, pointing at the backend once it listens. */
-let events;
 /** Requests the backend received: { path, headers, body (parsed) }. */
 const received = [];
 /** How /hook answers: (body) => [status, text]. */
@@ -64,7 +64,7 @@ before(async () => {
   await new Promise((res) => backend.listen(0, "127.0.0.1", res));
   backendUrl = `http://127.0.0.1:${backend.address().port}`;
   const closedPort = await freePort();
-  events = [
+  const events = [
     ["chat:send", `${backendUrl}/hook`],
     ["chat:fail", `${backendUrl}/fail`],
     ["chat:bad", `${backendUrl}/bad`],
@@ -73,11 +73,13 @@ before(async () => {
   ]
     .map(([name, u]) => `[[events]]\nname = "${name}"\nurl = "${u}"\ntimeoutMs = 500\n`)
     .join("\n");
+  server = await startServerWith({}, { extra: events });
+  url = server.url;
 });
 
-const ctx = useServer(() => startServerWith({}, { extra: events }));
-
 after(async () => {
+  closeAll();
+  await server?.stop();
   for (const res of held) res.destroy();
   backend?.closeAllConnections?.();
   await new Promise((res) => (backend ? backend.close(res) : res()));
@@ -101,7 +103,7 @@ async function usable(socket) {
 
 describe("custom events forwarded to a backend", () => {
   test("public socket: the backend gets {event, socket:{id, user:null, role}, args}; its reply is the ack", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     const reply = await ack(s, "chat:send", { text: "hi" });
     assert.deepEqual(reply, { success: true, echo: [{ text: "hi" }] });
     const req = await backendGot((r) => r.body?.socket?.id === s.id, "the forwarded chat:send");
@@ -117,8 +119,8 @@ describe("custom events forwarded to a backend", () => {
   });
 
   test("JWT users: user {id, username, email, role} and the role type", async () => {
-    const reader = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
-    const editor = await connect(ctx.url, { auth: { token: legacyJwt(1) } });
+    const reader = await connect(url, { auth: { token: legacyJwt(2) } });
+    const editor = await connect(url, { auth: { token: legacyJwt(1) } });
     assert.equal((await ack(reader, "chat:send", { text: "from reader" })).success, true);
     assert.equal((await ack(editor, "chat:send", { text: "from editor" })).success, true);
     const r = await backendGot((x) => x.body?.socket?.id === reader.id);
@@ -139,7 +141,7 @@ describe("custom events forwarded to a backend", () => {
   });
 
   test("an API-token socket is forwarded with user null", async () => {
-    const t = await connect(ctx.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
+    const t = await connect(url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } });
     assert.equal((await ack(t, "chat:send", "x")).success, true);
     const r = await backendGot((x) => x.body?.socket?.id === t.id);
     assert.equal(r.body.socket.user, null);
@@ -148,7 +150,7 @@ describe("custom events forwarded to a backend", () => {
   });
 
   test("every argument is forwarded, in order; no argument → args []", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     assert.deepEqual(await ack(s, "chat:send", { a: 1 }, "two", 3, [4], null, true), {
       success: true,
       echo: [{ a: 1 }, "two", 3, [4], null, true],
@@ -158,7 +160,7 @@ describe("custom events forwarded to a backend", () => {
   });
 
   test("whatever JSON the backend answers is the ack argument", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     try {
       hookReply = () => [200, JSON.stringify([1, "two", { three: 3 }])];
       assert.deepEqual(await ack(s, "chat:send", {}), [1, "two", { three: 3 }]);
@@ -173,7 +175,7 @@ describe("custom events forwarded to a backend", () => {
   });
 
   test("without an ack callback the event is still forwarded", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     s.emit("chat:send", { text: "no ack" });
     const r = await backendGot((x) => x.body?.socket?.id === s.id, "the forwarded event without ack");
     assert.deepEqual(r.body.args, [{ text: "no ack" }]);
@@ -184,14 +186,14 @@ describe("custom events forwarded to a backend", () => {
 
 describe("backend failures", () => {
   test("HTTP 500 → Backend error: HTTP 500", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     assert.deepEqual(await ack(s, "chat:fail", { text: "x" }), { success: false, error: "Backend error: HTTP 500" });
     await usable(s);
     s.close();
   });
 
   test("no answer within timeoutMs (500) → Backend timeout", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     const started = Date.now();
     assert.deepEqual(await ack(s, "chat:slow", { text: "x" }), { success: false, error: "Backend timeout" });
     const took = Date.now() - started;
@@ -201,14 +203,14 @@ describe("backend failures", () => {
   });
 
   test("closed port → Backend unavailable", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     assert.deepEqual(await ack(s, "chat:down", { text: "x" }), { success: false, error: "Backend unavailable" });
     await usable(s);
     s.close();
   });
 
   test("invalid JSON → Backend answered with invalid JSON", async () => {
-    const s = await connect(ctx.url);
+    const s = await connect(url);
     assert.deepEqual(await ack(s, "chat:bad", { text: "x" }), {
       success: false,
       error: "Backend answered with invalid JSON",
@@ -218,8 +220,8 @@ describe("backend failures", () => {
   });
 
   test("failures of one socket do not hold up another", async () => {
-    const slow = await connect(ctx.url);
-    const fast = await connect(ctx.url);
+    const slow = await connect(url);
+    const fast = await connect(url);
     const pending = ack(slow, "chat:slow", {});
     // While the slow one waits for its backend, the other is served at once.
     const started = Date.now();

@@ -9,8 +9,8 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { connect, marker, uniq } from "./helpers/clients.mjs";
-import { useServer } from "./helpers/server.mjs";
+import { closeAll, connect, marker, uniq } from "./helpers/clients.mjs";
+import { startServer } from "./helpers/server.mjs";
 import { ADMIN_TOKEN } from "./helpers/strapi.mjs";
 import { WAIT_MS } from "./helpers/wait.mjs";
 
@@ -19,24 +19,19 @@ const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), "output");
 /** The page polls every second; allow a few polls. */
 const POLL_MS = 8000;
 
+let server;
+let url;
 /** Playwright gives the browser a fresh temporary profile and removes it at close. */
 let browser;
 
-before(() => {
+before(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}: install it (apt-get install chromium; .ci/run does) or set STRAPI_IO_CHROMIUM`,
     );
   }
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-});
-
-const ctx = useServer();
-
-before(async () => {
+  server = await startServer();
+  url = server.url;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -54,6 +49,12 @@ before(async () => {
   });
 });
 
+after(async () => {
+  closeAll();
+  await browser?.close().catch(() => {});
+  await server?.stop();
+});
+
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
@@ -68,7 +69,7 @@ describe("GET /dashboard in Chromium", () => {
   test("a wrong admin token shows an error and keeps the dashboard hidden", async () => {
     const { page, context } = await newPage();
     try {
-      const res = await page.goto(`${ctx.url}/dashboard`);
+      const res = await page.goto(`${url}/dashboard`);
       assert.equal(res.status(), 200);
       assert.match(res.headers()["content-type"] ?? "", /text\/html/);
       await page.locator("#token").fill("not-the-admin-token");
@@ -87,10 +88,10 @@ describe("GET /dashboard in Chromium", () => {
   });
 
   test("log in, watch a connection arrive, send a test event to a socket.io client, see it in the log", async () => {
-    const watcher = await connect(ctx.url);
+    const watcher = await connect(url);
     const { page, context } = await newPage();
     try {
-      await page.goto(`${ctx.url}/dashboard`);
+      await page.goto(`${url}/dashboard`);
       await page.locator("#token").fill(ADMIN_TOKEN);
       await page.locator("#login-form button[type=submit]").click();
       await page.locator("#dashboard").waitFor({ state: "visible" });
@@ -100,7 +101,7 @@ describe("GET /dashboard in Chromium", () => {
       await page.waitForFunction(() => /^\d+$/.test(document.getElementById("connections").textContent.trim()), null, { timeout: POLL_MS });
       const before = await shownConnections(page);
       assert.equal(before, 1, "the watcher");
-      const another = await connect(ctx.url);
+      const another = await connect(url);
       await page.waitForFunction(
         (n) => Number.parseInt(document.getElementById("connections").textContent, 10) === n,
         before + 1,
@@ -135,7 +136,7 @@ describe("GET /dashboard in Chromium", () => {
       await page.locator("#test-data").fill("{not json");
       await page.locator("#test-form button[type=submit]").click();
       await page.locator("#test-result").filter({ hasText: /not JSON/ }).waitFor();
-      await marker(ctx.url, [watcher]);
+      await marker(url, [watcher]);
       assert.equal(watcher.rec.count(event), 1, "the invalid form sent nothing");
     } finally {
       await context.close();

@@ -4,10 +4,10 @@
 // clients did.
 
 import assert from "node:assert/strict";
-import { before, describe, test } from "node:test";
-import { ack, connect, connectError, idOf, marker, uniq } from "./helpers/clients.mjs";
+import { after, before, describe, test } from "node:test";
+import { ack, closeAll, connect, connectError, idOf, marker, uniq } from "./helpers/clients.mjs";
 import { adminGet, assertApiError, call, request } from "./helpers/http.mjs";
-import { useServer } from "./helpers/server.mjs";
+import { startServer } from "./helpers/server.mjs";
 import {
   ARTICLE,
   AUTHOR,
@@ -19,18 +19,25 @@ import {
 } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
 
+let server;
+let url;
 /** The clients connected for the whole file. */
 let base;
 
-const ctx = useServer();
-
 before(async () => {
+  server = await startServer();
+  url = server.url;
   base = {
-    pub: await connect(ctx.url),
-    reader: await connect(ctx.url, { auth: { token: legacyJwt(2) } }),
-    editor: await connect(ctx.url, { auth: { token: legacyJwt(1) } }),
-    dashboard: await connect(ctx.url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } }),
+    pub: await connect(url),
+    reader: await connect(url, { auth: { token: legacyJwt(2) } }),
+    editor: await connect(url, { auth: { token: legacyJwt(1) } }),
+    dashboard: await connect(url, { auth: { strategy: "api-token", token: DASHBOARD_TOKEN } }),
   };
+});
+
+after(async () => {
+  closeAll();
+  await server?.stop();
 });
 
 const BASE_AUDIENCES = {
@@ -42,7 +49,7 @@ const BASE_AUDIENCES = {
 
 /** Waits until the server counts `n` connections (after clients closed). */
 const connectionsAre = (n) =>
-  waitUntil(async () => (await adminGet(ctx.url, "/api/io/stats")).connections === n, { what: `${n} connections` });
+  waitUntil(async () => (await adminGet(url, "/api/io/stats")).connections === n, { what: `${n} connections` });
 
 /** One value of the Prometheus text, or undefined. */
 function metric(text, nameAndLabels) {
@@ -53,7 +60,7 @@ function metric(text, nameAndLabels) {
 }
 
 const metricsText = async () => {
-  const res = await request(ctx.url, "/metrics", { token: null });
+  const res = await request(url, "/metrics", { token: null });
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
   return res.text;
@@ -61,7 +68,7 @@ const metricsText = async () => {
 
 describe("GET /api/io/stats", () => {
   test("connections, sockets with their public ids, user, role and rooms; audiences", async () => {
-    const s = await adminGet(ctx.url, "/api/io/stats");
+    const s = await adminGet(url, "/api/io/stats");
     assert.equal(s.connections, 4);
     assert.deepEqual(s.audiences, BASE_AUDIENCES);
     assert.equal(s.sockets.length, 4);
@@ -91,29 +98,29 @@ describe("GET /api/io/stats", () => {
   });
 
   test("entity subscriptions by content type follow subscribe/unsubscribe", async () => {
-    assert.deepEqual((await adminGet(ctx.url, "/api/io/stats")).entitySubscriptions, { total: 0, byContentType: {} });
+    assert.deepEqual((await adminGet(url, "/api/io/stats")).entitySubscriptions, { total: 0, byContentType: {} });
     assert.equal((await ack(base.editor, "subscribe-entity", { uid: ARTICLE, id: 1 })).success, true);
     assert.equal((await ack(base.reader, "subscribe-entity", { uid: ARTICLE, id: "article-2" })).success, true);
     assert.equal((await ack(base.reader, "subscribe-entity", { uid: COMMENT, id: 1 })).success, true);
-    assert.deepEqual((await adminGet(ctx.url, "/api/io/stats")).entitySubscriptions, {
+    assert.deepEqual((await adminGet(url, "/api/io/stats")).entitySubscriptions, {
       total: 3,
       byContentType: { [ARTICLE]: 2, [COMMENT]: 1 },
     });
     assert.equal((await ack(base.reader, "unsubscribe-entity", { uid: COMMENT, id: 1 })).success, true);
-    assert.deepEqual((await adminGet(ctx.url, "/api/io/stats")).entitySubscriptions, { total: 2, byContentType: { [ARTICLE]: 2 } });
+    assert.deepEqual((await adminGet(url, "/api/io/stats")).entitySubscriptions, { total: 2, byContentType: { [ARTICLE]: 2 } });
     // A subscriber's socket closing takes its subscriptions along.
-    const extra = await connect(ctx.url, { auth: { token: legacyJwt(2) } });
+    const extra = await connect(url, { auth: { token: legacyJwt(2) } });
     assert.equal((await ack(extra, "subscribe-entity", { uid: AUTHOR, id: 1 })).success, true);
-    assert.equal((await adminGet(ctx.url, "/api/io/stats")).entitySubscriptions.byContentType[AUTHOR], 1);
+    assert.equal((await adminGet(url, "/api/io/stats")).entitySubscriptions.byContentType[AUTHOR], 1);
     extra.close();
     await connectionsAre(4);
-    assert.deepEqual((await adminGet(ctx.url, "/api/io/stats")).entitySubscriptions, { total: 2, byContentType: { [ARTICLE]: 2 } });
+    assert.deepEqual((await adminGet(url, "/api/io/stats")).entitySubscriptions, { total: 2, byContentType: { [ARTICLE]: 2 } });
   });
 
   test("events: total, byType, perSecond, lastMinute — from zero after reset-stats", async () => {
-    const reset = await request(ctx.url, "/api/io/reset-stats", { method: "POST" });
+    const reset = await request(url, "/api/io/reset-stats", { method: "POST" });
     assert.equal(reset.status, 200, reset.text);
-    const zero = (await adminGet(ctx.url, "/api/io/stats")).events;
+    const zero = (await adminGet(url, "/api/io/stats")).events;
     assert.equal(zero.total, 0);
     assert.deepEqual(zero.byType, {});
     assert.equal(zero.lastMinute, 0);
@@ -124,17 +131,17 @@ describe("GET /api/io/stats", () => {
       base.pub.rec.waitFor("article:create", (p) => p?.data?.title === "stats-2"),
       base.pub.rec.waitFor(raw),
     ];
-    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title: "stats-1" } });
-    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title: "stats-2" } });
-    await call(ctx.url, "raw", { event: raw, data: { n: 1 } });
+    await call(url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title: "stats-1" } });
+    await call(url, "emit", { event: "create", schema: ARTICLE, data: { id: 1, documentId: "article-1", title: "stats-2" } });
+    await call(url, "raw", { event: raw, data: { n: 1 } });
     await Promise.all(waits);
 
-    const e = (await adminGet(ctx.url, "/api/io/stats")).events;
+    const e = (await adminGet(url, "/api/io/stats")).events;
     assert.equal(e.total, 3);
     assert.deepEqual(e.byType, { "article:create": 2, [raw]: 1 });
     assert.equal(e.lastMinute, 3);
     assert.ok(e.perSecond > 0 && e.perSecond <= 3, `perSecond ${e.perSecond}`);
-    const m = await adminGet(ctx.url, "/api/io/monitoring/stats");
+    const m = await adminGet(url, "/api/io/monitoring/stats");
     assert.equal(m.eventsTotal, 3);
     assert.equal(m.eventsLastMinute, 3);
     assert.equal(m.eventsPerSecond, e.perSecond);
@@ -143,17 +150,17 @@ describe("GET /api/io/stats", () => {
 
 describe("GET /api/io/event-log", () => {
   test("?limit=2 → the two newest entries, newest first, {timestamp, event, kind, audiences, targets?}", async () => {
-    assert.equal((await request(ctx.url, "/api/io/reset-stats", { method: "POST" })).status, 200);
-    assert.deepEqual(await adminGet(ctx.url, "/api/io/event-log"), [], "empty after reset-stats");
+    assert.equal((await request(url, "/api/io/reset-stats", { method: "POST" })).status, 200);
+    assert.deepEqual(await adminGet(url, "/api/io/event-log"), [], "empty after reset-stats");
     const t0 = Date.now();
     const room = uniq("room");
     const first = uniq("first");
     const third = uniq("third");
-    await call(ctx.url, "raw", { event: first, data: {} });
-    await call(ctx.url, "emit", { event: "update", schema: ARTICLE, data: { id: 2, documentId: "article-2", title: "x" } });
-    await call(ctx.url, "raw", { event: third, rooms: [room], data: {} });
+    await call(url, "raw", { event: first, data: {} });
+    await call(url, "emit", { event: "update", schema: ARTICLE, data: { id: 2, documentId: "article-2", title: "x" } });
+    await call(url, "raw", { event: third, rooms: [room], data: {} });
 
-    const log = await adminGet(ctx.url, "/api/io/event-log?limit=2");
+    const log = await adminGet(url, "/api/io/event-log?limit=2");
     assert.equal(log.length, 2, JSON.stringify(log));
     const [newest, older] = log;
     assert.equal(newest.event, third);
@@ -169,15 +176,15 @@ describe("GET /api/io/event-log", () => {
     }
     assert.ok(newest.timestamp >= older.timestamp);
 
-    const all = await adminGet(ctx.url, "/api/io/event-log");
+    const all = await adminGet(url, "/api/io/event-log");
     assert.deepEqual(all.map((x) => x.event), [third, "article:update", first]);
-    assert.equal((await adminGet(ctx.url, "/api/io/event-log?limit=1")).length, 1);
-    assert.deepEqual(await adminGet(ctx.url, "/api/io/event-log?limit=0"), []);
+    assert.equal((await adminGet(url, "/api/io/event-log?limit=1")).length, 1);
+    assert.deepEqual(await adminGet(url, "/api/io/event-log?limit=0"), []);
   });
 
   test("?limit that is not a number → 400 in Strapi's error shape", async () => {
-    assertApiError(await request(ctx.url, "/api/io/event-log?limit=lots"), 400, "limit=lots");
-    assertApiError(await request(ctx.url, "/api/io/event-log?limit=-1"), 400, "limit=-1");
+    assertApiError(await request(url, "/api/io/event-log?limit=lots"), 400, "limit=lots");
+    assertApiError(await request(url, "/api/io/event-log?limit=-1"), 400, "limit=-1");
   });
 });
 
@@ -185,20 +192,20 @@ describe("POST /api/io/test-event and /api/io/reset-stats", () => {
   test("{event, data} reaches every client as is", async () => {
     const event = uniq("hello");
     const waits = Object.values(base).map((s) => s.rec.waitFor(event));
-    const res = await request(ctx.url, "/api/io/test-event", { method: "POST", body: { event, data: { x: 1 } } });
+    const res = await request(url, "/api/io/test-event", { method: "POST", body: { event, data: { x: 1 } } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body.data, { success: true, event, data: { x: 1 } });
     for (const p of await Promise.all(waits)) assert.deepEqual(p, { x: 1 });
 
     const hello = Object.values(base).map((s) => s.rec.waitFor("hello"));
-    assert.equal((await request(ctx.url, "/api/io/test-event", { method: "POST", body: { event: "hello", data: { x: 1 } } })).status, 200);
+    assert.equal((await request(url, "/api/io/test-event", { method: "POST", body: { event: "hello", data: { x: 1 } } })).status, 200);
     for (const p of await Promise.all(hello)) assert.deepEqual(p, { x: 1 });
   });
 
   test("no body → a test-event {message, timestamp} to every client", async () => {
     const waits = Object.values(base).map((s) => s.rec.waitFor("test-event"));
     const t0 = Date.now();
-    const res = await request(ctx.url, "/api/io/test-event", { method: "POST" });
+    const res = await request(url, "/api/io/test-event", { method: "POST" });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.data.event, "test-event");
     for (const p of await Promise.all(waits)) {
@@ -213,42 +220,42 @@ describe("POST /api/io/test-event and /api/io/reset-stats", () => {
   test("sensitive keys are stripped from test events too; a non-string event → 400", async () => {
     const event = uniq("sensitive");
     const got = base.pub.rec.waitFor(event);
-    await request(ctx.url, "/api/io/test-event", { method: "POST", body: { event, data: { ok: 1, password: "p", token: "t" } } });
+    await request(url, "/api/io/test-event", { method: "POST", body: { event, data: { ok: 1, password: "p", token: "t" } } });
     assert.deepEqual(await got, { ok: 1 });
-    assertApiError(await request(ctx.url, "/api/io/test-event", { method: "POST", body: { event: 5 } }), 400);
-    await marker(ctx.url, [base.pub]);
+    assertApiError(await request(url, "/api/io/test-event", { method: "POST", body: { event: 5 } }), 400);
+    await marker(url, [base.pub]);
   });
 
   test("a malformed test-event body → 400 in Strapi's error shape; clients keep receiving", async () => {
-    assertApiError(await request(ctx.url, "/api/io/test-event", { method: "POST", raw: '{"event": "x", ' }), 400, "malformed JSON");
+    assertApiError(await request(url, "/api/io/test-event", { method: "POST", raw: '{"event": "x", ' }), 400, "malformed JSON");
     const event = uniq("after-bad");
     const got = base.pub.rec.waitFor(event);
-    await request(ctx.url, "/api/io/test-event", { method: "POST", body: { event, data: { ok: true } } });
+    await request(url, "/api/io/test-event", { method: "POST", body: { event, data: { ok: true } } });
     assert.deepEqual(await got, { ok: true });
   });
 
   test("reset-stats: events total 0, byType empty, log empty, counters 0; connections untouched", async () => {
-    await connectError(ctx.url, { auth: { token: "not-a-jwt" } });
-    assert.ok((await adminGet(ctx.url, "/api/io/stats")).refusedHandshakes >= 1);
-    assert.ok((await adminGet(ctx.url, "/api/io/stats")).events.total > 0);
-    const res = await request(ctx.url, "/api/io/reset-stats", { method: "POST" });
+    await connectError(url, { auth: { token: "not-a-jwt" } });
+    assert.ok((await adminGet(url, "/api/io/stats")).refusedHandshakes >= 1);
+    assert.ok((await adminGet(url, "/api/io/stats")).events.total > 0);
+    const res = await request(url, "/api/io/reset-stats", { method: "POST" });
     assert.equal(res.status, 200, res.text);
-    const s = await adminGet(ctx.url, "/api/io/stats");
+    const s = await adminGet(url, "/api/io/stats");
     assert.equal(s.events.total, 0);
     assert.deepEqual(s.events.byType, {});
     assert.equal(s.events.lastMinute, 0);
     assert.equal(s.refusedHandshakes, 0);
     assert.equal(s.connections, 4, "sockets are not stats");
-    assert.deepEqual(await adminGet(ctx.url, "/api/io/event-log"), []);
-    assert.equal((await adminGet(ctx.url, "/api/io/monitoring/stats")).eventsTotal, 0);
+    assert.deepEqual(await adminGet(url, "/api/io/event-log"), []);
+    assert.equal((await adminGet(url, "/api/io/monitoring/stats")).eventsTotal, 0);
   });
 });
 
 describe("GET /api/io/roles, /api/io/content-types, /api/io/monitoring/stats", () => {
-  const rolesByName = async () => Object.fromEntries((await adminGet(ctx.url, "/api/io/roles")).map((r) => [r.name, r]));
+  const rolesByName = async () => Object.fromEntries((await adminGet(url, "/api/io/roles")).map((r) => [r.name, r]));
 
   test("roles: the five audiences with their live connection counts", async () => {
-    const roles = await adminGet(ctx.url, "/api/io/roles");
+    const roles = await adminGet(url, "/api/io/roles");
     assert.deepEqual(roles.map((r) => r.name).sort(), ["Authenticated", "Editor", "Public", "comments-only", "dashboard"]);
     const by = await rolesByName();
     assert.deepEqual(by.Public, { name: "Public", type: "public", kind: "role", room: "io-role-public", connections: 1 });
@@ -257,11 +264,11 @@ describe("GET /api/io/roles, /api/io/content-types, /api/io/monitoring/stats", (
     assert.deepEqual(by.dashboard, { name: "dashboard", type: "read-only", kind: "api-token", room: "io-token-dashboard", connections: 1 });
     assert.deepEqual(by["comments-only"], { name: "comments-only", type: "custom", kind: "api-token", room: "io-token-comments-only", connections: 0 });
 
-    const more = [await connect(ctx.url), await connect(ctx.url, { auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN } })];
+    const more = [await connect(url), await connect(url, { auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN } })];
     const now = await rolesByName();
     assert.equal(now.Public.connections, 2);
     assert.equal(now["comments-only"].connections, 1);
-    assert.deepEqual((await adminGet(ctx.url, "/api/io/stats")).audiences, { ...BASE_AUDIENCES, "io-role-public": 2, "io-token-comments-only": 1 });
+    assert.deepEqual((await adminGet(url, "/api/io/stats")).audiences, { ...BASE_AUDIENCES, "io-role-public": 2, "io-token-comments-only": 1 });
     for (const s of more) s.close();
     await waitUntil(async () => {
       const r = await rolesByName();
@@ -270,7 +277,7 @@ describe("GET /api/io/roles, /api/io/content-types, /api/io/monitoring/stats", (
   });
 
   test("content-types: the three demo types with their actions", async () => {
-    const list = await adminGet(ctx.url, "/api/io/content-types");
+    const list = await adminGet(url, "/api/io/content-types");
     const by = Object.fromEntries(list.map((c) => [c.uid, c]));
     assert.deepEqual(Object.keys(by).sort(), [ARTICLE, AUTHOR, COMMENT]);
     for (const uid of [ARTICLE, AUTHOR, COMMENT]) assert.deepEqual(by[uid].actions, ["create", "update", "delete"], uid);
@@ -281,7 +288,7 @@ describe("GET /api/io/roles, /api/io/content-types, /api/io/monitoring/stats", (
   });
 
   test("monitoring/stats: the numbers the dashboard polls", async () => {
-    const m = await adminGet(ctx.url, "/api/io/monitoring/stats");
+    const m = await adminGet(url, "/api/io/monitoring/stats");
     assert.deepEqual(
       Object.keys(m).sort(),
       ["audiences", "connections", "eventsLastMinute", "eventsPerSecond", "eventsTotal", "memoryBytes", "uptimeSeconds"],
@@ -299,9 +306,9 @@ describe("GET /metrics and /health (no token)", () => {
     const creates = metric(before, 'strapi_io_events_total{event="article:create",kind="emit"}') ?? 0;
     const rejectedBefore = metric(before, 'strapi_io_handshake_rejections_total{reason="Invalid credentials"}') ?? 0;
 
-    await call(ctx.url, "emit", { event: "create", schema: ARTICLE, data: { id: 3, documentId: "article-3", title: "m" } });
+    await call(url, "emit", { event: "create", schema: ARTICLE, data: { id: 3, documentId: "article-3", title: "m" } });
     const forged = signJwt({ id: 1, exp: Math.floor(Date.now() / 1000) + 60 }, "not-the-secret");
-    assert.equal(await connectError(ctx.url, { auth: { token: forged } }), "Invalid credentials");
+    assert.equal(await connectError(url, { auth: { token: forged } }), "Invalid credentials");
     const text = await metricsText();
     assert.equal(metric(text, 'strapi_io_events_total{event="article:create",kind="emit"}'), creates + 1);
     assert.equal(metric(text, 'strapi_io_handshake_rejections_total{reason="Invalid credentials"}'), rejectedBefore + 1);
@@ -315,14 +322,14 @@ describe("GET /metrics and /health (no token)", () => {
     assert.match(text, /^# TYPE strapi_io_events_total counter$/m);
 
     // The connections gauge follows disconnects.
-    const extra = await connect(ctx.url);
+    const extra = await connect(url);
     await waitUntil(async () => metric(await metricsText(), 'strapi_io_connections{audience="io-role-public"}') === 2, { what: "gauge 2" });
     extra.close();
     await waitUntil(async () => metric(await metricsText(), 'strapi_io_connections{audience="io-role-public"}') === 1, { what: "gauge back to 1" });
   });
 
   test("/health → {status: ok, ready: true, connections, uptimeSeconds}", async () => {
-    const res = await request(ctx.url, "/health", { token: null });
+    const res = await request(url, "/health", { token: null });
     assert.equal(res.status, 200);
     assert.equal(res.body.status, "ok");
     assert.equal(res.body.ready, true);

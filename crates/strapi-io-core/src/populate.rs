@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::events::ContentTypeEntry;
 use crate::schema::{Attribute, ContentType, Schemas};
+use crate::settings::SettingsProblem;
 
 /// What a content type asks to populate.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,7 +232,7 @@ pub fn query_string(pairs: &[(String, String)]) -> String {
 pub fn targets(
     entries: Option<&[ContentTypeEntry]>,
     schemas: &Schemas,
-) -> Result<HashMap<String, PopulateSpec>, Vec<String>> {
+) -> Result<HashMap<String, PopulateSpec>, Vec<SettingsProblem>> {
     let mut out = HashMap::new();
     let mut problems = Vec::new();
     for (i, entry) in entries.unwrap_or_default().iter().enumerate() {
@@ -251,7 +252,10 @@ pub fn targets(
                 out.insert(o.uid.clone(), spec);
             }
             Ok(None) => {}
-            Err(e) => problems.push(format!("contentTypes[{i}].populate: {e}")),
+            Err(e) => problems.push(SettingsProblem {
+                path: format!("contentTypes[{i}].populate"),
+                message: e.to_string(),
+            }),
         }
     }
     if problems.is_empty() {
@@ -609,14 +613,15 @@ mod tests {
         let problems = targets(Some(&bad), &s).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:#?}");
         assert!(
-            problems[0].starts_with(
+            problems[0].to_string().starts_with(
                 "contentTypes[1].populate: `title` of api::article.article is not a relation"
             ),
             "{}",
             problems[0]
         );
+        assert_eq!(problems[1].path, "contentTypes[2].populate");
         assert!(
-            problems[1].starts_with("contentTypes[2].populate: expected"),
+            problems[1].message.starts_with("expected"),
             "{}",
             problems[1]
         );

@@ -1,6 +1,7 @@
 // The gateway binary as a process: start `strapi-io serve` on a random port (or a given one)
-// with its own data dir and wait until it listens, stop it, run its other commands to exit,
-// and find a free port. Node built-ins only.
+// with its own data dir and wait until it listens (spawnProcess, shared with conformance.mjs),
+// stop it, give a describe block its server (useServer), run its other commands to exit, and
+// find a free port. Node built-ins only.
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -196,7 +197,9 @@ export async function startServerWith(tables = {}, { extra = "", prepend = "", e
  * A server for the tests of the enclosing describe block (or of the file, at top level):
  * started before them by `start` — startServer's options, or a function returning a started
  * server (e.g. `() => startServerWith(tables)`) — and stopped, every client closed, after
- * them. Returns an object whose `server` and `url` read the started server.
+ * them. Returns an object whose `server` and `url` read the started server. At top level,
+ * Node 20 does not wait for one root before() to end before starting the next: a root hook
+ * that needs the server must not come after this one (inside a describe, hooks run in order).
  */
 export function useServer(start = {}) {
   const launch = typeof start === "function" ? start : () => startServer(start);

@@ -630,7 +630,7 @@ pub(crate) fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigEr
         &schemas,
     )
     .map_err(|problems| ConfigError {
-        problems: problems.into_iter().map(Problem::from_line).collect(),
+        problems: problems.into_iter().map(Problem::from).collect(),
     })?;
     Ok(Loaded {
         config,

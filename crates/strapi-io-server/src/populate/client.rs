@@ -16,6 +16,7 @@ use strapi_io::core::populate::{
     targets,
 };
 use strapi_io::core::schema::{ContentType, Schemas};
+use strapi_io::core::settings::SettingsProblem;
 use strapi_io::{Populate, PopulateFuture};
 use tokio::sync::Semaphore;
 
@@ -146,12 +147,16 @@ impl Populator {
         content_types: Option<&[ContentTypeEntry]>,
         schemas: &Schemas,
     ) -> anyhow::Result<Self> {
-        let targets = targets(content_types, schemas).map_err(|p| anyhow::anyhow!(p.join("\n")))?;
+        let lines = |problems: Vec<SettingsProblem>| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(lines.join("\n"))
+        };
+        let targets = targets(content_types, schemas).map_err(lines)?;
         let base = options
             .url()
             .map(parse_base)
             .transpose()
-            .map_err(|e| anyhow::anyhow!(e))?;
+            .map_err(|e| lines(vec![e]))?;
         let token = options.token().map(str::to_string);
         let concurrency = options.concurrency.clamp(1, MAX_CONCURRENCY);
         let timeout = Duration::from_millis(options.timeout_ms.clamp(1, MAX_TIMEOUT_MS));

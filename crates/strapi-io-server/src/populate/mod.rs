@@ -27,6 +27,7 @@ use reqwest::header::HeaderValue;
 use strapi_io::core::events::ContentTypeEntry;
 use strapi_io::core::populate::targets;
 use strapi_io::core::schema::Schemas;
+use strapi_io::core::settings::SettingsProblem;
 
 /// Default of `strapi.populateTimeoutMs`.
 pub(crate) const DEFAULT_TIMEOUT_MS: u64 = 3_000;
@@ -65,12 +66,16 @@ impl Options<'_> {
 }
 
 /// `strapi.url` as a base URL: `http://` only (the client is built without TLS).
-fn parse_base(url: &str) -> Result<Url, String> {
-    let parsed = Url::parse(url).map_err(|e| format!("strapi.url: `{url}` is not a URL: {e}"))?;
+fn parse_base(url: &str) -> Result<Url, SettingsProblem> {
+    let problem = |message: String| SettingsProblem {
+        path: "strapi.url".into(),
+        message,
+    };
+    let parsed = Url::parse(url).map_err(|e| problem(format!("`{url}` is not a URL: {e}")))?;
     if parsed.scheme() != "http" || parsed.cannot_be_a_base() {
-        return Err(format!(
-            "strapi.url: `{url}`: only http:// URLs are supported (the HTTP client is built without TLS)"
-        ));
+        return Err(problem(format!(
+            "`{url}`: only http:// URLs are supported (the HTTP client is built without TLS)"
+        )));
     }
     Ok(parsed)
 }
@@ -81,32 +86,44 @@ pub(crate) fn check(
     options: &Options<'_>,
     content_types: Option<&[ContentTypeEntry]>,
     schemas: &Schemas,
-) -> Result<(), Vec<String>> {
+) -> Result<(), Vec<SettingsProblem>> {
     let mut problems = Vec::new();
+    let mut problem = |path: &str, message: String| {
+        problems.push(SettingsProblem {
+            path: path.into(),
+            message,
+        })
+    };
     if let Some(url) = options.url()
         && let Err(e) = parse_base(url)
     {
-        problems.push(e);
+        problem(&e.path, e.message);
     }
     if let Some(token) = options.token()
         && HeaderValue::from_str(&format!("Bearer {token}")).is_err()
     {
-        problems.push(
-            "strapi.token: holds characters an HTTP header cannot carry (STRAPI_IO_STRAPI_TOKEN)"
-                .into(),
+        problem(
+            "strapi.token",
+            "holds characters an HTTP header cannot carry (STRAPI_IO_STRAPI_TOKEN)".into(),
         );
     }
     if !(1..=MAX_TIMEOUT_MS).contains(&options.timeout_ms) {
-        problems.push(format!(
-            "strapi.populateTimeoutMs: {} is not between 1 and {MAX_TIMEOUT_MS}",
-            options.timeout_ms
-        ));
+        problem(
+            "strapi.populateTimeoutMs",
+            format!(
+                "{} is not between 1 and {MAX_TIMEOUT_MS}",
+                options.timeout_ms
+            ),
+        );
     }
     if !(1..=MAX_CONCURRENCY).contains(&options.concurrency) {
-        problems.push(format!(
-            "strapi.populateConcurrency: {} is not between 1 and {MAX_CONCURRENCY}",
-            options.concurrency
-        ));
+        problem(
+            "strapi.populateConcurrency",
+            format!(
+                "{} is not between 1 and {MAX_CONCURRENCY}",
+                options.concurrency
+            ),
+        );
     }
     if let Err(more) = targets(content_types, schemas) {
         problems.extend(more);

@@ -13,6 +13,7 @@ use strapi_io::core::Settings;
 use strapi_io::core::events::ContentTypeEntry;
 use strapi_io::core::populate::PopulateSpec;
 use strapi_io::core::schema::{ContentType, Schemas};
+use strapi_io::core::settings::SettingsProblem;
 use strapi_io::{EmitOptions, IoBuilder, Populate, PopulateFuture};
 
 use super::client::Failure;
@@ -71,6 +72,11 @@ fn content_types() -> Vec<ContentTypeEntry> {
 }
 
 /// The section's defaults: nothing set, default bounds.
+/// Each problem as the `path: message` line `check` prints.
+fn lines(problems: Vec<SettingsProblem>) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
+}
+
 fn defaults() -> Options<'static> {
     Options {
         url: None,
@@ -109,7 +115,7 @@ fn config_check_reports_every_problem_with_its_path() {
         {"uid": "api::unknown.unknown", "populate": ["x"]},
     ]))
     .unwrap();
-    let problems = check(&c, Some(&bad), &s).unwrap_err();
+    let problems = lines(check(&c, Some(&bad), &s).unwrap_err());
     assert_eq!(problems.len(), 6, "{problems:#?}");
     for (i, start) in [
         "strapi.url: `https://strapi.example`: only http://",
@@ -131,7 +137,7 @@ fn config_check_reports_every_problem_with_its_path() {
         concurrency: 0,
         ..defaults()
     };
-    let problems = check(&c, Some(&listed), &s).unwrap_err();
+    let problems = lines(check(&c, Some(&listed), &s).unwrap_err());
     assert_eq!(problems.len(), 3, "{problems:#?}");
     assert!(problems[0].starts_with("strapi.url: `not a url` is not a URL"));
 }
