@@ -73,8 +73,7 @@ pub(crate) fn router(state: AppState) -> Router {
 /// (installed as the `Io`'s populate hook when some type sets `populate`), and joins the
 /// cluster. The layer serves Socket.IO.
 pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)> {
-    // Checked when the config was read; built again here from what the caller may have changed.
-    let c = loaded.config.gateway()?;
+    let c = &loaded.gateway;
     let store = SettingsStore::open(&c.data_dir).await?;
     let settings = match store.load().await? {
         Some(mut stored) => {
@@ -165,7 +164,7 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
 /// Builds the whole gateway from a loaded config ([`state`], [`router`]), with Socket.IO, the
 /// client bundle when configured, and CORS.
 pub(crate) async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
-    let c = loaded.config.gateway()?;
+    let c = &loaded.gateway;
     let (state, layer) = state(loaded).await?;
     let (io, webhooks) = (state.io.clone(), state.webhooks.clone());
     let router = router(state).layer(layer);

@@ -130,9 +130,7 @@ pub async fn execute(command: Command) -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            let loaded = config::load(config.as_deref(), &env_lookup)
-                .and_then(|l| Ok((l.config.gateway()?, l)));
-            let (typed, loaded) = match loaded {
+            let loaded = match config::load(config.as_deref(), &env_lookup) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("invalid config:\n{e}");
@@ -140,7 +138,7 @@ pub async fn execute(command: Command) -> ExitCode {
                 }
             };
             let nofile = raise_nofile_limit();
-            let addr = format!("{}:{}", typed.host, typed.port);
+            let addr = format!("{}:{}", loaded.gateway.host, loaded.gateway.port);
             let listener = match listen(&addr).await {
                 Ok(l) => l,
                 Err(e) => {
@@ -156,7 +154,7 @@ pub async fn execute(command: Command) -> ExitCode {
                 }
             };
             let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-            print_banner(&loaded, &typed, &local, nofile);
+            print_banner(&loaded, &local, nofile);
             match app::serve(gateway, listener, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -168,12 +166,8 @@ pub async fn execute(command: Command) -> ExitCode {
     }
 }
 
-fn print_banner(
-    loaded: &config::Loaded,
-    c: &config::GatewayConfig,
-    addr: &str,
-    nofile: Option<u64>,
-) {
+fn print_banner(loaded: &config::Loaded, addr: &str, nofile: Option<u64>) {
+    let c = &loaded.gateway;
     let types: Vec<&str> = loaded
         .schemas
         .content_types()

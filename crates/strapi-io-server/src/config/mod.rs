@@ -237,8 +237,10 @@ const EMBEDDED_COMPONENTS: [(&str, &str); 1] = [(
 /// A loaded config with its schemas and where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
-    /// The effective config (file + environment).
+    /// The effective config (file + environment), as `check` prints it.
     pub(crate) config: Config,
+    /// The same, validated into typed values: what the gateway is built from.
+    pub(crate) gateway: GatewayConfig,
     /// Settings the environment sets (`STRAPI_IO_CORS_ORIGINS`, `STRAPI_IO_ONLY_PUBLISHED`):
     /// applied to the config's seed here, and to stored settings at start.
     pub(crate) settings_env: SettingsEnv,
@@ -634,6 +636,7 @@ pub(crate) fn load(path: Option<&Path>, env: Env<'_>) -> Result<Loaded, ConfigEr
     })?;
     Ok(Loaded {
         config,
+        gateway,
         settings_env,
         schemas,
         embedded,

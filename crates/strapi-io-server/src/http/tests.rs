@@ -280,7 +280,7 @@ async fn every_admin_route_wants_the_admin_token() {
 #[tokio::test]
 async fn without_an_admin_token_the_admin_routes_are_off() {
     for off in [None, Some(String::new())] {
-        let g = gateway(|l| l.config.server.admin_token = off.map(Into::into)).await;
+        let g = gateway(|l| l.gateway.admin_token = off.map(Into::into)).await;
         for (method, uri, body) in admin_routes() {
             for token in [None, Some(ADMIN), Some("")] {
                 let a = send(&g, method.clone(), uri, token, &[], body_of(&body)).await;
@@ -401,7 +401,7 @@ async fn an_empty_body_is_an_empty_object() {
 
 #[tokio::test]
 async fn the_rpc_route_refuses_what_it_cannot_run() {
-    let g = gateway(|l| l.config.socket.server_options.max_http_buffer_size = 100).await;
+    let g = gateway(|l| l.gateway.socket.max_http_buffer_size = 100).await;
     let limit = 100 + 64 * 1024;
     let raw_post =
         |body: &'static str| send(&g, Method::POST, "/api/io/emit", Some(ADMIN), &[], body);
@@ -605,7 +605,7 @@ async fn an_idempotency_key_answers_a_retry_without_running_it_again() {
 
 #[tokio::test]
 async fn settings_are_read_validated_saved_and_applied() {
-    let g = gateway(|l| l.config.socket.server_options.max_http_buffer_size = 100).await;
+    let g = gateway(|l| l.gateway.socket.max_http_buffer_size = 100).await;
     let current = admin_get(&g, "/api/io/settings").await.data();
     assert_eq!(current, json!(g.state.io.settings()));
     assert_eq!(current["events"]["onlyPublished"], false);
@@ -810,7 +810,7 @@ async fn the_event_log_reads_its_limit() {
 
 #[tokio::test]
 async fn a_test_event_goes_to_every_client() {
-    let g = gateway(|l| l.config.socket.server_options.max_http_buffer_size = 100).await;
+    let g = gateway(|l| l.gateway.socket.max_http_buffer_size = 100).await;
     let a = admin_post(&g, "/api/io/test-event", Value::Null).await;
     let data = a.data();
     assert_eq!(data["success"], true);
@@ -1011,7 +1011,7 @@ async fn the_webhook_route_wants_its_token() {
     );
 
     for off in [None, Some(String::new())] {
-        let g = gateway(|l| l.config.server.webhook_token = off.clone().map(Into::into)).await;
+        let g = gateway(|l| l.gateway.webhook_token = off.clone().map(Into::into)).await;
         let a = hook(&g, body.clone()).await;
         assert_error(&a, 503, "ServiceUnavailableError", HOOKS_OFF);
         assert_eq!(g.state.webhooks.counters.snapshot()["rejected"], 1);
@@ -1079,7 +1079,7 @@ async fn the_webhook_route_refuses_malformed_bodies_and_ignores_other_events() {
 
 #[tokio::test]
 async fn without_a_window_each_request_is_emitted_as_it_arrives() {
-    let g = gateway(|l| l.config.server.webhook_coalesce_ms = 0).await;
+    let g = gateway(|l| l.gateway.webhook_coalesce = Duration::ZERO).await;
     let a = hook(
         &g,
         json!({"event": "entry.create", "uid": ARTICLE,
@@ -1214,9 +1214,9 @@ async fn shutdown_closes_every_window_at_once() {
 async fn every_source_of_emit_populates_through_the_io() {
     let (url, seen) = crate::populate::tests::fake_strapi().await;
     let g = gateway(|l| {
-        l.config.strapi.url = Some(url);
-        l.config.server.webhook_coalesce_ms = 0;
-        l.config.content_types = Some(
+        l.gateway.strapi.url = Some(url);
+        l.gateway.webhook_coalesce = Duration::ZERO;
+        l.gateway.content_types = Some(
             serde_json::from_value(json!([
                 {"uid": ARTICLE, "populate": ["author"]},
                 COMMENT,
