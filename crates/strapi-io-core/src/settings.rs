@@ -378,13 +378,9 @@ pub fn parse_ip_range(s: &str) -> Result<(IpAddr, u8), String> {
 }
 
 impl Settings {
-    /// `Ok`, or every problem as `settings.<path>: <message>`.
-    pub fn check(&self) -> Result<(), Vec<String>> {
-        let problems: Vec<String> = self
-            .problems("settings")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+    /// `Ok`, or every problem, its path under `settings`.
+    pub fn check(&self) -> Result<(), Vec<SettingsProblem>> {
+        let problems = self.problems("settings");
         if problems.is_empty() {
             Ok(())
         } else {

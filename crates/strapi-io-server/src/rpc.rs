@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strapi_io::core::Settings;
+use strapi_io::core::settings::SettingsProblem;
 use strapi_io::{EmitOptions, RawOptions};
 
 use crate::http::auth::AdminToken;
@@ -197,6 +198,14 @@ pub(crate) async fn get_settings(
     data(state.io.settings())
 }
 
+/// 422 with every problem as `{path, message}` in `details.errors`.
+fn invalid_settings(problems: Vec<SettingsProblem>) -> ApiError {
+    ApiError::invalid(
+        format!("Invalid settings: {} problem(s)", problems.len()),
+        json!(problems),
+    )
+}
+
 /// `PUT /api/io/settings`: validates the whole document (422 with every problem), persists
 /// it (a failed write leaves the live settings unchanged), applies it without restart, and
 /// answers `{data: settings, reloaded: true}`.
@@ -206,16 +215,7 @@ pub(crate) async fn put_settings(
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let doc = read_json(body, state.body_limit, false).await?;
-    let settings = Settings::from_document(&doc).map_err(|problems| {
-        let list: Vec<Value> = problems
-            .iter()
-            .map(|p| json!({"path": p.path, "message": p.message}))
-            .collect();
-        ApiError::invalid(
-            format!("Invalid settings: {} problem(s)", list.len()),
-            Value::Array(list),
-        )
-    })?;
+    let settings = Settings::from_document(&doc).map_err(invalid_settings)?;
     if let Err(e) = state.store.save(&settings).await {
         tracing::error!(error = %e, "could not persist the settings");
         return Err(ApiError::unavailable(format!(
@@ -225,7 +225,7 @@ pub(crate) async fn put_settings(
     let dropped = state
         .io
         .apply_settings(settings.clone())
-        .map_err(|problems| ApiError::invalid("Invalid settings", json!(problems)))?;
+        .map_err(invalid_settings)?;
     let mut answer = json!({"data": settings, "reloaded": true, "disconnected": dropped});
     if state.io.cluster_status().enabled {
         // Applied here either way; the other nodes get them when Redis answers.

@@ -14,7 +14,7 @@ use strapi_io_engine::{Engine, EngineConfig};
 use crate::bus::Bus;
 use crate::cluster::Link;
 use crate::directory::{Directory, StaticDirectory, StaticDirectoryConfig};
-use crate::errors::BuildError;
+use crate::errors::{BuildError, Cause};
 use crate::guard::SessionGuard;
 use crate::handlers::{
     ClientEvent, ConnectHook, Connected, EventHandler, connect_hook, event_handler,
@@ -222,7 +222,7 @@ impl IoBuilder {
         }
         let link = if self.settings.redis.enabled {
             Link::connect(&self.settings.redis.url)
-                .map_err(|e| BuildError::Cluster(e.to_string()))?
+                .map_err(|e| BuildError::Cluster(Cause::new(e)))?
         } else {
             Link::off()
         };

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::directory::{BoxFuture, UserInfo};
-use crate::errors::IoError;
+use crate::errors::{Cause, IoError};
 use crate::io::Io;
 use crate::payload::{Args, Payload};
 use crate::shared::SocketRef;
@@ -55,7 +55,7 @@ impl SocketHandle {
         let packet = strapi_io_engine::Packet::event(self.socket.ns(), event, &texts, attachments);
         self.socket
             .send(&packet)
-            .map_err(|e| IoError::Transport(e.to_string()))
+            .map_err(|e| IoError::Transport(Cause::new(e)))
     }
 }
 

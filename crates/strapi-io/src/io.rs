@@ -11,6 +11,7 @@ use serde_json::Value;
 use strapi_io_core::events::{Skip, entry_ids};
 use strapi_io_core::format::{delete_entry, to_wire};
 use strapi_io_core::rooms::{entity_room, parse_entity_room, scoped_entity_room};
+use strapi_io_core::settings::SettingsProblem;
 use strapi_io_core::{Audience, Schemas, Settings};
 use strapi_io_engine::{DisconnectReason, Target};
 
@@ -469,7 +470,7 @@ impl Io {
     /// `canConnect`, namespace `requireAuth`) are disconnected with the refusal as reason.
     /// Returns how many were disconnected. Heartbeat timings, namespaces and the Redis
     /// adapter are fixed at start.
-    pub fn apply_settings(&self, settings: Settings) -> Result<usize, Vec<String>> {
+    pub fn apply_settings(&self, settings: Settings) -> Result<usize, Vec<SettingsProblem>> {
         settings.check()?;
         let live = Arc::new(Live::new(settings));
         *self

@@ -68,7 +68,7 @@ pub use delivery::DISCONNECT_REASON_EVENT;
 pub use directory::{
     Directory, DirectoryChange, Identity, StaticDirectory, StaticDirectoryConfig, Subject, UserInfo,
 };
-pub use errors::{BuildError, IoError};
+pub use errors::{BuildError, Cause, IoError};
 pub use guard::{ClientAddr, SessionGuard};
 pub use handlers::{ClientEvent, ConnectHook, Connected, EventHandler, SocketHandle};
 pub use io::{ConnectionsReport, Io};

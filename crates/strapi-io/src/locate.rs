@@ -6,7 +6,7 @@ use strapi_io_core::Audience;
 use strapi_io_engine::Target;
 
 use crate::bus::{RemoteOp, RemoteSocket};
-use crate::errors::IoError;
+use crate::errors::{Cause, IoError};
 use crate::session::RemoteWho;
 use crate::shared::Shared;
 use crate::shared::SocketRef;
@@ -35,7 +35,9 @@ impl Remote {
     pub(crate) async fn apply(&self, shared: &Shared, op: RemoteOp) -> Result<(), IoError> {
         match shared.bus.apply(&self.ns, &self.id, op).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(IoError::Cluster("the socket disconnected meanwhile".into())),
+            Ok(false) => Err(IoError::Cluster(Cause::msg(
+                "the socket disconnected meanwhile",
+            ))),
             Err(e) => Err(shared.cluster_error("reaching a socket of another node", e)),
         }
     }
@@ -160,7 +162,7 @@ impl Shared {
                     .find(|a| r.rooms.contains(&a.room))
                     .cloned()
                     .ok_or_else(|| {
-                        IoError::Cluster("the socket's audience is unknown here".into())
+                        IoError::Cluster(Cause::msg("the socket's audience is unknown here"))
                     })?;
                 Ok(Member {
                     audience,

@@ -13,7 +13,7 @@ use strapi_io_engine::Engine;
 use crate::bus::Bus;
 use crate::cluster::Link;
 use crate::directory::Directory;
-use crate::errors::IoError;
+use crate::errors::{Cause, IoError};
 use crate::handlers::{ConnectHook, EventHandler};
 use crate::live::Live;
 use crate::monitor::Monitor;
@@ -92,11 +92,15 @@ impl Shared {
     }
 
     /// Counts and logs an operation that could not reach the other nodes.
-    pub(crate) fn cluster_error(&self, what: &str, e: impl std::fmt::Display) -> IoError {
+    pub(crate) fn cluster_error(
+        &self,
+        what: &str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> IoError {
         self.counters.cluster_errors.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("strapi_io_cluster_errors_total").increment(1);
         tracing::warn!(error = %e, "{what}: the other nodes could not be reached");
-        IoError::Cluster(e.to_string())
+        IoError::Cluster(Cause::new(e))
     }
 
     /// Counts the undeclared keys one event's entry carried (dropped by the sanitizer), and

@@ -677,6 +677,8 @@ fn redis_build_error(url: &str) -> String {
     let text = err.to_string();
     assert!(matches!(err, strapi_io::BuildError::Cluster(_)), "{text}");
     assert!(!text.contains("hunter2"), "the password shown: {text}");
+    let source = std::error::Error::source(&err).expect("the cause kept as the source");
+    assert!(text.ends_with(&source.to_string()), "{text} / {source}");
     text
 }
 

@@ -309,10 +309,14 @@ mod tests {
                 .all(|p| p.path.starts_with("settings.") && !p.message.is_empty()),
             "{problems:?}"
         );
-        assert_eq!(
-            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            config.settings.check().unwrap_err()
-        );
+        let settings: Vec<Problem> = config
+            .settings
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(Problem::from)
+            .collect();
+        assert_eq!(problems, settings);
     }
 
     #[test]
