@@ -69,6 +69,43 @@ pub struct Connection {
     /// Most such connections from one address (an IPv6 /64 counts as one address); trusted
     /// proxies count only towards the total (strapi-io's addition).
     pub max_pending_connections_per_ip: u64,
+    /// Connection state recovery (Socket.IO 4.6's `connectionStateRecovery`).
+    pub recovery: Recovery,
+}
+
+/// `connection.recovery`: a client whose transport dropped comes back as the same socket
+/// (id, rooms, entity subscriptions) and gets the events it missed, in order, once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Recovery {
+    /// How long a disconnected socket's session is kept, in ms (0: recovery off).
+    pub max_disconnection_duration: u64,
+    /// Whether a recovering client is let in on its kept session (re-checked against the
+    /// directory and the connect rules) without its credential being verified again;
+    /// `false` verifies the handshake's credential as for a new connection, which must
+    /// resolve to the same user or token.
+    pub skip_middlewares: bool,
+    /// Most events one session may have missed; past it the client gets a new session
+    /// (strapi-io's addition).
+    pub max_missed_packets: u64,
+    /// Most bytes of events one session may have missed; past it the client gets a new
+    /// session (strapi-io's addition).
+    pub max_missed_bytes: u64,
+    /// Most bytes of sent events kept for recovery, per namespace; the oldest go first
+    /// (strapi-io's addition).
+    pub max_buffered_bytes: u64,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            max_disconnection_duration: 120_000,
+            skip_middlewares: true,
+            max_missed_packets: 1_000,
+            max_missed_bytes: 1 << 20,
+            max_buffered_bytes: 64 << 20,
+        }
+    }
 }
 
 /// `security`.
@@ -262,6 +299,7 @@ impl Default for Connection {
             header_timeout: 10_000,
             max_pending_connections: 4096,
             max_pending_connections_per_ip: 256,
+            recovery: Recovery::default(),
         }
     }
 }
@@ -509,6 +547,10 @@ pub fn number_range(path: &str) -> Option<(u64, u64, &'static str)> {
             (0, 10_000, "")
         }
         "monitoring.maxEventLogSize" => (0, 10_000, ""),
+        "connection.recovery.maxDisconnectionDuration" => (0, HOUR_MS, " ms"),
+        "connection.recovery.maxMissedPackets" => (1, 1_000_000, ""),
+        "connection.recovery.maxMissedBytes" => (1, 1 << 30, " bytes"),
+        "connection.recovery.maxBufferedBytes" => (1, 16 << 30, " bytes"),
         _ => return None,
     })
 }

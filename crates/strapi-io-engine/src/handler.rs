@@ -34,6 +34,16 @@ pub trait Handler: Send + Sync + Sized + 'static {
         auth: Option<&RawValue>,
     ) -> impl Future<Output = Result<Joined<Self::Socket>, ConnectError>> + Send + 'static;
 
+    /// Puts an admitted socket into namespace `ns`, once its `CONNECT` reply is queued: `add`
+    /// adds it and joins the rooms of the socket it continues (see [`Joined::restore`]).
+    /// The application may wrap it to order it with its own sends — e.g. under the lock its
+    /// broadcasts hold, queueing what a recovering client missed before any newer packet
+    /// can reach the socket. By default, just `add()`.
+    fn attach(&self, ns: &str, add: impl FnOnce() -> SocketRef<Self>) -> SocketRef<Self> {
+        let _ = ns;
+        add()
+    }
+
     /// The socket has joined its namespace: its `CONNECT` reply is queued, and anything it
     /// is sent from here on follows it.
     fn connected(
@@ -65,8 +75,8 @@ pub struct Joined<S> {
     /// What the application keeps for the socket.
     pub data: S,
     /// The earlier socket this one continues: its id and rooms are taken over (when the id
-    /// is not in use). The application sends what the client missed from `connected`; it
-    /// goes out after the `CONNECT` reply.
+    /// is not in use). The application sends what the client missed from
+    /// [`Handler::attach`]; it goes out after the `CONNECT` reply.
     pub restore: Option<Restore>,
     /// A private session id sent in the `CONNECT` reply (`{sid, pid}`, Socket.IO 4.6), which
     /// a reconnecting client presents in its auth with the offset of the last packet it got.

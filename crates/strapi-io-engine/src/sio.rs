@@ -219,10 +219,15 @@ fn joined<H: Handler>(
     if conn.send(&reply, usize::MAX).is_err() {
         return;
     }
-    let socket = namespace.add(id, conn.clone(), joined.data);
-    if let Some(r) = &restore {
-        socket.join(r.rooms.as_slice());
-    }
+    let data = joined.data;
+    let rooms = restore.map(|r| r.rooms).unwrap_or_default();
+    let socket = inner.handler.attach(ns, || {
+        let socket = namespace.add(id, conn.clone(), data);
+        if !rooms.is_empty() {
+            socket.join(rooms.as_slice());
+        }
+        socket
+    });
     let closed = {
         let mut st = conn.lock();
         if st.closed.is_none() {

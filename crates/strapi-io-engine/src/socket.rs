@@ -92,8 +92,9 @@ impl<H: Handler> Socket<H> {
         self.conn.send(packet, self.ns.max_buffer)
     }
 
-    /// Queues a packet past the buffer bound: for the few packets a client must get even
-    /// when it stopped reading (why it is being disconnected).
+    /// Queues a packet past the buffer bound: for the packets a client must get even when
+    /// its queue is full — why it is being disconnected, or (bounded by the application)
+    /// what it missed while it was reconnecting.
     pub fn send_urgent(&self, packet: &Packet) -> Result<(), SendError> {
         if !self.connected() {
             return Err(SendError::Closed);

@@ -271,6 +271,7 @@ impl IoBuilder {
                 deadlines: Arc::default(),
                 namespaces: namespaces.clone(),
                 connections: Arc::new(AtomicUsize::new(0)),
+                recovery: crate::recovery::Recovery::new(&namespaces),
                 max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
                 handlers: self.handlers,
                 connect_hooks: self.connect_hooks,

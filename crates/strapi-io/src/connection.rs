@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use strapi_io_core::Audience;
 use strapi_io_core::auth::{AuthError, credential_from_handshake};
 use strapi_io_core::rooms::validate_client_room;
-use strapi_io_engine::{Conn, ConnectError, DisconnectReason, Event, Handler, Joined, Refusal};
+use strapi_io_engine::{
+    Conn, ConnectError, DisconnectReason, Event, Handler, Id, Joined, Refusal, Restore,
+};
 
 use crate::delivery::{Reply, disconnect_with_reason};
 use crate::handlers::{ClientEvent, Connected, SocketHandle};
@@ -23,6 +25,7 @@ use crate::live::Live;
 use crate::locate::{Located, Member, visible_rooms};
 use crate::payload::{Args, Payload};
 use crate::pending::{PendingPlace, SessionPlace};
+use crate::recovery::{Claimed, NotRecovered, Resumable};
 use crate::session::{ConnectionSlot, Session};
 use crate::shared::{Runtime, Shared, SocketRef};
 use crate::subscriptions::subscriptions_in;
@@ -93,10 +96,32 @@ impl Handler for Runtime {
             let Some(shared) = shared else {
                 return Err(ConnectError::new("Server shutting down"));
             };
-            handshake(&shared, &conn, &ns, auth)
+            let (auth, resume) = take_resume(auth);
+            let recovery = shared.recovery_settings(&shared.settings());
+            if let (Some(settings), Some(resume)) = (&recovery, resume) {
+                match recover(&shared, &conn, &ns, auth.as_ref(), &resume, settings).await {
+                    Ok(joined) => return Ok(joined),
+                    Err(why) => {
+                        tracing::debug!(ns, outcome = why.label(), "not recovered: a new session");
+                    }
+                }
+            }
+            let pid = recovery.is_some().then(Id::new);
+            handshake(&shared, &conn, &ns, auth, Resumable::new(pid))
                 .await
-                .map(Joined::new)
+                .map(|session| Joined {
+                    data: session,
+                    restore: None,
+                    pid: pid.map(|p| p.to_string()),
+                })
                 .map_err(|e| ConnectError::new(e.to_string()))
+        }
+    }
+
+    fn attach(&self, ns: &str, add: impl FnOnce() -> SocketRef) -> SocketRef {
+        match self.shared.upgrade() {
+            Some(shared) => shared.recovery.attach(ns, add),
+            None => add(),
         }
     }
 
@@ -141,15 +166,11 @@ async fn handshake(
     conn: &Conn<Runtime>,
     ns: &str,
     auth: Option<Value>,
+    resumable: Resumable,
 ) -> Result<Session, AuthError> {
-    let result = admit(shared, conn.data(), ns, auth).await;
+    let result = admit(shared, conn.data(), ns, auth, resumable).await;
     match &result {
-        // The session's handshake is complete: it no longer counts as pending.
-        Ok(_) => {
-            if let Some(place) = &conn.data().place {
-                place.settle();
-            }
-        }
+        Ok(_) => settle(conn),
         Err(e) => {
             shared
                 .counters
@@ -161,6 +182,131 @@ async fn handshake(
         }
     }
     result
+}
+
+/// The session's handshake is complete: it no longer counts as pending.
+fn settle(conn: &Conn<Runtime>) {
+    if let Some(place) = &conn.data().place {
+        place.settle();
+    }
+}
+
+/// What a reconnecting client presents to recover its socket (Socket.IO 4.6 puts it in the
+/// handshake's `auth`).
+struct Resume {
+    /// The private session id the `CONNECT` reply gave it.
+    pid: String,
+    /// The offset of the last event it got (none: it got none).
+    offset: Option<String>,
+}
+
+/// Takes `pid` and `offset` out of the handshake's `auth` (they are never credentials, and
+/// connect hooks do not see them); a `pid` that is not a string is ignored.
+fn take_resume(auth: Option<Value>) -> (Option<Value>, Option<Resume>) {
+    let Some(Value::Object(mut map)) = auth else {
+        return (auth, None);
+    };
+    let pid = map.remove("pid");
+    let offset = map.remove("offset");
+    let resume = match (pid, offset) {
+        (Some(Value::String(pid)), Some(Value::String(offset))) => Some(Resume {
+            pid,
+            offset: Some(offset),
+        }),
+        (Some(Value::String(pid)), None | Some(Value::Null)) => Some(Resume { pid, offset: None }),
+        _ => None,
+    };
+    (Some(Value::Object(map)), resume)
+}
+
+/// Takes back the session a reconnecting client presents, when it is still kept, within
+/// the caps, and still this client's: who it was is checked against the directory now (a
+/// user blocked meanwhile is refused) with the connect rules, and — unless
+/// `skipMiddlewares` — the handshake's credential must be valid and name the same user or
+/// token. A refusal here means a new session, not a refused connection.
+async fn recover(
+    shared: &Shared,
+    conn: &Conn<Runtime>,
+    ns: &str,
+    auth: Option<&Value>,
+    resume: &Resume,
+    settings: &strapi_io_core::settings::Recovery,
+) -> Result<Joined<Session>, NotRecovered> {
+    let claimed = shared
+        .recovery
+        .claim(&resume.pid, resume.offset.as_deref(), ns, settings)?;
+    let result = readmit(shared, conn.data(), ns, auth, &claimed, settings).await;
+    match result {
+        Ok(session) => {
+            settle(conn);
+            shared.recovery.recovered();
+            let saved = claimed.saved;
+            Ok(Joined {
+                data: session,
+                restore: Some(Restore {
+                    id: saved.id,
+                    rooms: saved.rooms,
+                }),
+                pid: Some(resume.pid.clone()),
+            })
+        }
+        Err(e) => {
+            tracing::debug!(ns, reason = %e, "recovery refused");
+            shared.recovery.refused(NotRecovered::Refused);
+            Err(NotRecovered::Refused)
+        }
+    }
+}
+
+/// The session of a recovering socket, admitted as [`admit`] would (connect rules, the
+/// connection limit) as who it was.
+async fn readmit(
+    shared: &Shared,
+    info: &ConnInfo,
+    ns: &str,
+    auth: Option<&Value>,
+    claimed: &Claimed,
+    settings: &strapi_io_core::settings::Recovery,
+) -> Result<Session, AuthError> {
+    let saved = &claimed.saved;
+    let live = shared.settings();
+    check_before_identity(&live, info.ip, saved.anonymous, ns)?;
+    let known = if settings.skip_middlewares {
+        let mut answers = shared
+            .directory
+            .recheck(std::slice::from_ref(&saved.subject))
+            .await;
+        match answers.pop() {
+            // The directory cannot tell: the credential decides.
+            Some(Err(AuthError::Unavailable)) | None => None,
+            Some(answer) => Some(answer?),
+        }
+    } else {
+        None
+    };
+    let mut identity = match known {
+        Some(identity) => identity,
+        None => {
+            let credential =
+                credential_from_handshake(auth, info.token.as_deref(), info.strategy.as_deref())?;
+            shared.directory.authenticate(credential.as_ref()).await?
+        }
+    };
+    if identity.subject != saved.subject || identity.audience.room != saved.audience {
+        return Err(AuthError::InvalidCredentials);
+    }
+    // The credential's expiry as the first handshake read it (the directory does not know
+    // a JWT's), or a newer one from a credential verified now.
+    identity.expires_at = identity.expires_at.or(saved.expires_at);
+    check_audience(&live, &identity.audience)?;
+    let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
+        .ok_or(AuthError::MaxConnections)?;
+    let resumable = Resumable::recovered(claimed.pid, claimed.from, saved.start);
+    let session = Session::new(identity, info.ip, saved.anonymous, slot, resumable);
+    if session.expired(crate::directory::unix_millis(), live.security.token_expiry) {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(session)
 }
 
 /// The connect rules that do not depend on who the user is (see [`strapi_io_core::connect`]).
@@ -194,6 +340,7 @@ async fn admit(
     info: &ConnInfo,
     ns: &str,
     auth: Option<Value>,
+    resumable: Resumable,
 ) -> Result<Session, AuthError> {
     let live = shared.settings();
     let credential = credential_from_handshake(
@@ -207,7 +354,7 @@ async fn admit(
     check_audience(&live, &identity.audience)?;
     let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
-    Ok(Session::new(identity, info.ip, anonymous, slot))
+    Ok(Session::new(identity, info.ip, anonymous, slot, resumable))
 }
 
 /// What to do with one client event.
@@ -347,7 +494,10 @@ async fn handle(shared: &Arc<Shared>, s: &SocketRef, name: &str, event: &Event) 
                     shared: shared.clone(),
                 },
                 event: custom.to_string(),
-                socket: SocketHandle { socket: s.clone() },
+                socket: SocketHandle {
+                    socket: s.clone(),
+                    shared: Arc::downgrade(shared),
+                },
                 args: Args::from_wire(event.args.get(), &event.attachments),
             };
             handler(event).await.map(Reply::Args)
@@ -369,7 +519,10 @@ pub(crate) async fn on_connect(shared: Arc<Shared>, socket: SocketRef, auth: Opt
         io: Io {
             shared: shared.clone(),
         },
-        socket: SocketHandle { socket },
+        socket: SocketHandle {
+            socket,
+            shared: Arc::downgrade(&shared),
+        },
         auth: auth.unwrap_or(Payload::Object(Vec::new())),
     };
     for hook in &shared.connect_hooks {
@@ -393,14 +546,52 @@ fn install(shared: &Arc<Shared>, socket: &SocketRef) {
     }
     socket.join(rooms);
     shared.occupancy.occupy(&audience.room);
+    keep_subscriptions(shared, socket, &settings, &audience);
     metrics::gauge!("strapi_io_connections", "audience" => audience.room.clone()).increment(1.0);
     shared.deadlines.schedule(session, socket);
+}
+
+/// The entity subscriptions a recovered socket came back with (none for a new one): those
+/// the settings still allow its audience are counted, the others left.
+fn keep_subscriptions(
+    shared: &Shared,
+    socket: &SocketRef,
+    settings: &Live,
+    audience: &strapi_io_core::Audience,
+) {
+    let subs = &settings.entity_subscriptions;
+    let _moves = shared.subscribing.lock().unwrap_or_else(|e| e.into_inner());
+    for room in socket.rooms() {
+        let Some((uid, _)) = strapi_io_core::rooms::parse_entity_room(&room) else {
+            continue;
+        };
+        let scoped = strapi_io_core::rooms::scoped_entity_room(&audience.room, &room);
+        let allowed = subs.enabled
+            && (subs.allowed_content_types.is_empty()
+                || subs.allowed_content_types.iter().any(|a| a == uid))
+            && audience.can_read(uid);
+        if allowed {
+            shared.occupancy.occupy(&scoped);
+        } else {
+            socket.leave([room.to_string(), scoped]);
+        }
+    }
 }
 
 /// A socket left its namespace: it is forgotten, its rooms vacated, and why is counted.
 fn on_disconnect(shared: &Shared, s: &SocketRef, reason: DisconnectReason) {
     let session = s.data();
     shared.deadlines.cancel(session);
+    // A socket whose transport went (not one the server decided to end) leaves its session
+    // for its client to take back.
+    let live = shared.settings();
+    if crate::recovery::recoverable(reason)
+        && !session.closing.load(Ordering::Acquire)
+        && let Some(settings) = shared.recovery_settings(&live)
+    {
+        let max = usize::try_from(live.connection.max_connections).unwrap_or(usize::MAX);
+        shared.recovery.save(s, &settings, max);
+    }
     {
         // Under the lock a re-check moves sockets with: the rooms left are the ones the
         // socket is counted in.
@@ -522,13 +713,17 @@ async fn private_message(
         "timestamp": timestamp,
     });
     match target {
-        Located::Here(target) => match target.emit("private-message", &payload) {
-            Ok(()) => json!({"success": true}),
-            Err(e) => {
-                shared.sent_to_one(&target, Err(e));
-                failure("Target socket not found")
+        Located::Here(target) => {
+            match shared.send_to(
+                &target,
+                "private-message",
+                &[&payload.to_string()],
+                Vec::new(),
+            ) {
+                Ok(()) => json!({"success": true}),
+                Err(_) => failure("Target socket not found"),
             }
-        },
+        }
         Located::There(target) => match target.emit(shared, "private-message", &payload).await {
             Ok(()) => json!({"success": true}),
             Err(e) => failure(e.to_string()),

@@ -42,17 +42,22 @@ impl Shared {
             .engine
             .of(ns)
             .ok_or_else(|| IoError::UnknownNamespace(ns.to_string()))?;
-        let packet = Packet::event_json(ns, event, data)
-            .map_err(|e| IoError::InvalidEvent(e.to_string()))?;
+        let arg = serde_json::to_string(data).map_err(|e| IoError::InvalidEvent(e.to_string()))?;
         let room_names: Vec<&str> = rooms.iter().map(String::as_str).collect();
         let except_names: Vec<&str> = except.iter().map(String::as_str).collect();
-        self.delivered(namespace.broadcast(
-            &packet,
+        let recovery = self.recovery_settings(&self.settings());
+        let (packet, delivery) = self.recovery.broadcast(
+            namespace,
+            event,
+            &[&arg],
+            Vec::new(),
             Target {
                 rooms: &room_names,
                 except: &except_names,
             },
-        ));
+            recovery.as_ref(),
+        );
+        self.delivered(delivery);
         if !self.clustered() {
             return Ok(None);
         }
@@ -95,6 +100,24 @@ impl Shared {
             );
             disconnect_with_reason(socket, BUFFER_FULL);
         }
+    }
+
+    /// Sends an event with these arguments (JSON texts; binary ones as placeholders indexing
+    /// `attachments`) to one socket, kept for its recovery when that is on; accounted as in
+    /// [`Shared::sent_to_one`].
+    pub(crate) fn send_to(
+        &self,
+        socket: &SocketRef,
+        event: &str,
+        args: &[&str],
+        attachments: Vec<bytes::Bytes>,
+    ) -> Result<(), SendError> {
+        let recovery = self.recovery_settings(&self.settings());
+        let sent = self
+            .recovery
+            .send_to(socket, event, args, attachments, recovery.as_ref());
+        self.sent_to_one(socket, sent);
+        sent
     }
 
     /// Answers a client event's ack `id`, accounted as in [`Shared::sent_to_one`].

@@ -15,6 +15,8 @@ use crate::shared::SocketRef;
 #[derive(Clone)]
 pub struct SocketHandle {
     pub(crate) socket: SocketRef,
+    /// The server, held weakly (a handle kept by a handler does not keep it alive).
+    pub(crate) shared: std::sync::Weak<crate::shared::Shared>,
 }
 
 impl std::fmt::Debug for SocketHandle {
@@ -52,10 +54,11 @@ impl SocketHandle {
     pub fn emit(&self, event: &str, args: &Args) -> Result<(), IoError> {
         let (texts, attachments) = args.to_wire();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let packet = strapi_io_engine::Packet::event(self.socket.ns(), event, &texts, attachments);
-        self.socket
-            .send(&packet)
-            .map_err(|e| IoError::Transport(Cause::new(e)))
+        let sent = match self.shared.upgrade() {
+            Some(shared) => shared.send_to(&self.socket, event, &texts, attachments),
+            None => Err(strapi_io_engine::SendError::Closed),
+        };
+        sent.map_err(|e| IoError::Transport(Cause::new(e)))
     }
 }
 

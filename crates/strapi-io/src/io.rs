@@ -262,7 +262,11 @@ impl Io {
         let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(event, data)?;
         match self.shared.locate(socket_id).await? {
-            Some(Located::Here(s)) => self.shared.sent_to_one(&s, s.emit(event, &data)),
+            Some(Located::Here(s)) => {
+                let _ = self
+                    .shared
+                    .send_to(&s, event, &[&data.to_string()], Vec::new());
+            }
             Some(Located::There(r)) => r.emit(&self.shared, event, &data).await?,
             None => return Ok(()),
         }
@@ -513,7 +517,8 @@ impl Io {
     /// Zeroes the event statistics, the event log and the counters.
     pub fn reset_stats(&self) {
         self.shared.monitor.reset();
-        for a in self.shared.counters.all() {
+        let recovery = self.shared.recovery.counters.all();
+        for a in self.shared.counters.all().into_iter().chain(recovery) {
             a.store(0, Ordering::Relaxed);
         }
     }
@@ -590,6 +595,11 @@ impl Io {
             token_refreshes: get(&c.refreshes),
             refused_token_refreshes: get(&c.refused_refreshes),
             expiring_sockets: self.shared.deadlines.len(),
+            recovery: self.shared.recovery.stats(
+                self.shared
+                    .recovery_settings(&self.shared.settings())
+                    .is_some(),
+            ),
         }
     }
 

@@ -52,6 +52,7 @@ mod pending;
 mod populate;
 mod project;
 mod recheck;
+mod recovery;
 mod remote;
 mod serve;
 mod session;
@@ -77,6 +78,7 @@ pub use monitor::{EventLogEntry, EventStats};
 pub use payload::{Args, Payload};
 pub use populate::{Populate, PopulateFuture};
 pub use project::{ProjectError, load_schemas};
+pub use recovery::RecoveryStats;
 pub use stats::IoStats;
 #[cfg(feature = "strapi-directory")]
 pub use strapi_directory::{

@@ -10,6 +10,7 @@ use strapi_io_core::settings::TokenExpiry;
 
 use crate::directory::{Identity, Subject, UserInfo};
 use crate::limits::EventLimiter;
+use crate::recovery::Resumable;
 
 /// "No expiry" in [`Session::expires_at`]'s atomic.
 const NEVER: i64 = i64::MAX;
@@ -34,6 +35,8 @@ pub(crate) struct Session {
     /// Set once the server has decided to disconnect the socket: its further events are
     /// dropped and it is disconnected once.
     pub(crate) closing: AtomicBool,
+    /// Its part in connection state recovery (its client's pid, what to replay).
+    pub(crate) resumable: Resumable,
     /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
     _slot: ConnectionSlot,
 }
@@ -50,6 +53,7 @@ impl Session {
         ip: Option<std::net::IpAddr>,
         anonymous: bool,
         slot: ConnectionSlot,
+        resumable: Resumable,
     ) -> Self {
         Session {
             current: RwLock::new(Current {
@@ -63,6 +67,7 @@ impl Session {
             ip,
             anonymous,
             closing: AtomicBool::new(false),
+            resumable,
             _slot: slot,
         }
     }

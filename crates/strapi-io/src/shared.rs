@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) populate: Option<Arc<dyn Populate>>,
     /// What went wrong for clients.
     pub(crate) counters: Counters,
+    /// Connection state recovery: the sent events kept, the sessions left behind.
+    pub(crate) recovery: crate::recovery::Recovery,
     /// Connections waiting for their first request head ([`Io::serve`](crate::Io::serve)).
     pub(crate) pending: Arc<crate::pending::Pending>,
     /// Events sent, for stats and the event log.
@@ -89,6 +91,14 @@ impl Shared {
     /// Whether this node is part of a cluster.
     pub(crate) fn clustered(&self) -> bool {
         self.link.enabled()
+    }
+
+    /// The recovery settings when connection state recovery is on.
+    pub(crate) fn recovery_settings(
+        &self,
+        live: &Live,
+    ) -> Option<strapi_io_core::settings::Recovery> {
+        crate::recovery::active(live, self.clustered()).cloned()
     }
 
     /// Counts and logs an operation that could not reach the other nodes.

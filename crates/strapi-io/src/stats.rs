@@ -94,6 +94,8 @@ pub struct IoStats {
     pub refused_token_refreshes: u64,
     /// Connected sockets whose credential expires (scheduled now).
     pub expiring_sockets: usize,
+    /// Connection state recovery.
+    pub recovery: crate::recovery::RecoveryStats,
 }
 
 impl Counters {

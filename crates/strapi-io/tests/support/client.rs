@@ -15,6 +15,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// What [`Client::cut`] puts in the outgoing queue.
+const CUT: &str = "\u{0}cut";
+
 /// How long any single wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -22,6 +25,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct Client {
     /// The socket id the server gave.
     pub sid: String,
+    /// The private session id for connection state recovery, when the server gave one.
+    pub pid: Option<String>,
     /// The Engine.IO session id (from the open packet), which only the transport uses.
     pub engine_sid: String,
     out: mpsc::UnboundedSender<String>,
@@ -77,7 +82,7 @@ impl Client {
             format!("40{prefix}{auth}")
         };
         ws.send(Message::Text(connect.into())).await.unwrap();
-        let sid = loop {
+        let (sid, pid) = loop {
             let msg = tokio::time::timeout(WAIT, next_text(&mut ws))
                 .await
                 .expect("no connect answer")
@@ -94,7 +99,8 @@ impl Client {
             let body = body.strip_prefix(&prefix).unwrap_or(body);
             let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
             if ok {
-                break v["sid"].as_str().unwrap().to_string();
+                let pid = v["pid"].as_str().map(str::to_string);
+                break (v["sid"].as_str().unwrap().to_string(), pid);
             }
             return Err(Refused(
                 v["message"].as_str().unwrap_or_default().to_string(),
@@ -111,6 +117,10 @@ impl Client {
             loop {
                 tokio::select! {
                     Some(line) = out_rx.recv() => {
+                        if line == CUT {
+                            // The TCP connection goes, without a close frame.
+                            break;
+                        }
                         if ws.send(Message::Text(line.into())).await.is_err() { break; }
                     }
                     Some((id, tx)) = ack_rx.recv() => {
@@ -152,6 +162,7 @@ impl Client {
         });
         Ok(Client {
             sid,
+            pid,
             engine_sid,
             out: out_tx,
             events: ev_rx,
@@ -181,6 +192,16 @@ impl Client {
         Self::connect(addr, json!({ "strategy": "api-token", "token": token }))
             .await
             .expect("api token connect")
+    }
+
+    /// Drops the connection as a network failure would: no close frame, no disconnect packet.
+    pub fn cut(self) {
+        let _ = self.out.send(CUT.to_string());
+    }
+
+    /// Sends an Engine.IO text message as it is (`41`: leave `/`).
+    pub fn emit_raw(&self, text: &str) {
+        let _ = self.out.send(text.to_string());
     }
 
     /// Emits an event without ack.

@@ -1,0 +1,205 @@
+// Connection state recovery (issue 18; README "Reliability"): the official client, whose
+// network drops for 2 s through a proxy that cuts its TCP connection, comes back as the same
+// socket (`socket.recovered`) and gets every event sent meanwhile once, in order — or a new
+// session when its session expired or it missed more than the caps allow.
+
+import { test, describe, after } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import { connect, uniq } from "./helpers/clients.mjs";
+import { call, request, stats } from "./helpers/http.mjs";
+import { Proxy } from "./helpers/proxy.mjs";
+import { useServer } from "./helpers/server.mjs";
+import { ARTICLE } from "./helpers/strapi.mjs";
+import { waitUntil } from "./helpers/wait.mjs";
+
+const ctx = useServer();
+const proxies = [];
+after(async () => {
+  for (const p of proxies) await p.stop();
+});
+
+/** A client through a proxy of the server, reconnecting quickly. */
+async function droppable(opts = {}) {
+  const proxy = await Proxy.start(ctx.url);
+  proxies.push(proxy);
+  const socket = await connect(proxy.url, {
+    reconnection: true,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 100,
+    ...opts,
+  });
+  return { proxy, socket };
+}
+
+/** Cuts the client's network for `ms` while `during` runs, then lets it reconnect; resolves
+ *  once it has connected again. */
+async function drop({ proxy, socket }, ms, during) {
+  const gone = new Promise((res) => socket.once("disconnect", res));
+  proxy.cut();
+  const reason = await gone;
+  await during();
+  await sleep(ms);
+  const back = new Promise((res) => socket.once("connect", res));
+  proxy.restore();
+  await back;
+  return reason;
+}
+
+async function putRecovery(url, recovery) {
+  const current = (await request(url, "/api/io/settings")).body.data;
+  current.connection.recovery = { ...current.connection.recovery, ...recovery };
+  const res = await request(url, "/api/io/settings", { method: "PUT", body: current });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+}
+
+/** The payloads of `event` the socket got, and the offsets (their last argument). */
+function received(socket, event) {
+  return socket.rec.events.filter((e) => e.event === event).map((e) => e.args);
+}
+
+describe("connection state recovery, one node", () => {
+  test("a transport dropped for 2 s while 20 events are sent: same socket, all 20 once, in order", async () => {
+    const client = await droppable();
+    const { socket } = client;
+    const event = uniq("news");
+    assert.equal(socket.recovered, false, "a first connection is not a recovery");
+    const id = socket.id;
+    await call(ctx.url, "raw", { event, data: { n: -1 } });
+    await socket.rec.waitFor(event, (d) => d.n === -1);
+    const reason = await drop(client, 2000, async () => {
+      for (let n = 0; n < 20; n++) await call(ctx.url, "raw", { event, data: { n } });
+    });
+    assert.equal(reason, "transport close");
+    assert.equal(socket.recovered, true, "socket.recovered");
+    assert.equal(socket.id, id, "the same socket id");
+    await socket.rec.waitFor(event, (d) => d.n === 19);
+    await call(ctx.url, "raw", { event, data: { n: 20 } });
+    await socket.rec.waitFor(event, (d) => d.n === 20);
+    const got = received(socket, event);
+    assert.deepEqual(
+      got.map((args) => args[0].n),
+      [-1, ...Array.from({ length: 21 }, (_, i) => i)],
+      "every event once, in order",
+    );
+    // Each event carries its offset last, increasing.
+    const offsets = got.map((args) => Number(args[args.length - 1]));
+    assert.ok(offsets.every((o, i) => i === 0 || o > offsets[i - 1]), `offsets ${offsets}`);
+    const s = (await stats(ctx.url)).recovery;
+    assert.equal(s.enabled, true);
+    assert.ok(s.recovered >= 1, JSON.stringify(s));
+    assert.ok(s.replayedPackets >= 20, JSON.stringify(s));
+  });
+
+  test("rooms and entity subscriptions come back, with what was sent to them", async () => {
+    await putRecovery(ctx.url, {});
+    const client = await droppable();
+    const { socket } = client;
+    const room = uniq("room");
+    await call(ctx.url, "joinRoom", { socketId: socket.id, roomName: room });
+    const sub = await socket.timeout(5000).emitWithAck("subscribe-entity", { uid: ARTICLE, id: 1 });
+    assert.equal(sub.success, true, JSON.stringify(sub));
+    // A client that has received nothing yet presents no offset: it gets everything since
+    // it connected.
+    await drop(client, 300, async () => {
+      await call(ctx.url, "raw", { event: "in-room", rooms: [room], data: { a: 1 } });
+      await call(ctx.url, "raw", { event: "in-room", rooms: [uniq("other")], data: { a: 2 } });
+      await call(ctx.url, "emitToEntity", { uid: ARTICLE, id: 1, event: "entity-news", data: { c: 1 } });
+    });
+    assert.equal(socket.recovered, true);
+    await socket.rec.waitFor("in-room", (d) => d.a === 1);
+    await socket.rec.waitFor("entity-news", (d) => d.c === 1);
+    assert.deepEqual(
+      (await call(ctx.url, "getSocketsInRoom", { roomName: room })).map((s) => s.id),
+      [socket.id],
+      "back in its room",
+    );
+    const subs = await socket.timeout(5000).emitWithAck("get-entity-subscriptions");
+    assert.deepEqual(subs.subscriptions, [{ uid: ARTICLE, id: 1, room: `${ARTICLE}:1` }]);
+    await call(ctx.url, "raw", { event: "in-room", rooms: [room], data: { a: 3 } });
+    await socket.rec.waitFor("in-room", (d) => d.a === 3);
+    assert.deepEqual(socket.rec.all("in-room").map((d) => d.a), [1, 3], "not the other room's");
+  });
+
+  test("past maxDisconnectionDuration, a new session", async () => {
+    await putRecovery(ctx.url, { maxDisconnectionDuration: 500 });
+    try {
+      const client = await droppable();
+      const { socket } = client;
+      const id = socket.id;
+      await call(ctx.url, "raw", { event: "tick", data: 1 });
+      await socket.rec.waitFor("tick");
+      const before = (await stats(ctx.url)).recovery.expired;
+      await drop(client, 1200, async () => {});
+      assert.equal(socket.recovered, false);
+      assert.notEqual(socket.id, id, "a new socket id");
+      assert.equal((await stats(ctx.url)).recovery.expired, before + 1);
+    } finally {
+      await putRecovery(ctx.url, { maxDisconnectionDuration: 120000 });
+    }
+  });
+
+  test("a client that missed more than maxMissedPackets gets a new session, counted", async () => {
+    await putRecovery(ctx.url, { maxMissedPackets: 5 });
+    try {
+      const client = await droppable();
+      const { socket } = client;
+      await call(ctx.url, "raw", { event: "tick", data: 0 });
+      await socket.rec.waitFor("tick");
+      const before = (await stats(ctx.url)).recovery.overCap;
+      await drop(client, 200, async () => {
+        for (let n = 1; n <= 6; n++) await call(ctx.url, "raw", { event: "tick", data: n });
+      });
+      assert.equal(socket.recovered, false);
+      assert.equal((await stats(ctx.url)).recovery.overCap, before + 1);
+    } finally {
+      await putRecovery(ctx.url, { maxMissedPackets: 1000 });
+    }
+  });
+
+  test("a forged or reused session id is a new session; a client disconnect is not recoverable", async () => {
+    const { socket } = await droppable();
+    const before = (await stats(ctx.url)).recovery;
+    // Someone else presenting a pid that was never given.
+    const stranger = await connect(ctx.url, { auth: { pid: "AAAAAAAAAAAAAAAAAAAA", offset: "1" } });
+    assert.equal(stranger.recovered, false);
+    // The client leaves on purpose: its session is not kept.
+    const connected = (await stats(ctx.url)).connections;
+    socket.disconnect();
+    await waitUntil(async () => (await stats(ctx.url)).connections === connected - 1, {
+      what: "the socket to leave",
+    });
+    assert.equal((await stats(ctx.url)).recovery.sessions, before.sessions);
+    assert.equal((await stats(ctx.url)).recovery.expired, before.expired + 1);
+  });
+
+  test("with recovery off, no pid and no offsets", async () => {
+    await putRecovery(ctx.url, { maxDisconnectionDuration: 0 });
+    try {
+      const client = await droppable();
+      const { socket } = client;
+      await call(ctx.url, "raw", { event: "plain", data: 1 });
+      await socket.rec.waitFor("plain");
+      assert.deepEqual(received(socket, "plain"), [[1]], "no offset argument");
+      await drop(client, 100, async () => {});
+      assert.ok(!socket.recovered, "not recovered");
+      assert.equal((await stats(ctx.url)).recovery.enabled, false);
+    } finally {
+      await putRecovery(ctx.url, { maxDisconnectionDuration: 120000 });
+    }
+  });
+
+  test("the recovery settings are validated", async () => {
+    const current = (await request(ctx.url, "/api/io/settings")).body.data;
+    current.connection.recovery = { maxDisconnectionDuration: -1, maxMissedPackets: 0, bogus: true };
+    const res = await request(ctx.url, "/api/io/settings", { method: "PUT", body: current });
+    assert.equal(res.status, 422);
+    const paths = res.body.error.details.errors.map((e) => e.path).sort();
+    assert.deepEqual(paths, [
+      "settings.connection.recovery.bogus",
+      "settings.connection.recovery.maxDisconnectionDuration",
+      "settings.connection.recovery.maxMissedPackets",
+    ]);
+  });
+});
