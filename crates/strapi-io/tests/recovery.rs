@@ -14,7 +14,7 @@ use strapi_io::core::ContentType;
 use strapi_io::core::auth::{AuthError, Credential};
 use strapi_io::directory::BoxFuture;
 use strapi_io::{Directory, DirectoryChange, Identity, IoBuilder, StaticDirectory, Subject};
-use support::client::Client;
+use support::Client;
 use support::{JWT_SECRET, SALT, TestServer, demo_directory, demo_settings, jwt};
 
 /// The demo directory, with users that can be blocked while the test runs.
