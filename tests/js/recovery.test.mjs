@@ -90,6 +90,12 @@ describe("connection state recovery, one node", () => {
     assert.equal(s.enabled, true);
     assert.ok(s.recovered >= 1, JSON.stringify(s));
     assert.ok(s.replayedPackets >= 20, JSON.stringify(s));
+    const metrics = (await request(ctx.url, "/metrics", { token: null })).body;
+    const value = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+    assert.ok(value('strapi_io_recovery_total\\{outcome="recovered"\\}') >= 1, metrics);
+    assert.ok(value("strapi_io_recovery_replayed_packets_total") >= 20, metrics);
+    assert.ok(value("strapi_io_recovery_buffered_packets") >= 22, metrics);
+    assert.ok(value("strapi_io_recovery_buffered_bytes") > 0, metrics);
   });
 
   test("rooms and entity subscriptions come back, with what was sent to them", async () => {
@@ -97,7 +103,9 @@ describe("connection state recovery, one node", () => {
     const client = await droppable();
     const { socket } = client;
     const room = uniq("room");
+    const friend = await connect(ctx.url);
     await call(ctx.url, "joinRoom", { socketId: socket.id, roomName: room });
+    const id = socket.id;
     const sub = await socket.timeout(5000).emitWithAck("subscribe-entity", { uid: ARTICLE, id: 1 });
     assert.equal(sub.success, true, JSON.stringify(sub));
     // A client that has received nothing yet presents no offset: it gets everything since
@@ -106,10 +114,16 @@ describe("connection state recovery, one node", () => {
       await call(ctx.url, "raw", { event: "in-room", rooms: [room], data: { a: 1 } });
       await call(ctx.url, "raw", { event: "in-room", rooms: [uniq("other")], data: { a: 2 } });
       await call(ctx.url, "emitToEntity", { uid: ARTICLE, id: 1, event: "entity-news", data: { c: 1 } });
+      // Private messages to a socket that is away wait for it.
+      await call(ctx.url, "sendPrivateMessage", { socketId: id, event: "dm", data: { d: 1 } });
+      const sent = await friend.timeout(5000).emitWithAck("private-message", { to: id, message: "hi" });
+      assert.deepEqual(sent, { success: true });
     });
     assert.equal(socket.recovered, true);
     await socket.rec.waitFor("in-room", (d) => d.a === 1);
     await socket.rec.waitFor("entity-news", (d) => d.c === 1);
+    await socket.rec.waitFor("dm", (d) => d.d === 1);
+    assert.equal((await socket.rec.waitFor("private-message")).from, friend.id);
     assert.deepEqual(
       (await call(ctx.url, "getSocketsInRoom", { roomName: room })).map((s) => s.id),
       [socket.id],

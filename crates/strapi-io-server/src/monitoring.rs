@@ -249,6 +249,17 @@ pub(crate) async fn metrics(State(io): State<Io>) -> Response {
         "# TYPE strapi_io_pending_connections gauge\nstrapi_io_pending_connections {}\n",
         stats.pending_connections
     ));
+    let recovery = &stats.recovery;
+    for (name, value) in [
+        ("strapi_io_recovery_sessions", recovery.sessions),
+        (
+            "strapi_io_recovery_buffered_packets",
+            recovery.buffered_packets,
+        ),
+        ("strapi_io_recovery_buffered_bytes", recovery.buffered_bytes),
+    ] {
+        text.push_str(&format!("# TYPE {name} gauge\n{name} {value}\n"));
+    }
     if let Some(rss) = rss_bytes() {
         text.push_str(&format!(
             "# TYPE strapi_io_resident_memory_bytes gauge\nstrapi_io_resident_memory_bytes {rss}\n"

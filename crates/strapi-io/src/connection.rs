@@ -700,11 +700,6 @@ async fn private_message(
     if len == 0 || len > MAX_MESSAGE_CHARS {
         return failure("Invalid message length");
     }
-    let target = match shared.locate_in(to, Some(sender.ns())).await {
-        Ok(Some(target)) => target,
-        Ok(None) => return failure("Target socket not found"),
-        Err(e) => return failure(e.to_string()),
-    };
     let timestamp = crate::directory::unix_millis();
     let payload = json!({
         "from": sender.id(),
@@ -712,6 +707,17 @@ async fn private_message(
         "message": message,
         "timestamp": timestamp,
     });
+    let target = match shared.locate_in(to, Some(sender.ns())).await {
+        Ok(Some(target)) => target,
+        // A socket that is away gets it when its client comes back.
+        Ok(None)
+            if shared.send_to_away(sender.ns(), to, "private-message", &payload.to_string()) =>
+        {
+            return json!({"success": true});
+        }
+        Ok(None) => return failure("Target socket not found"),
+        Err(e) => return failure(e.to_string()),
+    };
     match target {
         Located::Here(target) => {
             match shared.send_to(

@@ -268,7 +268,15 @@ impl Io {
                     .send_to(&s, event, &[&data.to_string()], Vec::new());
             }
             Some(Located::There(r)) => r.emit(&self.shared, event, &data).await?,
-            None => return Ok(()),
+            None => {
+                // Kept for a socket that is away, to get when its client comes back.
+                if !self
+                    .shared
+                    .send_to_away("/", socket_id, event, &data.to_string())
+                {
+                    return Ok(());
+                }
+            }
         }
         self.shared
             .record(event, "private", 1, vec![socket_id.to_string()], started);

@@ -265,10 +265,41 @@ impl Resumable {
 #[derive(Default)]
 struct Sessions {
     by_pid: HashMap<Id, Saved>,
+    /// The pid of each kept socket id.
+    by_sid: HashMap<Id, Id>,
     order: VecDeque<(i64, Id)>,
 }
 
 impl Sessions {
+    fn insert(&mut self, pid: Id, saved: Saved) {
+        let id = saved.id;
+        self.order.push_back((saved.left_at, pid));
+        // A pid kept before under another socket id (its id was in use when it came back).
+        if let Some(old) = self.by_pid.insert(pid, saved)
+            && old.id != id
+            && self.by_sid.get(&old.id) == Some(&pid)
+        {
+            self.by_sid.remove(&old.id);
+        }
+        self.by_sid.insert(id, pid);
+    }
+
+    fn remove(&mut self, pid: &Id) -> Option<Saved> {
+        let saved = self.by_pid.remove(pid)?;
+        if self.by_sid.get(&saved.id) == Some(pid) {
+            self.by_sid.remove(&saved.id);
+        }
+        Some(saved)
+    }
+
+    /// Whether a socket of `ns` with this id is away, its session kept.
+    fn away(&self, ns: &str, id: &Id) -> bool {
+        self.by_sid
+            .get(id)
+            .and_then(|pid| self.by_pid.get(pid))
+            .is_some_and(|s| s.ns == ns && s.id == *id)
+    }
+
     /// Forgets sessions older than `keep_ms`, and the oldest over `max`.
     fn expire(&mut self, now: i64, keep_ms: i64, max: usize) -> u64 {
         let mut dropped = 0;
@@ -279,7 +310,7 @@ impl Sessions {
             self.order.pop_front();
             // Taken back already, or saved again later (then it is further in `order`).
             if self.by_pid.get(&pid).is_some_and(|s| s.left_at == left_at) {
-                self.by_pid.remove(&pid);
+                self.remove(&pid);
                 dropped += 1;
             }
         }
@@ -417,6 +448,30 @@ impl Recovery {
         sent
     }
 
+    /// Sends an event to a socket that is away — its transport lost, its session kept — so
+    /// that it gets the event when its client comes back (or at once, if it came back
+    /// meanwhile). `false` when no socket of the namespace with this id is away.
+    pub(crate) fn send_to_away(
+        &self,
+        namespace: &Namespace,
+        id: &str,
+        event: &str,
+        args: &[&str],
+        settings: &RecoverySettings,
+    ) -> Option<Delivery> {
+        let sid = Id::parse(id)?;
+        if !lock(&self.sessions).away(namespace.name(), &sid) {
+            return None;
+        }
+        let target = Target {
+            rooms: &[id],
+            except: &[],
+        };
+        let (_, delivery) =
+            self.broadcast(namespace, event, args, Vec::new(), target, Some(settings));
+        Some(delivery)
+    }
+
     /// Drops a namespace's kept events (recovery turned off).
     fn forget(&self, ns: &str) {
         if let Some(log) = self.logs.get(ns) {
@@ -486,8 +541,7 @@ impl Recovery {
         };
         let keep_ms = i64::try_from(settings.max_disconnection_duration).unwrap_or(i64::MAX);
         let mut sessions = lock(&self.sessions);
-        sessions.by_pid.insert(pid, saved);
-        sessions.order.push_back((now, pid));
+        sessions.insert(pid, saved);
         let dropped = sessions.expire(now, keep_ms, max_sessions);
         drop(sessions);
         if dropped > 0 {
@@ -542,7 +596,7 @@ impl Recovery {
         let saved = {
             let mut sessions = lock(&self.sessions);
             sessions.expire(now, keep_ms, usize::MAX);
-            sessions.by_pid.remove(&pid).ok_or(NotRecovered::Expired)?
+            sessions.remove(&pid).ok_or(NotRecovered::Expired)?
         };
         if saved.ns != ns {
             return Err(NotRecovered::Refused);
@@ -671,8 +725,7 @@ mod tests {
         };
         let (a, b, c) = (Id::new(), Id::new(), Id::new());
         for (pid, at) in [(a, 0), (b, 10), (c, 20)] {
-            sessions.by_pid.insert(pid, saved(at));
-            sessions.order.push_back((at, pid));
+            sessions.insert(pid, saved(at));
         }
         assert_eq!(sessions.expire(15, 10, 10), 1);
         assert!(!sessions.by_pid.contains_key(&a));
@@ -683,9 +736,15 @@ mod tests {
         );
         assert!(sessions.by_pid.contains_key(&c));
         // A session saved again is not dropped by its older place in the order.
-        sessions.by_pid.insert(c, saved(30));
-        sessions.order.push_back((30, c));
+        let again = saved(30);
+        let sid = again.id;
+        sessions.insert(c, again);
         assert_eq!(sessions.expire(35, 10, 10), 0);
         assert!(sessions.by_pid.contains_key(&c));
+        assert!(sessions.away("/", &sid));
+        assert!(!sessions.away("/admin", &sid), "another namespace's");
+        sessions.remove(&c);
+        assert!(!sessions.away("/", &sid));
+        assert!(sessions.by_sid.is_empty() && sessions.by_pid.is_empty());
     }
 }
