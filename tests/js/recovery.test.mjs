@@ -3,14 +3,15 @@
 // socket (`socket.recovered`) and gets every event sent meanwhile once, in order — or a new
 // session when its session expired or it missed more than the caps allow.
 
-import { test, describe, after } from "node:test";
+import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { connect, uniq } from "./helpers/clients.mjs";
 import { call, request, stats } from "./helpers/http.mjs";
 import { Proxy } from "./helpers/proxy.mjs";
-import { useServer } from "./helpers/server.mjs";
+import { startRedis } from "./helpers/redis.mjs";
+import { startServerWith, useServer } from "./helpers/server.mjs";
 import { ARTICLE } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
 
@@ -83,9 +84,10 @@ describe("connection state recovery, one node", () => {
       [-1, ...Array.from({ length: 21 }, (_, i) => i)],
       "every event once, in order",
     );
-    // Each event carries its offset last, increasing.
-    const offsets = got.map((args) => Number(args[args.length - 1]));
-    assert.ok(offsets.every((o, i) => i === 0 || o > offsets[i - 1]), `offsets ${offsets}`);
+    // Each event carries its offset (`ms-seq`) last, increasing.
+    const offsets = got.map((args) => args[args.length - 1].split("-").map(BigInt));
+    const later = ([m1, s1], [m2, s2]) => m2 > m1 || (m2 === m1 && s2 > s1);
+    assert.ok(offsets.every((o, i) => i === 0 || later(offsets[i - 1], o)), `offsets ${got.map((a) => a.at(-1))}`);
     const s = (await stats(ctx.url)).recovery;
     assert.equal(s.enabled, true);
     assert.ok(s.recovered >= 1, JSON.stringify(s));
@@ -215,5 +217,123 @@ describe("connection state recovery, one node", () => {
       "settings.connection.recovery.maxDisconnectionDuration",
       "settings.connection.recovery.maxMissedPackets",
     ]);
+  });
+});
+
+describe("connection state recovery across two nodes on one Redis", () => {
+  let redis;
+  let a;
+  let b;
+  before(async () => {
+    redis = await startRedis();
+    const env = { STRAPI_IO_REDIS_URL: redis.url };
+    a = await startServerWith({}, { env });
+    b = await startServerWith({}, { env });
+    await waitUntil(async () => (await stats(a.url)).cluster?.nodes?.length === 2, { ms: 10_000, what: "two nodes" });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await redis?.stop();
+  });
+
+  test("a client of node A that comes back on node B recovers, and gets the 20 events once, in order", async () => {
+    const proxy = await Proxy.start(a.url);
+    proxies.push(proxy);
+    const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    const id = socket.id;
+    const event = uniq("news");
+    const room = uniq("room");
+    await call(b.url, "joinRoom", { socketId: id, roomName: room });
+    await call(b.url, "raw", { event, data: { n: -1 } });
+    await socket.rec.waitFor(event, (d) => d.n === -1);
+    const gone = new Promise((res) => socket.once("disconnect", res));
+    proxy.cut();
+    await gone;
+    // Sent through both nodes while the client is away; the session moves to node B.
+    for (let n = 0; n < 20; n++) await call(n % 2 ? a.url : b.url, "raw", { event, data: { n } });
+    await call(a.url, "raw", { event: "room-news", rooms: [room], data: { r: 1 } });
+    await sleep(2000);
+    proxy.retarget(b.url);
+    const back = new Promise((res) => socket.once("connect", res));
+    proxy.restore();
+    await back;
+    assert.equal(socket.recovered, true, "socket.recovered on the other node");
+    assert.equal(socket.id, id);
+    await socket.rec.waitFor(event, (d) => d.n === 19);
+    await socket.rec.waitFor("room-news", (d) => d.r === 1);
+    await call(a.url, "raw", { event, data: { n: 20 } });
+    await socket.rec.waitFor(event, (d) => d.n === 20);
+    assert.deepEqual(
+      received(socket, event).map((args) => args[0].n),
+      [-1, ...Array.from({ length: 21 }, (_, i) => i)],
+      "every event once, in order",
+    );
+    const onB = (await stats(b.url)).recovery;
+    assert.equal(onB.recovered, 1, JSON.stringify(onB));
+    // Its rooms came with it: node B has it in the room now.
+    const members = await call(a.url, "getSocketsInRoom", { roomName: room });
+    assert.deepEqual(members.map((s) => s.id), [id]);
+  });
+
+  test("a node started while the client was away recovers it from the Redis stream", async () => {
+    const proxy = await Proxy.start(a.url);
+    proxies.push(proxy);
+    const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    const id = socket.id;
+    const event = uniq("late");
+    await call(a.url, "raw", { event, data: { n: -1 } });
+    await socket.rec.waitFor(event, (d) => d.n === -1);
+    const gone = new Promise((res) => socket.once("disconnect", res));
+    proxy.cut();
+    await gone;
+    for (let n = 0; n < 5; n++) await call(a.url, "raw", { event, data: { n } });
+    const c = await startServerWith({}, { env: { STRAPI_IO_REDIS_URL: redis.url } });
+    try {
+      // Sent once node C listens: it has these in its own log, the earlier ones not.
+      await waitUntil(async () => (await stats(c.url)).cluster?.nodes?.length === 3, { ms: 10_000, what: "three nodes" });
+      for (let n = 5; n < 10; n++) await call(b.url, "raw", { event, data: { n } });
+      await waitUntil(async () => (await stats(c.url)).recovery.bufferedPackets >= 5, { what: "node C's log" });
+      proxy.retarget(c.url);
+      const back = new Promise((res) => socket.once("connect", res));
+      proxy.restore();
+      await back;
+      assert.equal(socket.recovered, true);
+      assert.equal(socket.id, id);
+      await socket.rec.waitFor(event, (d) => d.n === 9);
+      await call(c.url, "raw", { event, data: { n: 10 } });
+      await socket.rec.waitFor(event, (d) => d.n === 10);
+      assert.deepEqual(
+        received(socket, event).map((args) => args[0].n),
+        Array.from({ length: 12 }, (_, i) => i - 1),
+        "every event once, in order",
+      );
+      assert.equal((await stats(c.url)).recovery.replayedPackets, 10);
+    } finally {
+      socket.close();
+      await c.stop();
+    }
+  });
+
+  test("past maxDisconnectionDuration the other node gives a new session", async () => {
+    for (const node of [a, b]) await putRecovery(node.url, { maxDisconnectionDuration: 500 });
+    try {
+      const proxy = await Proxy.start(a.url);
+      proxies.push(proxy);
+      const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+      const id = socket.id;
+      const gone = new Promise((res) => socket.once("disconnect", res));
+      proxy.cut();
+      await gone;
+      await sleep(1200);
+      proxy.retarget(b.url);
+      const back = new Promise((res) => socket.once("connect", res));
+      proxy.restore();
+      await back;
+      assert.equal(socket.recovered, false);
+      assert.notEqual(socket.id, id);
+    } finally {
+      for (const node of [a, b]) await putRecovery(node.url, { maxDisconnectionDuration: 120000 });
+    }
   });
 });

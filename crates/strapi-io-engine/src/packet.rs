@@ -61,6 +61,27 @@ impl Packet {
         Packet::event(ns, event, &all, attachments)
     }
 
+    /// This event with `offset` added as its last argument (see
+    /// [`Packet::event_with_offset`]), for an event encoded before its offset was known
+    /// (another node's). `None` when the packet is not an event.
+    pub fn with_offset(&self, offset: &str) -> Option<Packet> {
+        let sio = std::str::from_utf8(&self.text).ok()?.strip_prefix('4')?;
+        let kind = sio.as_bytes().first()?;
+        if !matches!(kind, b'2' | b'5') || !sio.ends_with(']') {
+            return None;
+        }
+        let offset = serde_json::Value::from(offset).to_string();
+        let mut text = Vec::with_capacity(self.text.len() + offset.len() + 1);
+        text.extend_from_slice(&self.text[..self.text.len() - 1]);
+        text.push(b',');
+        text.extend_from_slice(offset.as_bytes());
+        text.push(b']');
+        Some(Packet {
+            text: Bytes::from(text),
+            attachments: self.attachments.clone(),
+        })
+    }
+
     /// An event with one argument, serialized from `data`.
     pub fn event_json<T: serde::Serialize + ?Sized>(
         ns: &str,
@@ -189,6 +210,34 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_added_later_is_the_same_as_one_encoded_with_the_event() {
+        for (args, attachments) in [
+            (vec!["1", "{\"a\":[2]}"], Vec::new()),
+            (vec![], Vec::new()),
+            (
+                vec![r#"{"_placeholder":true,"num":0}"#],
+                vec![Bytes::from_static(b"x")],
+            ),
+        ] {
+            let plain = Packet::event("/chat", "e", &args, attachments.clone());
+            let direct = Packet::event_with_offset("/chat", "e", &args, attachments, "7-1");
+            let later = plain.with_offset("7-1").expect("an event");
+            assert_eq!(later.text(), direct.text());
+            assert_eq!(later.attachments(), direct.attachments());
+        }
+        assert!(
+            Packet::ack("/", 1, &["1"], Vec::new())
+                .with_offset("1")
+                .is_none()
+        );
+        assert!(
+            Packet::connect("/", Some("x"), None)
+                .with_offset("1")
+                .is_none()
+        );
+    }
 
     #[test]
     fn parts_from_another_node_are_taken_only_when_they_are_a_packet() {

@@ -226,6 +226,7 @@ impl IoBuilder {
         } else {
             Link::off()
         };
+        let clustered = link.enabled();
         let config = EngineConfig {
             path: self.path.clone(),
             ping_interval: Duration::from_millis(conn.ping_interval),
@@ -250,6 +251,7 @@ impl IoBuilder {
         let node = strapi_io_engine::Id::new().to_string();
         let path: Arc<str> = self.path.clone().into();
         let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let (log_queue, queued) = tokio::sync::mpsc::channel(crate::delivery::LOG_QUEUE);
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
             let local: std::sync::Weak<dyn crate::bus::Local> = weak.clone();
             Shared {
@@ -271,7 +273,8 @@ impl IoBuilder {
                 deadlines: Arc::default(),
                 namespaces: namespaces.clone(),
                 connections: Arc::new(AtomicUsize::new(0)),
-                recovery: crate::recovery::Recovery::new(&namespaces),
+                recovery: crate::recovery::Recovery::new(&namespaces, clustered),
+                log_queue,
                 max_payload: usize::try_from(self.max_payload).unwrap_or(usize::MAX),
                 handlers: self.handlers,
                 connect_hooks: self.connect_hooks,
@@ -288,6 +291,9 @@ impl IoBuilder {
             tokio::spawn(heartbeat(Arc::downgrade(&shared)));
         }
         tokio::spawn(crate::expiry::run(Arc::downgrade(&shared)));
+        if clustered {
+            tokio::spawn(crate::delivery::log_queued(Arc::downgrade(&shared), queued));
+        }
         if let Some(changes) = shared.directory.changes() {
             tokio::spawn(crate::recheck::watch(Arc::downgrade(&shared), changes));
         }

@@ -270,6 +270,52 @@ impl Link {
         }
     }
 
+    /// Appends `payload` to our stream `stream` (entries before `min_id` trimmed) and
+    /// publishes it on our channel `chan` behind its id, in one step (see
+    /// `cluster/redis.rs`). Returns the id.
+    pub(crate) async fn append_and_publish(
+        &self,
+        stream: &str,
+        chan: &str,
+        min_id: &str,
+        payload: &[u8],
+    ) -> Result<String, LinkError> {
+        link_answer!(self, Err(off()), |conn| conn
+            .append_and_publish(prefixed(stream), prefixed(chan), min_id, payload)
+            .await)
+    }
+
+    /// Up to `count` entries of our stream `stream` after id `after`: (id, payload).
+    pub(crate) async fn read_after(
+        &self,
+        stream: &str,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, LinkError> {
+        link_answer!(self, Err(off()), |conn| conn
+            .read_after(prefixed(stream), after, count)
+            .await)
+    }
+
+    /// The highest id trimmed from our stream `stream`.
+    pub(crate) async fn max_deleted_id(&self, stream: &str) -> Result<String, LinkError> {
+        link_answer!(self, Err(off()), |conn| conn
+            .max_deleted_id(prefixed(stream))
+            .await)
+    }
+
+    /// `SET key value PX ms`.
+    pub(crate) async fn set_for(&self, key: &str, value: &[u8], ms: u64) -> Result<(), LinkError> {
+        link_answer!(self, Err(off()), |conn| conn
+            .set_for(prefixed(key), value, ms)
+            .await)
+    }
+
+    /// `GETDEL key`.
+    pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, LinkError> {
+        link_answer!(self, Err(off()), |conn| conn.take(prefixed(key)).await)
+    }
+
     #[cfg(test)]
     /// Publishes `val` on channel `chan` (as named: no prefix added).
     pub(crate) async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), LinkError> {

@@ -234,17 +234,29 @@ async fn recover(
 ) -> Result<Joined<Session>, NotRecovered> {
     let claimed = shared
         .recovery
-        .claim(&resume.pid, resume.offset.as_deref(), ns, settings)?;
-    let result = readmit(shared, conn.data(), ns, auth, &claimed, settings).await;
+        .claim(
+            &shared.bus,
+            &resume.pid,
+            resume.offset.as_deref(),
+            ns,
+            settings,
+        )
+        .await?;
+    let saved = claimed.saved.clone();
+    let result = match Id::parse(&saved.id) {
+        Some(id) => readmit(shared, conn.data(), ns, auth, claimed, settings)
+            .await
+            .map(|session| (id, session)),
+        None => Err(AuthError::InvalidCredentials),
+    };
     match result {
-        Ok(session) => {
+        Ok((id, session)) => {
             settle(conn);
             shared.recovery.recovered();
-            let saved = claimed.saved;
             Ok(Joined {
                 data: session,
                 restore: Some(Restore {
-                    id: saved.id,
+                    id,
                     rooms: saved.rooms,
                 }),
                 pid: Some(resume.pid.clone()),
@@ -265,7 +277,7 @@ async fn readmit(
     info: &ConnInfo,
     ns: &str,
     auth: Option<&Value>,
-    claimed: &Claimed,
+    claimed: Claimed,
     settings: &strapi_io_core::settings::Recovery,
 ) -> Result<Session, AuthError> {
     let saved = &claimed.saved;
@@ -301,8 +313,14 @@ async fn readmit(
     check_audience(&live, &identity.audience)?;
     let slot = ConnectionSlot::acquire(&shared.connections, live.connection.max_connections)
         .ok_or(AuthError::MaxConnections)?;
-    let resumable = Resumable::recovered(claimed.pid, claimed.from, saved.start);
-    let session = Session::new(identity, info.ip, saved.anonymous, slot, resumable);
+    let anonymous = saved.anonymous;
+    let session = Session::new(
+        identity,
+        info.ip,
+        anonymous,
+        slot,
+        Resumable::recovered(claimed),
+    );
     if session.expired(crate::directory::unix_millis(), live.security.token_expiry) {
         return Err(AuthError::TokenExpired);
     }
@@ -590,7 +608,7 @@ fn on_disconnect(shared: &Shared, s: &SocketRef, reason: DisconnectReason) {
         && let Some(settings) = shared.recovery_settings(&live)
     {
         let max = usize::try_from(live.connection.max_connections).unwrap_or(usize::MAX);
-        shared.recovery.save(s, &settings, max);
+        shared.recovery.save(s, &shared.bus, &settings, max);
     }
     {
         // Under the lock a re-check moves sockets with: the rooms left are the ones the

@@ -7,9 +7,41 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 use strapi_io_engine::{Delivery, Packet, SendError, Target};
 
+use crate::bus::log::Logged;
 use crate::errors::IoError;
 use crate::payload::Args;
 use crate::shared::{Shared, SocketRef};
+
+/// Events for one socket that may wait to be logged through Redis (cluster mode with
+/// recovery); past it they are sent at once, without an offset.
+pub(crate) const LOG_QUEUE: usize = 4096;
+
+/// Logs the queued events for one socket through Redis, in order, while the server lives;
+/// one that cannot be logged (Redis unreachable) is sent by this node without an offset.
+pub(crate) async fn log_queued(
+    shared: std::sync::Weak<Shared>,
+    mut queued: tokio::sync::mpsc::Receiver<Logged>,
+) {
+    while let Some(logged) = queued.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let keep = shared
+            .recovery_settings(&shared.settings())
+            .map_or(0, |s| s.max_disconnection_duration);
+        if let Err(e) = shared.bus.broadcast_logged(&logged, keep).await {
+            let _ = shared.cluster_error("sending to a socket", e);
+            let socket = shared
+                .engine
+                .of(&logged.ns)
+                .and_then(|n| n.get(logged.rooms.first().map_or("", String::as_str)));
+            let packet = Packet::from_parts(logged.text, logged.attachments);
+            if let (Some(socket), Some(packet)) = (socket, packet) {
+                shared.sent_to_one(&socket, socket.send(&packet));
+            }
+        }
+    }
+}
 
 /// What an event is answered with.
 pub(crate) enum Reply {
@@ -45,16 +77,45 @@ impl Shared {
         let arg = serde_json::to_string(data).map_err(|e| IoError::InvalidEvent(e.to_string()))?;
         let room_names: Vec<&str> = rooms.iter().map(String::as_str).collect();
         let except_names: Vec<&str> = except.iter().map(String::as_str).collect();
+        let target = Target {
+            rooms: &room_names,
+            except: &except_names,
+        };
         let recovery = self.recovery_settings(&self.settings());
+        if let Some(settings) = recovery.as_ref().filter(|_| self.clustered()) {
+            // Logged through Redis: every node, this one included, delivers it in the log's
+            // order, with its offset.
+            let logged = Logged {
+                ns: ns.to_string(),
+                rooms: rooms.to_vec(),
+                except: except.to_vec(),
+                text: Packet::event(ns, event, &[&arg], Vec::new()).text_bytes(),
+                attachments: Vec::new(),
+            };
+            let keep = settings.max_disconnection_duration;
+            return match self.bus.broadcast_logged(&logged, keep).await {
+                Ok(_) => Ok(None),
+                Err(e) => {
+                    // Redis unreachable: this node's sockets still get it, without an offset.
+                    let (_, delivery) = self.recovery.broadcast(
+                        namespace,
+                        event,
+                        &[&arg],
+                        Vec::new(),
+                        target,
+                        Some(settings),
+                    );
+                    self.delivered(delivery);
+                    Ok(Some(self.cluster_error("broadcast", e).to_string()))
+                }
+            };
+        }
         let (packet, delivery) = self.recovery.broadcast(
             namespace,
             event,
             &[&arg],
             Vec::new(),
-            Target {
-                rooms: &room_names,
-                except: &except_names,
-            },
+            target,
             recovery.as_ref(),
         );
         self.delivered(delivery);
@@ -113,6 +174,28 @@ impl Shared {
         attachments: Vec<bytes::Bytes>,
     ) -> Result<(), SendError> {
         let recovery = self.recovery_settings(&self.settings());
+        if recovery.is_some() && self.clustered() && socket.connected() {
+            // Logged through Redis, in order with the other events for one socket.
+            let packet = Packet::event(socket.ns(), event, args, attachments);
+            let logged = Logged {
+                ns: socket.ns().to_string(),
+                rooms: vec![socket.id().to_string()],
+                except: Vec::new(),
+                text: packet.text_bytes(),
+                attachments: packet.attachments().to_vec(),
+            };
+            return match self.log_queue.try_send(logged) {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    tracing::warn!(
+                        "the recovery log queue is full: an event sent without an offset"
+                    );
+                    let sent = socket.send(&packet);
+                    self.sent_to_one(socket, sent);
+                    sent
+                }
+            };
+        }
         let sent = self
             .recovery
             .send_to(socket, event, args, attachments, recovery.as_ref());

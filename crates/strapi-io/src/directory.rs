@@ -30,7 +30,7 @@ pub struct UserInfo {
 }
 
 /// Who presented a credential, as a connected socket is re-checked later (no secret kept).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Subject {
     /// No credential: the Public role.
     Public,

@@ -4,10 +4,34 @@
 use bytes::Bytes;
 use strapi_io_engine::{Packet, Target};
 
+use crate::bus::log::Logged;
 use crate::bus::{Local, RemoteOp, RemoteSocket};
+use crate::recovery::{Offset, logged_packet};
 use crate::shared::Shared;
 
 impl Local for Shared {
+    fn logged(&self, offset: &str, broadcast: Logged) {
+        let Some(namespace) = self.engine.of(&broadcast.ns) else {
+            return;
+        };
+        let packet = Offset::parse(offset).and_then(|o| Some((o, logged_packet(o, &broadcast)?)));
+        let Some((offset, packet)) = packet else {
+            tracing::warn!(ns = %broadcast.ns, "a logged broadcast that is not an event, dropped");
+            return;
+        };
+        let rooms: Vec<&str> = broadcast.rooms.iter().map(String::as_str).collect();
+        let except: Vec<&str> = broadcast.except.iter().map(String::as_str).collect();
+        let settings = self.recovery_settings(&self.settings());
+        let target = Target {
+            rooms: &rooms,
+            except: &except,
+        };
+        self.delivered(
+            self.recovery
+                .deliver(namespace, offset, packet, target, settings.as_ref()),
+        );
+    }
+
     fn broadcast(
         &self,
         ns: &str,

@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Connection state recovery: the sent events kept, the sessions left behind.
     pub(crate) recovery: crate::recovery::Recovery,
+    /// Events for one socket to log through Redis (cluster mode with recovery), in order.
+    pub(crate) log_queue: tokio::sync::mpsc::Sender<crate::bus::log::Logged>,
     /// Connections waiting for their first request head ([`Io::serve`](crate::Io::serve)).
     pub(crate) pending: Arc<crate::pending::Pending>,
     /// Events sent, for stats and the event log.
@@ -98,7 +100,7 @@ impl Shared {
         &self,
         live: &Live,
     ) -> Option<strapi_io_core::settings::Recovery> {
-        crate::recovery::active(live, self.clustered()).cloned()
+        crate::recovery::active(live).cloned()
     }
 
     /// Counts and logs an operation that could not reach the other nodes.

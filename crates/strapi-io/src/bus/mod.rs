@@ -6,7 +6,9 @@
 //!
 //! Channels (under the link's `strapi-io:` prefix): `bus`, which every node listens to, for
 //! broadcasts and requests; `bus#<node>`, which only that node listens to, for the answers
-//! to its requests. Every message names its origin and a node ignores its own. A request
+//! to its requests; `log`, for broadcasts kept for connection state recovery (`bus/log.rs`:
+//! each is a broadcast message behind its stream id, and every node delivers it, its origin
+//! included). Every message names its origin and a node ignores its own on `bus`. A request
 //! carries an id drawn by the requester; answers name it, and the requester waits until
 //! every other node subscribed to `bus` answered (`PUBSUB NUMSUB`, minus itself) or
 //! [`REQUEST_TIMEOUT`] passed.
@@ -42,6 +44,8 @@ use futures_util::StreamExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::cluster::{Link, LinkError, REQUEST_TIMEOUT};
+
+pub(crate) mod log;
 
 /// The version byte every message starts with.
 const VERSION: u8 = 1;
@@ -88,6 +92,9 @@ pub(crate) trait Local: Send + Sync + 'static {
     fn sockets(&self, ns: &str, rooms: &[String]) -> Vec<RemoteSocket>;
     /// Applies `op` to the local socket `id` of `ns`; false when no such socket is here.
     fn apply(&self, ns: &str, id: &str, op: &RemoteOp) -> bool;
+    /// Delivers a logged broadcast (any node's, this one's included), its offset `offset`,
+    /// as [`Local::broadcast`] does; logged broadcasts come in the log's order.
+    fn logged(&self, offset: &str, broadcast: log::Logged);
 }
 
 /// A socket of another node, as [`Bus::sockets`] found it (or of this node, as
@@ -442,6 +449,8 @@ enum Inbox {
     All,
     /// `bus#<node>`: answers to this node's requests.
     Mine,
+    /// `log`: logged broadcasts, each behind its stream id.
+    Log,
 }
 
 /// The listening task: subscribes, then handles every message until the bus or `local` is
@@ -450,17 +459,23 @@ async fn listen(shared: Arc<Shared>, local: Weak<dyn Local>, mut stop: oneshot::
     let link = shared.link.clone();
     let mut all = link.subscribe_to(BUS_CHANNEL).await;
     let mut mine = link.subscribe_to(&shared.answers_channel).await;
+    let mut logged = link.subscribe_to(log::LOG_CHANNEL).await;
     let answering = Arc::new(Semaphore::new(MAX_ANSWERS_IN_FLIGHT));
     loop {
         let (inbox, payload) = tokio::select! {
             _ = &mut stop => break,
             m = all.next() => match m { Some((_, p)) => (Inbox::All, p), None => break },
             m = mine.next() => match m { Some((_, p)) => (Inbox::Mine, p), None => break },
+            m = logged.next() => match m { Some((_, p)) => (Inbox::Log, p), None => break },
         };
         let Some(local) = local.upgrade() else { break };
         handle(&shared, &*local, &answering, inbox, payload);
     }
-    for name in [BUS_CHANNEL, shared.answers_channel.as_str()] {
+    for name in [
+        BUS_CHANNEL,
+        shared.answers_channel.as_str(),
+        log::LOG_CHANNEL,
+    ] {
         if let Err(e) = link.unsubscribe(format!("{LINK_PREFIX}{name}")).await {
             tracing::debug!(error = %e, "leaving the cluster bus");
         }
@@ -476,6 +491,12 @@ fn handle(
     inbox: Inbox,
     payload: Vec<u8>,
 ) {
+    if inbox == Inbox::Log {
+        return match log::read(Bytes::from(payload)) {
+            Ok((offset, broadcast)) => local.logged(&offset, broadcast),
+            Err(e) => shared.drop_unreadable(&e),
+        };
+    }
     let frame = match decode(Bytes::from(payload)) {
         Ok(f) => f,
         Err(e) => return shared.drop_unreadable(&e),

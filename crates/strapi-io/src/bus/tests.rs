@@ -257,6 +257,8 @@ struct Recorder {
     sockets: Mutex<Vec<(String, String, Vec<String>)>>,
     /// (namespace, socket, op) for the sockets found.
     applied: Mutex<Vec<(String, String, RemoteOp)>>,
+    /// Logged broadcasts, with their offsets.
+    logged: Mutex<Vec<(String, log::Logged)>>,
 }
 
 impl Recorder {
@@ -277,6 +279,13 @@ impl Recorder {
 }
 
 impl Local for Recorder {
+    fn logged(&self, offset: &str, broadcast: log::Logged) {
+        self.logged
+            .lock()
+            .unwrap()
+            .push((offset.to_string(), broadcast));
+    }
+
     fn broadcast(
         &self,
         ns: &str,

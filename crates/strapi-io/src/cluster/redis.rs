@@ -259,6 +259,90 @@ impl Conn {
         self.run::<()>(cmd).await
     }
 
+    /// Appends `payload` to stream `stream` (trimming entries older than `min_id`) and
+    /// publishes it on `chan` prefixed with its new id (one byte of length, the id), in one
+    /// step: subscribers get the stream's entries in the stream's order. Returns the id.
+    pub(super) async fn append_and_publish(
+        &self,
+        stream: String,
+        chan: String,
+        min_id: &str,
+        payload: &[u8],
+    ) -> Result<String, LinkError> {
+        const SCRIPT: &str = "local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'f', ARGV[2]) \
+             redis.call('PUBLISH', KEYS[2], string.char(#id) .. id .. ARGV[2]) \
+             return id";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT)
+            .arg(2)
+            .arg(stream)
+            .arg(chan)
+            .arg(min_id)
+            .arg(payload);
+        self.run(cmd).await
+    }
+
+    /// Up to `count` entries of stream `stream` after id `after`, oldest first: (id, field
+    /// `f`).
+    pub(super) async fn read_after(
+        &self,
+        stream: String,
+        after: &str,
+        count: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, LinkError> {
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream)
+            .arg(format!("({after}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count);
+        let entries: Vec<(String, HashMap<String, Vec<u8>>)> = self.run(cmd).await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, mut fields)| (id, fields.remove("f").unwrap_or_default()))
+            .collect())
+    }
+
+    /// The highest id trimmed from stream `stream` (`0-0` when none was, or no stream).
+    pub(super) async fn max_deleted_id(&self, stream: String) -> Result<String, LinkError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("STREAM").arg(stream);
+        let info: Result<HashMap<String, redis::Value>, LinkError> = self.run(cmd).await;
+        let info = match info {
+            Ok(info) => info,
+            // No such key: nothing was ever trimmed.
+            Err(e) if e.0.contains("no such key") => return Ok("0-0".into()),
+            Err(e) => return Err(e),
+        };
+        match info.get("max-deleted-entry-id") {
+            Some(v) => redis::from_redis_value::<String>(v.clone())
+                .map_err(|e| LinkError(format!("Redis {}: {e}", self.shown))),
+            None => Err(LinkError(format!(
+                "Redis {}: XINFO STREAM has no max-deleted-entry-id (Redis 7 or later is needed)",
+                self.shown
+            ))),
+        }
+    }
+
+    /// `SET key value PX ms`.
+    pub(super) async fn set_for(
+        &self,
+        key: String,
+        value: &[u8],
+        ms: u64,
+    ) -> Result<(), LinkError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value).arg("PX").arg(ms.max(1));
+        self.run::<()>(cmd).await
+    }
+
+    /// `GETDEL key`: the value, taken.
+    pub(super) async fn take(&self, key: String) -> Result<Option<Vec<u8>>, LinkError> {
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(key);
+        self.run(cmd).await
+    }
+
     /// `PUBSUB NUMSUB chan`: how many subscribers `chan` has.
     pub(super) async fn numsub(&self, chan: &str) -> Result<u16, LinkError> {
         let mut cmd = redis::cmd("PUBSUB");

@@ -1,0 +1,186 @@
+//! Logged broadcasts: connection state recovery across the cluster.
+//!
+//! With recovery on, a node does not deliver a broadcast itself: it appends it to the Redis
+//! stream `log` (entries older than `maxDisconnectionDuration` trimmed) and publishes it on
+//! channel `log` behind its new stream id, in one Lua script, so that every node — the
+//! origin included — delivers every logged broadcast in the stream's order, with its id as
+//! the event's offset. A socket's events are then ordered by offset on any node, and a node
+//! can read what a reconnecting client missed from the stream, whichever node it was on.
+//! The sessions sockets leave behind are kept in Redis too (`recovery:<pid>`, expiring).
+//!
+//! Wire format of a `log` message: `u8 n`, the stream id (`n` ASCII bytes), then a broadcast
+//! message as `bus` carries it (see the parent module). A stream entry's field `f` holds the
+//! broadcast message alone.
+
+use bytes::Bytes;
+
+use super::{Body, Bus, BusError, DecodeError, KIND_BROADCAST, Writer, decode};
+
+/// The channel of logged broadcasts.
+pub(crate) const LOG_CHANNEL: &str = "log";
+/// The stream that keeps them.
+const LOG_STREAM: &str = "log";
+/// Entries read from the stream at once.
+const READ_BATCH: usize = 512;
+
+/// A logged broadcast: to the sockets of `ns` in `rooms` (all when empty), except those in
+/// `except`, the event encoded without its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Logged {
+    pub(crate) ns: String,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) except: Vec<String>,
+    pub(crate) text: Bytes,
+    pub(crate) attachments: Vec<Bytes>,
+}
+
+/// Reads a `log` message: its stream id and broadcast.
+pub(super) fn read(payload: Bytes) -> Result<(String, Logged), DecodeError> {
+    let n = usize::from(*payload.first().ok_or(DecodeError::Empty)?);
+    if payload.len() < 1 + n {
+        return Err(DecodeError::Truncated);
+    }
+    let id = std::str::from_utf8(&payload[1..1 + n])
+        .map_err(|_| DecodeError::Utf8)?
+        .to_string();
+    Ok((id, broadcast(payload.slice(1 + n..))?))
+}
+
+/// Reads a broadcast message (and nothing else).
+fn broadcast(message: Bytes) -> Result<Logged, DecodeError> {
+    match decode(message)?.body {
+        Body::Broadcast {
+            ns,
+            rooms,
+            except,
+            text,
+            attachments,
+        } => Ok(Logged {
+            ns,
+            rooms,
+            except,
+            text,
+            attachments,
+        }),
+        _ => Err(DecodeError::Kind(0)),
+    }
+}
+
+impl Bus {
+    /// Logs a broadcast and publishes it to every node, this one included (see the module
+    /// docs); entries older than `keep_ms` go. Returns its stream id.
+    pub(crate) async fn broadcast_logged(
+        &self,
+        broadcast: &Logged,
+        keep_ms: u64,
+    ) -> Result<String, BusError> {
+        let mut w = Writer::frame(KIND_BROADCAST, &self.shared.node);
+        w.str(&broadcast.ns);
+        w.strs(&broadcast.rooms);
+        w.strs(&broadcast.except);
+        w.bytes(&broadcast.text);
+        w.blobs(&broadcast.attachments);
+        let now = u64::try_from(crate::directory::unix_millis()).unwrap_or(0);
+        let min_id = format!("{}-0", now.saturating_sub(keep_ms));
+        let frame = w.finish()?;
+        Ok(self
+            .shared
+            .link
+            .append_and_publish(LOG_STREAM, LOG_CHANNEL, &min_id, &frame)
+            .await?)
+    }
+
+    /// Every logged broadcast after stream id `after`, oldest first, read in batches and
+    /// handed to `take` until it breaks; unreadable entries are skipped (counted).
+    pub(crate) async fn read_log(
+        &self,
+        after: &str,
+        mut take: impl FnMut(String, Logged) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), BusError> {
+        let mut from = after.to_string();
+        loop {
+            let batch = self
+                .shared
+                .link
+                .read_after(LOG_STREAM, &from, READ_BATCH)
+                .await?;
+            let full = batch.len() == READ_BATCH;
+            for (id, message) in batch {
+                from.clone_from(&id);
+                match broadcast(Bytes::from(message)) {
+                    Ok(logged) => {
+                        if take(id, logged).is_break() {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => self.shared.drop_unreadable(&e),
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The highest stream id trimmed from the log.
+    pub(crate) async fn log_trimmed_to(&self) -> Result<String, BusError> {
+        Ok(self.shared.link.max_deleted_id(LOG_STREAM).await?)
+    }
+
+    /// Keeps a session for `ms` under its pid.
+    pub(crate) async fn keep_session(
+        &self,
+        pid: &str,
+        session: &[u8],
+        ms: u64,
+    ) -> Result<(), BusError> {
+        Ok(self
+            .shared
+            .link
+            .set_for(&format!("recovery:{pid}"), session, ms)
+            .await?)
+    }
+
+    /// Takes the session kept under `pid`, if it still is.
+    pub(crate) async fn take_session(&self, pid: &str) -> Result<Option<Vec<u8>>, BusError> {
+        Ok(self.shared.link.take(&format!("recovery:{pid}")).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_message_reads_back_and_garbage_does_not() {
+        let logged = Logged {
+            ns: "/".into(),
+            rooms: vec!["a".into()],
+            except: vec![],
+            text: Bytes::from_static(b"42[\"e\",1]"),
+            attachments: vec![Bytes::from_static(&[1, 2])],
+        };
+        let mut w = Writer::frame(KIND_BROADCAST, "n1");
+        w.str(&logged.ns);
+        w.strs(&logged.rooms);
+        w.strs(&logged.except);
+        w.bytes(&logged.text);
+        w.blobs(&logged.attachments);
+        let mut message = vec![3];
+        message.extend_from_slice(b"1-0");
+        message.extend_from_slice(&w.0);
+        assert_eq!(
+            read(Bytes::from(message.clone())).unwrap(),
+            ("1-0".to_string(), logged)
+        );
+        for cut in 0..message.len() {
+            assert!(read(Bytes::copy_from_slice(&message[..cut])).is_err());
+        }
+        let mut request = vec![1, b'x'];
+        let mut w = Writer::frame(super::super::KIND_APPLY_ANSWER, "n1");
+        w.u64(1);
+        w.u8(1);
+        request.extend_from_slice(&w.0);
+        assert!(read(Bytes::from(request)).is_err(), "not a broadcast");
+    }
+}
