@@ -297,10 +297,10 @@ impl Link {
             .await)
     }
 
-    /// The highest id trimmed from our stream `stream`.
-    pub(crate) async fn max_deleted_id(&self, stream: &str) -> Result<String, LinkError> {
+    /// The id after which our stream `stream` holds every entry (see `cluster/redis.rs`).
+    pub(crate) async fn complete_after(&self, stream: &str) -> Result<String, LinkError> {
         link_answer!(self, Err(off()), |conn| conn
-            .max_deleted_id(prefixed(stream))
+            .complete_after(prefixed(stream))
             .await)
     }
 

@@ -867,8 +867,8 @@ impl Recovery {
             tracing::warn!(error = %e, "the recovery log could not be read");
             NotRecovered::Unavailable
         };
-        let trimmed = bus.log_trimmed_to().await.map_err(unavailable)?;
-        if Offset::parse(&trimmed).is_none_or(|t| after < t) {
+        let complete = bus.log_complete_after().await.map_err(unavailable)?;
+        if Offset::parse(&complete).is_none_or(|c| after < c) {
             return Err(NotRecovered::Expired);
         }
         let (mut missed, mut read_to, mut over) = (Vec::new(), after, false);

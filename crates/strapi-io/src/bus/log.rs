@@ -122,9 +122,9 @@ impl Bus {
         }
     }
 
-    /// The highest stream id trimmed from the log.
-    pub(crate) async fn log_trimmed_to(&self) -> Result<String, BusError> {
-        Ok(self.shared.link.max_deleted_id(LOG_STREAM).await?)
+    /// The stream id after which the log holds every entry (`0-0`: it holds them all).
+    pub(crate) async fn log_complete_after(&self) -> Result<String, BusError> {
+        Ok(self.shared.link.complete_after(LOG_STREAM).await?)
     }
 
     /// Keeps a session for `ms` under its pid.

@@ -303,24 +303,43 @@ impl Conn {
             .collect())
     }
 
-    /// The highest id trimmed from stream `stream` (`0-0` when none was, or no stream).
-    pub(super) async fn max_deleted_id(&self, stream: String) -> Result<String, LinkError> {
+    /// The id from which stream `stream` holds every entry after it: `0-0` when none was
+    /// ever trimmed, else its first entry's id (its last generated one when it is empty). An
+    /// entry trimmed just before the first is not told apart: a reader from there is sent
+    /// elsewhere, never handed a gap.
+    pub(super) async fn complete_after(&self, stream: String) -> Result<String, LinkError> {
         let mut cmd = redis::cmd("XINFO");
         cmd.arg("STREAM").arg(stream);
         let info: Result<HashMap<String, redis::Value>, LinkError> = self.run(cmd).await;
         let info = match info {
             Ok(info) => info,
-            // No such key: nothing was ever trimmed.
+            // No such key: nothing was ever added, nor trimmed.
             Err(e) if e.0.contains("no such key") => return Ok("0-0".into()),
             Err(e) => return Err(e),
         };
-        match info.get("max-deleted-entry-id") {
-            Some(v) => redis::from_redis_value::<String>(v.clone())
-                .map_err(|e| LinkError(format!("Redis {}: {e}", self.shown))),
-            None => Err(LinkError(format!(
-                "Redis {}: XINFO STREAM has no max-deleted-entry-id (Redis 7 or later is needed)",
-                self.shown
-            ))),
+        let bad =
+            |what: &str| LinkError(format!("Redis {}: XINFO STREAM without {what}", self.shown));
+        let number = |key: &str| -> Result<u64, LinkError> {
+            let v = info.get(key).cloned().ok_or_else(|| bad(key))?;
+            redis::from_redis_value::<u64>(v).map_err(|_| bad(key))
+        };
+        if number("entries-added")? == number("length")? {
+            return Ok("0-0".into());
+        }
+        let first = info
+            .get("first-entry")
+            .cloned()
+            .and_then(|v| redis::from_redis_value::<Option<(String, redis::Value)>>(v).ok())
+            .flatten();
+        match first {
+            Some((id, _)) => Ok(id),
+            None => {
+                let last = info
+                    .get("last-generated-id")
+                    .cloned()
+                    .ok_or_else(|| bad("last-generated-id"))?;
+                redis::from_redis_value::<String>(last).map_err(|_| bad("last-generated-id"))
+            }
         }
     }
 

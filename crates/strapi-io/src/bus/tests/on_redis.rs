@@ -466,3 +466,105 @@ async fn garbage_on_the_channels_is_dropped_and_the_bus_keeps_working() {
     assert!(a.bus.apply("/", "b1", RemoteOp::Disconnect).await.unwrap());
     assert_eq!(b.bus.unreadable(), count);
 }
+
+#[tokio::test]
+async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() {
+    let redis = Redis::start();
+    let t = Duration::from_secs(3);
+    let a = node(&redis, "a", Recorder::with(&[]), t).await;
+    let b = node(&redis, "b", Recorder::with(&[]), t).await;
+    meshed(&[&a, &b]).await;
+    let logged = |n: u8| log::Logged {
+        ns: "/".into(),
+        rooms: strings(&["r"]),
+        except: Vec::new(),
+        text: Bytes::from(format!("42[\"e\",{n}]")),
+        attachments: vec![Bytes::from(vec![n, 0, 255])],
+    };
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let from = if n % 2 == 0 { &a } else { &b };
+        ids.push(from.bus.broadcast_logged(&logged(n), 60_000).await.unwrap());
+    }
+    // Every node, the sender included, gets each once, in the stream's order.
+    for node in [&a, &b] {
+        eventually("every logged broadcast arrives", || async {
+            node.local.logged.lock().unwrap().len() == 6
+        })
+        .await;
+        let got = node.local.logged.lock().unwrap().clone();
+        let want: Vec<(String, log::Logged)> =
+            ids.iter().cloned().zip((0..6).map(logged)).collect();
+        assert_eq!(got, want);
+    }
+    assert!(a.local.broadcasts().is_empty(), "not as plain broadcasts");
+    // The stream reads back from any id on, and stops where asked.
+    let mut read = Vec::new();
+    a.bus
+        .read_log(&ids[1], |id, l| {
+            read.push((id, l));
+            if read.len() == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        read.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        ids[2..5].iter().collect::<Vec<_>>()
+    );
+    assert_eq!(read[0].1, logged(2));
+    assert_eq!(a.bus.log_complete_after().await.unwrap(), "0-0");
+    // Sessions: kept, taken once.
+    a.bus
+        .keep_session("p1", b"{\"x\":1}", 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.bus.take_session("p1").await.unwrap().as_deref(),
+        Some(&b"{\"x\":1}"[..])
+    );
+    assert_eq!(a.bus.take_session("p1").await.unwrap(), None);
+    // Garbage on the log channel is dropped, the bus goes on.
+    let before = b.bus.unreadable();
+    a.bus
+        .shared
+        .link
+        .publish("strapi-io:log".into(), vec![5, b'x'])
+        .await
+        .unwrap();
+    a.bus.broadcast_logged(&logged(9), 60_000).await.unwrap();
+    eventually("the next logged broadcast arrives", || async {
+        b.local.logged.lock().unwrap().len() == 7
+    })
+    .await;
+    assert_eq!(b.bus.unreadable(), before + 1);
+}
+
+#[tokio::test]
+async fn a_trimmed_log_says_from_where_it_is_complete() {
+    let redis = Redis::start();
+    let a = node(&redis, "a", Recorder::with(&[]), Duration::from_secs(3)).await;
+    meshed(&[&a]).await;
+    let l = log::Logged {
+        ns: "/".into(),
+        rooms: Vec::new(),
+        except: Vec::new(),
+        text: Bytes::from_static(b"42[\"e\"]"),
+        attachments: Vec::new(),
+    };
+    let first = a.bus.broadcast_logged(&l, 60_000).await.unwrap();
+    // An approximate trim drops whole stream nodes (100 entries by default): fill one.
+    for _ in 0..150 {
+        a.bus.broadcast_logged(&l, 60_000).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(a.bus.log_complete_after().await.unwrap(), "0-0");
+    // Kept for 1 ms only: the next append trims the first node.
+    a.bus.broadcast_logged(&l, 1).await.unwrap();
+    let complete = a.bus.log_complete_after().await.unwrap();
+    let offset = |id: &str| crate::recovery::Offset::parse(id).unwrap();
+    assert!(offset(&complete) > offset(&first), "{complete} vs {first}");
+}
