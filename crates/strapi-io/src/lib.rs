@@ -23,7 +23,8 @@
 //! then `connection` (the handler: handshake and client events), `io` (the public front) and
 //! `serve` (the edge). One knot remains, on purpose: `shared` holds the application's event
 //! handlers (`handlers`), which receive an [`Io`], which is a handle on `shared`; and the
-//! expiry schedule (`expiry`) that `shared` holds is keyed by sockets, whose type names the
+//! expiry schedule (`expiry`) and the recovery logs (`recovery`: every event sent, the
+//! sessions sockets leave behind) that `shared` holds work on sockets, whose type names the
 //! runtime (`shared::SocketRef`). Breaking them would take a type parameter through every part
 //! for no behaviour gained.
 
