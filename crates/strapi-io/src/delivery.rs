@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 use strapi_io_engine::{Delivery, Packet, SendError, Target};
 
-use crate::bus::log::Logged;
+use crate::bus::Broadcast;
 use crate::errors::IoError;
 use crate::payload::Args;
 use crate::shared::{Shared, SocketRef};
@@ -20,7 +20,7 @@ pub(crate) const LOG_QUEUE: usize = 4096;
 /// one that cannot be logged (Redis unreachable) is sent by this node without an offset.
 pub(crate) async fn log_queued(
     shared: std::sync::Weak<Shared>,
-    mut queued: tokio::sync::mpsc::Receiver<Logged>,
+    mut queued: tokio::sync::mpsc::Receiver<Broadcast>,
 ) {
     while let Some(logged) = queued.recv().await {
         let Some(shared) = shared.upgrade() else {
@@ -83,9 +83,9 @@ impl Shared {
         };
         let recovery = self.recovery_settings(&self.settings());
         if let Some(settings) = recovery.as_ref().filter(|_| self.clustered()) {
-            // Logged through Redis: every node, this one included, delivers it in the log's
+            // Broadcast through Redis: every node, this one included, delivers it in the log's
             // order, with its offset.
-            let logged = Logged {
+            let logged = Broadcast {
                 ns: ns.to_string(),
                 rooms: rooms.to_vec(),
                 except: except.to_vec(),
@@ -175,9 +175,9 @@ impl Shared {
     ) -> Result<(), SendError> {
         let recovery = self.recovery_settings(&self.settings());
         if recovery.is_some() && self.clustered() && socket.connected() {
-            // Logged through Redis, in order with the other events for one socket.
+            // Broadcast through Redis, in order with the other events for one socket.
             let packet = Packet::event(socket.ns(), event, args, attachments);
-            let logged = Logged {
+            let logged = Broadcast {
                 ns: socket.ns().to_string(),
                 rooms: vec![socket.id().to_string()],
                 except: Vec::new(),

@@ -38,8 +38,8 @@ use strapi_io_core::Settings;
 use strapi_io_core::settings::Recovery as RecoverySettings;
 use strapi_io_engine::{Delivery, DisconnectReason, Id, Packet, SendError, Target};
 
+use crate::bus::Broadcast;
 use crate::bus::Bus;
-use crate::bus::log::Logged;
 use crate::directory::Subject;
 use crate::shared::{Runtime, SocketRef};
 
@@ -927,12 +927,12 @@ impl Recovery {
 }
 
 /// A logged broadcast as an entry with its offset, or `None` when it is not an event.
-pub(crate) fn logged_packet(offset: Offset, logged: &Logged) -> Option<Packet> {
+pub(crate) fn logged_packet(offset: Offset, logged: &Broadcast) -> Option<Packet> {
     Packet::from_parts(logged.text.clone(), logged.attachments.clone())?
         .with_offset(&offset.to_string())
 }
 
-fn logged_entry(offset: Offset, logged: &Logged) -> Option<Entry> {
+fn logged_entry(offset: Offset, logged: &Broadcast) -> Option<Entry> {
     let packet = logged_packet(offset, logged)?;
     let rooms: Vec<&str> = logged.rooms.iter().map(String::as_str).collect();
     let except: Vec<&str> = logged.except.iter().map(String::as_str).collect();

@@ -1,16 +1,15 @@
 //! What this node does for the others of a cluster ([`Local`]): a broadcast they published
 //! reaches its sockets, and it lists and acts on its sockets when they ask.
 
-use bytes::Bytes;
 use strapi_io_engine::{Packet, Target};
 
-use crate::bus::log::Logged;
+use crate::bus::Broadcast;
 use crate::bus::{Local, RemoteOp, RemoteSocket};
 use crate::recovery::{Offset, logged_packet};
 use crate::shared::Shared;
 
 impl Local for Shared {
-    fn logged(&self, offset: &str, broadcast: Logged) {
+    fn logged(&self, offset: &str, broadcast: Broadcast) {
         let Some(namespace) = self.engine.of(&broadcast.ns) else {
             return;
         };
@@ -32,26 +31,19 @@ impl Local for Shared {
         );
     }
 
-    fn broadcast(
-        &self,
-        ns: &str,
-        rooms: &[String],
-        except: &[String],
-        text: Bytes,
-        attachments: Vec<Bytes>,
-    ) {
-        let Some(namespace) = self.engine.of(ns) else {
+    fn broadcast(&self, broadcast: Broadcast) {
+        let Some(namespace) = self.engine.of(&broadcast.ns) else {
             return;
         };
-        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
-        let except: Vec<&str> = except.iter().map(String::as_str).collect();
-        let Some(packet) = Packet::from_parts(text, attachments) else {
+        let Some(packet) = Packet::from_parts(broadcast.text, broadcast.attachments) else {
             tracing::warn!(
-                ns,
+                ns = %broadcast.ns,
                 "a broadcast from another node that is not a packet, dropped"
             );
             return;
         };
+        let rooms: Vec<&str> = broadcast.rooms.iter().map(String::as_str).collect();
+        let except: Vec<&str> = broadcast.except.iter().map(String::as_str).collect();
         self.delivered(namespace.broadcast(
             &packet,
             Target {

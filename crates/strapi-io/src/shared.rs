@@ -68,7 +68,7 @@ pub(crate) struct Shared {
     /// Connection state recovery: the sent events kept, the sessions left behind.
     pub(crate) recovery: crate::recovery::Recovery,
     /// Events for one socket to log through Redis (cluster mode with recovery), in order.
-    pub(crate) log_queue: tokio::sync::mpsc::Sender<crate::bus::log::Logged>,
+    pub(crate) log_queue: tokio::sync::mpsc::Sender<crate::bus::Broadcast>,
     /// Connections waiting for their first request head ([`Io::serve`](crate::Io::serve)).
     pub(crate) pending: Arc<crate::pending::Pending>,
     /// Events sent, for stats and the event log.

@@ -1,4 +1,4 @@
-//! Logged broadcasts: connection state recovery across the cluster.
+//! Broadcast broadcasts: connection state recovery across the cluster.
 //!
 //! With recovery on, a node does not deliver a broadcast itself: it appends it to the Redis
 //! stream `log` (entries older than `maxDisconnectionDuration` trimmed) and publishes it on
@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 
-use super::{Body, Bus, BusError, DecodeError, KIND_BROADCAST, Writer, decode};
+use super::{Body, Broadcast, Bus, BusError, DecodeError, decode};
 
 /// The channel of logged broadcasts.
 pub(crate) const LOG_CHANNEL: &str = "log";
@@ -23,19 +23,8 @@ const LOG_STREAM: &str = "log";
 /// Entries read from the stream at once.
 const READ_BATCH: usize = 512;
 
-/// A logged broadcast: to the sockets of `ns` in `rooms` (all when empty), except those in
-/// `except`, the event encoded without its offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Logged {
-    pub(crate) ns: String,
-    pub(crate) rooms: Vec<String>,
-    pub(crate) except: Vec<String>,
-    pub(crate) text: Bytes,
-    pub(crate) attachments: Vec<Bytes>,
-}
-
 /// Reads a `log` message: its stream id and broadcast.
-pub(super) fn read(payload: Bytes) -> Result<(String, Logged), DecodeError> {
+pub(super) fn read(payload: Bytes) -> Result<(String, Broadcast), DecodeError> {
     let n = usize::from(*payload.first().ok_or(DecodeError::Empty)?);
     if payload.len() < 1 + n {
         return Err(DecodeError::Truncated);
@@ -47,21 +36,9 @@ pub(super) fn read(payload: Bytes) -> Result<(String, Logged), DecodeError> {
 }
 
 /// Reads a broadcast message (and nothing else).
-fn broadcast(message: Bytes) -> Result<Logged, DecodeError> {
+fn broadcast(message: Bytes) -> Result<Broadcast, DecodeError> {
     match decode(message)?.body {
-        Body::Broadcast {
-            ns,
-            rooms,
-            except,
-            text,
-            attachments,
-        } => Ok(Logged {
-            ns,
-            rooms,
-            except,
-            text,
-            attachments,
-        }),
+        Body::Broadcast(broadcast) => Ok(broadcast),
         _ => Err(DecodeError::Kind(0)),
     }
 }
@@ -71,18 +48,12 @@ impl Bus {
     /// docs); entries older than `keep_ms` go. Returns its stream id.
     pub(crate) async fn broadcast_logged(
         &self,
-        broadcast: &Logged,
+        broadcast: &Broadcast,
         keep_ms: u64,
     ) -> Result<String, BusError> {
-        let mut w = Writer::frame(KIND_BROADCAST, &self.shared.node);
-        w.str(&broadcast.ns);
-        w.strs(&broadcast.rooms);
-        w.strs(&broadcast.except);
-        w.bytes(&broadcast.text);
-        w.blobs(&broadcast.attachments);
+        let frame = self.broadcast_frame(broadcast)?;
         let now = u64::try_from(crate::directory::unix_millis()).unwrap_or(0);
         let min_id = format!("{}-0", now.saturating_sub(keep_ms));
-        let frame = w.finish()?;
         Ok(self
             .shared
             .link
@@ -95,7 +66,7 @@ impl Bus {
     pub(crate) async fn read_log(
         &self,
         after: &str,
-        mut take: impl FnMut(String, Logged) -> std::ops::ControlFlow<()>,
+        mut take: impl FnMut(String, Broadcast) -> std::ops::ControlFlow<()>,
     ) -> Result<(), BusError> {
         let mut from = after.to_string();
         loop {
@@ -153,7 +124,8 @@ mod tests {
 
     #[test]
     fn a_log_message_reads_back_and_garbage_does_not() {
-        let logged = Logged {
+        use super::super::{KIND_BROADCAST, Writer};
+        let logged = Broadcast {
             ns: "/".into(),
             rooms: vec!["a".into()],
             except: vec![],

@@ -77,16 +77,8 @@ const OP_DISCONNECT: u8 = 4;
 /// from the bus's listening task, one message at a time and in the order they were published
 /// by each node, so it must not block.
 pub(crate) trait Local: Send + Sync + 'static {
-    /// Delivers a broadcast from another node to the local sockets of `ns` in `rooms` (all
-    /// when empty), except those in any of the `except` rooms.
-    fn broadcast(
-        &self,
-        ns: &str,
-        rooms: &[String],
-        except: &[String],
-        text: Bytes,
-        attachments: Vec<Bytes>,
-    );
+    /// Delivers a broadcast from another node to the local sockets it selects.
+    fn broadcast(&self, broadcast: Broadcast);
     /// The local sockets of `ns` in any of `rooms` (all when empty), with their rooms. Their
     /// `node` is not sent: the asking node names the node that answered.
     fn sockets(&self, ns: &str, rooms: &[String]) -> Vec<RemoteSocket>;
@@ -94,7 +86,18 @@ pub(crate) trait Local: Send + Sync + 'static {
     fn apply(&self, ns: &str, id: &str, op: &RemoteOp) -> bool;
     /// Delivers a logged broadcast (any node's, this one's included), its offset `offset`,
     /// as [`Local::broadcast`] does; logged broadcasts come in the log's order.
-    fn logged(&self, offset: &str, broadcast: log::Logged);
+    fn logged(&self, offset: &str, broadcast: Broadcast);
+}
+
+/// A broadcast: one encoded Socket.IO packet (its text and binary attachments) for the
+/// sockets of `ns` in `rooms` (all when empty), except those in any of the `except` rooms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Broadcast {
+    pub(crate) ns: String,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) except: Vec<String>,
+    pub(crate) text: Bytes,
+    pub(crate) attachments: Vec<Bytes>,
 }
 
 /// A socket of another node, as [`Bus::sockets`] found it (or of this node, as
@@ -266,6 +269,17 @@ impl Bus {
         w.bytes(text);
         w.blobs(attachments);
         self.shared.publish(BUS_CHANNEL, w.finish()?).await
+    }
+
+    /// A broadcast message of this node.
+    fn broadcast_frame(&self, b: &Broadcast) -> Result<Vec<u8>, BusError> {
+        let mut w = Writer::frame(KIND_BROADCAST, &self.shared.node);
+        w.str(&b.ns);
+        w.strs(&b.rooms);
+        w.strs(&b.except);
+        w.bytes(&b.text);
+        w.blobs(&b.attachments);
+        w.finish()
     }
 
     /// The sockets of `ns` in any of `rooms` (all when empty) on every OTHER node. Waits
@@ -505,16 +519,7 @@ fn handle(
         return;
     }
     match (inbox, frame.body) {
-        (
-            Inbox::All,
-            Body::Broadcast {
-                ns,
-                rooms,
-                except,
-                text,
-                attachments,
-            },
-        ) => local.broadcast(&ns, &rooms, &except, text, attachments),
+        (Inbox::All, Body::Broadcast(broadcast)) => local.broadcast(broadcast),
         (Inbox::All, Body::Request { id, ns, ask }) => {
             let answer = match ask {
                 Ask::Sockets { rooms } => encode_sockets_answer(
@@ -558,22 +563,9 @@ struct Frame {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Body {
-    Broadcast {
-        ns: String,
-        rooms: Vec<String>,
-        except: Vec<String>,
-        text: Bytes,
-        attachments: Vec<Bytes>,
-    },
-    Request {
-        id: u64,
-        ns: String,
-        ask: Ask,
-    },
-    Answer {
-        id: u64,
-        answer: Answer,
-    },
+    Broadcast(Broadcast),
+    Request { id: u64, ns: String, ask: Ask },
+    Answer { id: u64, answer: Answer },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -727,13 +719,13 @@ fn decode(buf: Bytes) -> Result<Frame, DecodeError> {
     let kind = r.u8()?;
     let origin = r.str()?;
     let body = match kind {
-        KIND_BROADCAST => Body::Broadcast {
+        KIND_BROADCAST => Body::Broadcast(Broadcast {
             ns: r.str()?,
             rooms: r.strs()?,
             except: r.strs()?,
             text: r.bytes()?,
             attachments: r.list(usize::MAX, Reader::bytes)?,
-        },
+        }),
         KIND_SOCKETS_REQUEST => Body::Request {
             id: r.u64()?,
             ns: r.str()?,

@@ -58,13 +58,13 @@ fn every_kind_of_message_reads_back_as_written() {
         decoded[0],
         Frame {
             origin: "n1".into(),
-            body: Body::Broadcast {
+            body: Body::Broadcast(Broadcast {
                 ns: "/".into(),
                 rooms: vec!["a".into(), "b".into()],
                 except: vec!["x".into()],
                 text: Bytes::from_static(b"2[\"ev\",{}]"),
                 attachments: vec![Bytes::from_static(&[0, 1, 2]), Bytes::new()],
-            },
+            }),
         }
     );
     assert_eq!(
@@ -240,14 +240,7 @@ fn socket_lists_are_bounded() {
 // ---- a node's sockets, in memory ----
 
 /// A broadcast as a node received it.
-#[derive(Debug, Clone, PartialEq)]
-struct Received {
-    ns: String,
-    rooms: Vec<String>,
-    except: Vec<String>,
-    text: Bytes,
-    attachments: Vec<Bytes>,
-}
+type Received = Broadcast;
 
 /// A node's sockets in memory, with everything the bus asked of it.
 #[derive(Default)]
@@ -257,8 +250,8 @@ struct Recorder {
     sockets: Mutex<Vec<(String, String, Vec<String>)>>,
     /// (namespace, socket, op) for the sockets found.
     applied: Mutex<Vec<(String, String, RemoteOp)>>,
-    /// Logged broadcasts, with their offsets.
-    logged: Mutex<Vec<(String, log::Logged)>>,
+    /// Broadcast broadcasts, with their offsets.
+    logged: Mutex<Vec<(String, Broadcast)>>,
 }
 
 impl Recorder {
@@ -279,28 +272,15 @@ impl Recorder {
 }
 
 impl Local for Recorder {
-    fn logged(&self, offset: &str, broadcast: log::Logged) {
+    fn logged(&self, offset: &str, broadcast: Broadcast) {
         self.logged
             .lock()
             .unwrap()
             .push((offset.to_string(), broadcast));
     }
 
-    fn broadcast(
-        &self,
-        ns: &str,
-        rooms: &[String],
-        except: &[String],
-        text: Bytes,
-        attachments: Vec<Bytes>,
-    ) {
-        self.broadcasts.lock().unwrap().push(Received {
-            ns: ns.into(),
-            rooms: rooms.to_vec(),
-            except: except.to_vec(),
-            text,
-            attachments,
-        });
+    fn broadcast(&self, broadcast: Broadcast) {
+        self.broadcasts.lock().unwrap().push(broadcast);
     }
 
     fn sockets(&self, ns: &str, rooms: &[String]) -> Vec<RemoteSocket> {

@@ -474,7 +474,7 @@ async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() 
     let a = node(&redis, "a", Recorder::with(&[]), t).await;
     let b = node(&redis, "b", Recorder::with(&[]), t).await;
     meshed(&[&a, &b]).await;
-    let logged = |n: u8| log::Logged {
+    let logged = |n: u8| Broadcast {
         ns: "/".into(),
         rooms: strings(&["r"]),
         except: Vec::new(),
@@ -493,8 +493,7 @@ async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() 
         })
         .await;
         let got = node.local.logged.lock().unwrap().clone();
-        let want: Vec<(String, log::Logged)> =
-            ids.iter().cloned().zip((0..6).map(logged)).collect();
+        let want: Vec<(String, Broadcast)> = ids.iter().cloned().zip((0..6).map(logged)).collect();
         assert_eq!(got, want);
     }
     assert!(a.local.broadcasts().is_empty(), "not as plain broadcasts");
@@ -548,7 +547,7 @@ async fn a_trimmed_log_says_from_where_it_is_complete() {
     let redis = Redis::start();
     let a = node(&redis, "a", Recorder::with(&[]), Duration::from_secs(3)).await;
     meshed(&[&a]).await;
-    let l = log::Logged {
+    let l = Broadcast {
         ns: "/".into(),
         rooms: Vec::new(),
         except: Vec::new(),
