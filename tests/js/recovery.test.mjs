@@ -21,9 +21,10 @@ after(async () => {
   for (const p of proxies) await p.stop();
 });
 
-/** A client through a proxy of the server, reconnecting quickly. */
-async function droppable(opts = {}) {
-  const proxy = await Proxy.start(ctx.url);
+/** A client through a proxy of the server at `url` (this file's by default), reconnecting
+ *  quickly. */
+async function droppable(opts = {}, url = ctx.url) {
+  const proxy = await Proxy.start(url);
   proxies.push(proxy);
   const socket = await connect(proxy.url, {
     reconnection: true,
@@ -238,9 +239,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
   });
 
   test("a client of node A that comes back on node B recovers, and gets the 20 events once, in order", async () => {
-    const proxy = await Proxy.start(a.url);
-    proxies.push(proxy);
-    const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    const { proxy, socket } = await droppable({}, a.url);
     const id = socket.id;
     const event = uniq("news");
     const room = uniq("room");
@@ -277,9 +276,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
   });
 
   test("a node started while the client was away recovers it from the Redis stream", async () => {
-    const proxy = await Proxy.start(a.url);
-    proxies.push(proxy);
-    const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    const { proxy, socket } = await droppable({}, a.url);
     const id = socket.id;
     const event = uniq("late");
     await call(a.url, "raw", { event, data: { n: -1 } });
@@ -318,9 +315,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
   test("past maxDisconnectionDuration the other node gives a new session", async () => {
     for (const node of [a, b]) await putRecovery(node.url, { maxDisconnectionDuration: 500 });
     try {
-      const proxy = await Proxy.start(a.url);
-      proxies.push(proxy);
-      const socket = await connect(proxy.url, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+      const { proxy, socket } = await droppable({}, a.url);
       const id = socket.id;
       const gone = new Promise((res) => socket.once("disconnect", res));
       proxy.cut();
