@@ -270,7 +270,8 @@ impl Link {
         }
     }
 
-    /// Appends `payload` to our stream `stream` (entries before `min_id` trimmed) and
+    /// Appends `payload` to our stream `stream` (entries before `min_id` trimmed, and the
+    /// oldest past about `max_entries`) and
     /// publishes it on our channel `chan` behind its id, in one step (see
     /// `cluster/redis.rs`). Returns the id.
     pub(crate) async fn append_and_publish(
@@ -278,10 +279,17 @@ impl Link {
         stream: &str,
         chan: &str,
         min_id: &str,
+        max_entries: u64,
         payload: &[u8],
     ) -> Result<String, LinkError> {
         link_answer!(self, Err(off()), |conn| conn
-            .append_and_publish(prefixed(stream), prefixed(chan), min_id, payload)
+            .append_and_publish(
+                prefixed(stream),
+                prefixed(chan),
+                min_id,
+                max_entries,
+                payload
+            )
             .await)
     }
 

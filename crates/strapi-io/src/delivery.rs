@@ -26,10 +26,12 @@ pub(crate) async fn log_queued(
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let keep = shared
+        let (keep, max) = shared
             .recovery_settings(&shared.settings())
-            .map_or(0, |s| s.max_disconnection_duration);
-        if let Err(e) = shared.bus.broadcast_logged(&logged, keep).await {
+            .map_or((0, 0), |s| {
+                (s.max_disconnection_duration, s.max_buffered_bytes)
+            });
+        if let Err(e) = shared.bus.broadcast_logged(&logged, keep, max).await {
             let _ = shared.cluster_error("sending to a socket", e);
             let socket = shared
                 .engine
@@ -92,8 +94,11 @@ impl Shared {
                 text: Packet::event(ns, event, &[&arg], Vec::new()).text_bytes(),
                 attachments: Vec::new(),
             };
-            let keep = settings.max_disconnection_duration;
-            return match self.bus.broadcast_logged(&logged, keep).await {
+            let (keep, max) = (
+                settings.max_disconnection_duration,
+                settings.max_buffered_bytes,
+            );
+            return match self.bus.broadcast_logged(&logged, keep, max).await {
                 Ok(_) => Ok(None),
                 Err(e) => {
                     // Redis unreachable: this node's sockets still get it, without an offset.

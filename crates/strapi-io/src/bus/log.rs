@@ -45,19 +45,22 @@ fn broadcast(message: Bytes) -> Result<Broadcast, DecodeError> {
 
 impl Bus {
     /// Logs a broadcast and publishes it to every node, this one included (see the module
-    /// docs); entries older than `keep_ms` go. Returns its stream id.
+    /// docs). Entries older than `keep_ms` go, and the oldest past about `max_bytes` (counted
+    /// as entries of this one's size, at least 128 bytes each). Returns its stream id.
     pub(crate) async fn broadcast_logged(
         &self,
         broadcast: &Broadcast,
         keep_ms: u64,
+        max_bytes: u64,
     ) -> Result<String, BusError> {
         let frame = self.broadcast_frame(broadcast)?;
         let now = u64::try_from(crate::directory::unix_millis()).unwrap_or(0);
         let min_id = format!("{}-0", now.saturating_sub(keep_ms));
+        let max_entries = (max_bytes / (frame.len() as u64 + 64).max(128)).max(1);
         Ok(self
             .shared
             .link
-            .append_and_publish(LOG_STREAM, LOG_CHANNEL, &min_id, &frame)
+            .append_and_publish(LOG_STREAM, LOG_CHANNEL, &min_id, max_entries, &frame)
             .await?)
     }
 

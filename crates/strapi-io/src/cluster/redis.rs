@@ -259,7 +259,8 @@ impl Conn {
         self.run::<()>(cmd).await
     }
 
-    /// Appends `payload` to stream `stream` (trimming entries older than `min_id`) and
+    /// Appends `payload` to stream `stream` (trimming entries older than `min_id`, and the
+    /// oldest past about `max_entries`: both trims are approximate, whole stream nodes) and
     /// publishes it on `chan` prefixed with its new id (one byte of length, the id), in one
     /// step: subscribers get the stream's entries in the stream's order. Returns the id.
     pub(super) async fn append_and_publish(
@@ -267,9 +268,11 @@ impl Conn {
         stream: String,
         chan: String,
         min_id: &str,
+        max_entries: u64,
         payload: &[u8],
     ) -> Result<String, LinkError> {
         const SCRIPT: &str = "local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'f', ARGV[2]) \
+             redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3]) \
              redis.call('PUBLISH', KEYS[2], string.char(#id) .. id .. ARGV[2]) \
              return id";
         let mut cmd = redis::cmd("EVAL");
@@ -278,7 +281,8 @@ impl Conn {
             .arg(stream)
             .arg(chan)
             .arg(min_id)
-            .arg(payload);
+            .arg(payload)
+            .arg(max_entries);
         self.run(cmd).await
     }
 

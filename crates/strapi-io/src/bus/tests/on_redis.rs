@@ -484,7 +484,12 @@ async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() 
     let mut ids = Vec::new();
     for n in 0..6 {
         let from = if n % 2 == 0 { &a } else { &b };
-        ids.push(from.bus.broadcast_logged(&logged(n), 60_000).await.unwrap());
+        ids.push(
+            from.bus
+                .broadcast_logged(&logged(n), 60_000, 1 << 20)
+                .await
+                .unwrap(),
+        );
     }
     // Every node, the sender included, gets each once, in the stream's order.
     for node in [&a, &b] {
@@ -534,7 +539,10 @@ async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() 
         .publish("strapi-io:log".into(), vec![5, b'x'])
         .await
         .unwrap();
-    a.bus.broadcast_logged(&logged(9), 60_000).await.unwrap();
+    a.bus
+        .broadcast_logged(&logged(9), 60_000, 1 << 20)
+        .await
+        .unwrap();
     eventually("the next logged broadcast arrives", || async {
         b.local.logged.lock().unwrap().len() == 7
     })
@@ -554,16 +562,45 @@ async fn a_trimmed_log_says_from_where_it_is_complete() {
         text: Bytes::from_static(b"42[\"e\"]"),
         attachments: Vec::new(),
     };
-    let first = a.bus.broadcast_logged(&l, 60_000).await.unwrap();
+    let first = a.bus.broadcast_logged(&l, 60_000, 1 << 20).await.unwrap();
     // An approximate trim drops whole stream nodes (100 entries by default): fill one.
     for _ in 0..150 {
-        a.bus.broadcast_logged(&l, 60_000).await.unwrap();
+        a.bus.broadcast_logged(&l, 60_000, 1 << 20).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(a.bus.log_complete_after().await.unwrap(), "0-0");
     // Kept for 1 ms only: the next append trims the first node.
-    a.bus.broadcast_logged(&l, 1).await.unwrap();
+    a.bus.broadcast_logged(&l, 1, 1 << 20).await.unwrap();
     let complete = a.bus.log_complete_after().await.unwrap();
     let offset = |id: &str| crate::recovery::Offset::parse(id).unwrap();
     assert!(offset(&complete) > offset(&first), "{complete} vs {first}");
+}
+
+#[tokio::test]
+async fn the_log_is_trimmed_to_about_its_byte_budget() {
+    let redis = Redis::start();
+    let a = node(&redis, "a", Recorder::with(&[]), Duration::from_secs(3)).await;
+    meshed(&[&a]).await;
+    let l = Broadcast {
+        ns: "/".into(),
+        rooms: Vec::new(),
+        except: Vec::new(),
+        text: Bytes::from_static(b"42[\"e\"]"),
+        attachments: Vec::new(),
+    };
+    // Entries of this size count as 128 bytes: a budget of 10 of them.
+    for _ in 0..500 {
+        a.bus.broadcast_logged(&l, 60_000, 1280).await.unwrap();
+    }
+    let mut kept = 0;
+    a.bus
+        .read_log("0-0", |_, _| {
+            kept += 1;
+            ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    // An approximate trim keeps whole stream nodes of 100 entries.
+    assert!((10..=200).contains(&kept), "{kept} kept");
+    assert_ne!(a.bus.log_complete_after().await.unwrap(), "0-0");
 }
