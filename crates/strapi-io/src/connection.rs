@@ -22,7 +22,7 @@ use crate::handlers::{ClientEvent, Connected, SocketHandle};
 use crate::io::Io;
 use crate::limits::{Admission, EventLimiter};
 use crate::live::Live;
-use crate::locate::{Located, Member, visible_rooms};
+use crate::locate::{Member, visible_rooms};
 use crate::payload::{Args, Payload};
 use crate::pending::{PendingPlace, SessionPlace};
 use crate::recovery::{Claimed, NotRecovered, Resumable};
@@ -725,32 +725,25 @@ async fn private_message(
         "message": message,
         "timestamp": timestamp,
     });
-    let target = match shared.locate_in(to, Some(sender.ns())).await {
-        Ok(Some(target)) => target,
+    match shared.locate_in(to, Some(sender.ns())).await {
+        Ok(Some(_)) => {}
         // A socket that is away gets it when its client comes back.
-        Ok(None)
-            if shared.send_to_away(sender.ns(), to, "private-message", &payload.to_string()) =>
-        {
-            return json!({"success": true});
-        }
+        Ok(None) if shared.recovery.is_away(sender.ns(), to) => {}
         Ok(None) => return failure("Target socket not found"),
         Err(e) => return failure(e.to_string()),
-    };
-    match target {
-        Located::Here(target) => {
-            match shared.send_to(
-                &target,
-                "private-message",
-                &[&payload.to_string()],
-                Vec::new(),
-            ) {
-                Ok(()) => json!({"success": true}),
-                Err(_) => failure("Target socket not found"),
-            }
-        }
-        Located::There(target) => match target.emit(shared, "private-message", &payload).await {
-            Ok(()) => json!({"success": true}),
-            Err(e) => failure(e.to_string()),
-        },
+    }
+    // To the room named by the target's id, on whichever node it is.
+    match shared
+        .send(
+            sender.ns(),
+            &[to.to_string()],
+            &[],
+            "private-message",
+            &payload,
+        )
+        .await
+    {
+        Ok(_) => json!({"success": true}),
+        Err(e) => failure(e.to_string()),
     }
 }

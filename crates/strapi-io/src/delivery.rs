@@ -208,27 +208,6 @@ impl Shared {
         sent
     }
 
-    /// Sends an event with one JSON argument to socket `id` of `ns` while it is away (its
-    /// transport lost, its session kept for recovery): it gets it when its client comes
-    /// back. `false` when recovery is off or no such socket is away.
-    pub(crate) fn send_to_away(&self, ns: &str, id: &str, event: &str, arg: &str) -> bool {
-        let (Some(settings), Some(namespace)) =
-            (self.recovery_settings(&self.settings()), self.engine.of(ns))
-        else {
-            return false;
-        };
-        match self
-            .recovery
-            .send_to_away(namespace, id, event, &[arg], &settings)
-        {
-            Some(delivery) => {
-                self.delivered(delivery);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Answers a client event's ack `id`, accounted as in [`Shared::sent_to_one`].
     pub(crate) fn answer(&self, socket: &SocketRef, id: u64, reply: &Reply) {
         let sent = match reply {

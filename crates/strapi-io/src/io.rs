@@ -252,7 +252,10 @@ impl Io {
         self.shared.sockets_in(room).await
     }
 
-    /// Sends an event to one socket, wherever it is connected (nothing when it is not).
+    /// Sends an event to one socket, wherever it is connected (nothing when it is not), or
+    /// kept for it while its transport is away (connection recovery, standalone). Every
+    /// socket is in the room named by its id: this is a broadcast to that room, kept for
+    /// recovery as every broadcast is.
     pub async fn send_private_message(
         &self,
         socket_id: &str,
@@ -262,22 +265,12 @@ impl Io {
         let started = std::time::Instant::now();
         let data = self.shared.prepare_raw(event, data)?;
         match self.shared.locate(socket_id).await? {
-            Some(Located::Here(s)) => {
-                let _ = self
-                    .shared
-                    .send_to(&s, event, &[&data.to_string()], Vec::new());
-            }
-            Some(Located::There(r)) => r.emit(&self.shared, event, &data).await?,
-            None => {
-                // Kept for a socket that is away, to get when its client comes back.
-                if !self
-                    .shared
-                    .send_to_away("/", socket_id, event, &data.to_string())
-                {
-                    return Ok(());
-                }
-            }
+            Some(_) => {}
+            None if self.shared.recovery.is_away("/", socket_id) => {}
+            None => return Ok(()),
         }
+        let to = [socket_id.to_string()];
+        self.shared.send("/", &to, &[], event, &data).await?;
         self.shared
             .record(event, "private", 1, vec![socket_id.to_string()], started);
         Ok(())

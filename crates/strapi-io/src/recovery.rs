@@ -593,28 +593,11 @@ impl Recovery {
         sent
     }
 
-    /// Sends an event to a socket that is away — its transport lost, its session kept on
-    /// this standalone node — so that it gets the event when its client comes back (or at
-    /// once, if it came back meanwhile). `None` when no socket of the namespace with this
-    /// id is away here.
-    pub(crate) fn send_to_away(
-        &self,
-        namespace: &Namespace,
-        id: &str,
-        event: &str,
-        args: &[&str],
-        settings: &RecoverySettings,
-    ) -> Option<Delivery> {
-        if self.clustered || !lock(&self.sessions).away(namespace.name(), id) {
-            return None;
-        }
-        let target = Target {
-            rooms: &[id],
-            except: &[],
-        };
-        let (_, delivery) =
-            self.broadcast(namespace, event, args, Vec::new(), target, Some(settings));
-        Some(delivery)
+    /// Whether socket `id` of `ns` is away — its transport lost, its session kept on this
+    /// standalone node for its client to take back (in cluster mode sessions are in Redis:
+    /// never here).
+    pub(crate) fn is_away(&self, ns: &str, id: &str) -> bool {
+        !self.clustered && lock(&self.sessions).away(ns, id)
     }
 
     /// Drops a namespace's kept events (recovery turned off).
