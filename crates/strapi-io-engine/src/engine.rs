@@ -97,6 +97,14 @@ impl<H: Handler> Engine<H> {
         crate::http::handle(&self.inner, req).await
     }
 
+    /// Closes the connection of `socket` as a lost transport would (every socket of it gets
+    /// [`DisconnectReason::TransportClose`]): for a client known to be gone before its
+    /// transport said so, e.g. one that came back on a new connection.
+    pub fn drop_connection(&self, socket: &crate::socket::SocketRef<H>) {
+        self.inner
+            .close(socket.conn(), DisconnectReason::TransportClose);
+    }
+
     /// Closes every session (each socket gets `reason`), e.g. at shutdown.
     pub fn close_all(&self, reason: DisconnectReason) {
         let all: Vec<_> = self

@@ -857,3 +857,26 @@ async fn engine_io_v3_polling_uses_length_prefixed_payloads() {
     assert_eq!(http(s.addr, "POST", &q, b"1:2").await.0, 200);
     assert_eq!(http(s.addr, "GET", &q, b"").await.1, b"1:3".to_vec());
 }
+
+#[tokio::test]
+async fn a_connection_dropped_by_the_application_ends_as_a_lost_transport() {
+    let s = serve(fast()).await;
+    let (mut a, _) = Client::eio4(s.addr).await;
+    let id = a.join("/", "").await;
+    let ns = s.engine.of("/").unwrap().clone();
+    let socket = ns.get(&id).expect("connected");
+    s.engine.drop_connection(&socket);
+    assert!(ns.get(&id).is_none(), "out of its namespace at once");
+    let reasons = s.engine.handler().disconnects.lock().unwrap().clone();
+    assert_eq!(
+        reasons.last(),
+        Some(&(id.clone(), DisconnectReason::TransportClose))
+    );
+    // Dropping it again does nothing.
+    s.engine.drop_connection(&socket);
+    assert_eq!(
+        s.engine.handler().disconnects.lock().unwrap().len(),
+        reasons.len()
+    );
+    drop(a);
+}

@@ -232,6 +232,14 @@ async fn recover(
     resume: &Resume,
     settings: &strapi_io_core::settings::Recovery,
 ) -> Result<Joined<Session>, NotRecovered> {
+    // The client is back before this node noticed its old transport was gone (no ping
+    // timeout yet): that connection ends now, as a lost transport, leaving its session.
+    if let Some((live_ns, id)) = shared.recovery.live(&resume.pid)
+        && live_ns == ns
+        && let Some(old) = shared.engine.of(ns).and_then(|n| n.get(&id))
+    {
+        shared.engine.drop_connection(&old);
+    }
     let claimed = shared
         .recovery
         .claim(
@@ -600,6 +608,7 @@ fn keep_subscriptions(
 fn on_disconnect(shared: &Shared, s: &SocketRef, reason: DisconnectReason) {
     let session = s.data();
     shared.deadlines.cancel(session);
+    shared.recovery.left(s);
     // A socket whose transport went (not one the server decided to end) leaves its session
     // for its client to take back.
     let live = shared.settings();

@@ -487,7 +487,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Recovery on this node: a log per namespace and, standalone, the sessions left behind.
 pub(crate) struct Recovery {
     logs: HashMap<String, Mutex<Log>>,
+    /// Sessions left behind here (in cluster mode, also kept in Redis for the other nodes).
     sessions: Mutex<Sessions>,
+    /// The namespace and id of each connected socket of this node, by pid.
+    live: Mutex<HashMap<Id, (String, String)>>,
     clustered: bool,
     pub(crate) counters: RecoveryCounters,
 }
@@ -501,6 +504,7 @@ impl Recovery {
                 .map(|ns| (ns.clone(), Mutex::new(Log::new(!clustered))))
                 .collect(),
             sessions: Mutex::new(Sessions::default()),
+            live: Mutex::default(),
             clustered,
             counters: RecoveryCounters::default(),
         }
@@ -593,11 +597,26 @@ impl Recovery {
         sent
     }
 
-    /// Whether socket `id` of `ns` is away — its transport lost, its session kept on this
-    /// standalone node for its client to take back (in cluster mode sessions are in Redis:
-    /// never here).
+    /// Whether socket `id` of `ns` left this node with its transport lost, its session kept
+    /// for its client to take back (in cluster mode it may have come back on another node:
+    /// an event for it is then delivered there).
     pub(crate) fn is_away(&self, ns: &str, id: &str) -> bool {
-        !self.clustered && lock(&self.sessions).away(ns, id)
+        lock(&self.sessions).away(ns, id)
+    }
+
+    /// The namespace and id of this node's connected socket whose client was given `pid`.
+    pub(crate) fn live(&self, pid: &str) -> Option<(String, String)> {
+        lock(&self.live).get(&Id::parse(pid)?).cloned()
+    }
+
+    /// A socket left (for whatever reason): it is no longer found by its pid.
+    pub(crate) fn left(&self, socket: &SocketRef) {
+        if let Some(pid) = socket.data().resumable.pid {
+            let mut live = lock(&self.live);
+            if live.get(&pid).is_some_and(|(_, id)| id == socket.id()) {
+                live.remove(&pid);
+            }
+        }
     }
 
     /// Drops a namespace's kept events (recovery turned off).
@@ -617,6 +636,9 @@ impl Recovery {
         let log = lock(log);
         let socket = add();
         let resumable = &socket.data().resumable;
+        if let Some(pid) = resumable.pid {
+            lock(&self.live).insert(pid, (ns.to_string(), socket.id().to_string()));
+        }
         let replay = lock(&resumable.replay).take();
         let Some(replay) = replay else {
             *lock(&resumable.start) = self.start(&log);
@@ -688,18 +710,18 @@ impl Recovery {
             left_at: now,
         };
         self.counters.kept.fetch_add(1, Ordering::Relaxed);
-        if self.clustered {
-            let Ok(bytes) = serde_json::to_vec(&saved) else {
-                return;
-            };
+        if self.clustered
+            && let Ok(bytes) = serde_json::to_vec(&saved)
+        {
             let (bus, ms) = (bus.clone(), settings.max_disconnection_duration);
             tokio::spawn(async move {
                 if let Err(e) = bus.keep_session(pid.as_str(), &bytes, ms).await {
                     tracing::warn!(error = %e, "a recovery session could not be kept in Redis");
                 }
             });
-            return;
         }
+        // Kept here too: a client that comes back here takes it at once (in cluster mode,
+        // also before Redis has it).
         let mut sessions = lock(&self.sessions);
         sessions.insert(pid, saved);
         let dropped = sessions.expire(now, keep_ms(settings), max_sessions);
@@ -817,12 +839,19 @@ impl Recovery {
         ns: &str,
         settings: &RecoverySettings,
     ) -> Result<Claimed, NotRecovered> {
-        let kept = bus.take_session(pid.as_str()).await.map_err(|e| {
-            tracing::warn!(error = %e, "a recovery session could not be looked up");
-            NotRecovered::Unavailable
-        })?;
-        let saved: Saved = serde_json::from_slice(&kept.ok_or(NotRecovered::Expired)?)
-            .map_err(|_| NotRecovered::Refused)?;
+        let here = lock(&self.sessions).remove(&pid);
+        let kept = bus.take_session(pid.as_str()).await;
+        let saved: Saved = match (here, kept) {
+            (Some(saved), _) => saved,
+            (None, Ok(Some(kept))) => {
+                serde_json::from_slice(&kept).map_err(|_| NotRecovered::Refused)?
+            }
+            (None, Ok(None)) => return Err(NotRecovered::Expired),
+            (None, Err(e)) => {
+                tracing::warn!(error = %e, "a recovery session could not be looked up");
+                return Err(NotRecovered::Unavailable);
+            }
+        };
         if now_ms().saturating_sub(saved.left_at) > keep_ms(settings) {
             return Err(NotRecovered::Expired);
         }

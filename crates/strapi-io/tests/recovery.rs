@@ -192,3 +192,17 @@ async fn garbage_in_pid_and_offset_is_a_new_session() {
     assert_eq!((stats.expired, stats.refused), (1, 1), "{stats:?}");
     assert_eq!(stats.sessions, 0, "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_client_back_before_its_old_transport_was_found_dead_takes_its_socket_over() {
+    let (server, _) = start(true).await;
+    let token = jwt(2);
+    let old = Client::jwt(&server.addr, &token).await;
+    let (sid, auth) = (old.sid.clone(), resume(&token, &old));
+    // The old connection is still open (no ping timeout yet) when the client comes back.
+    let back = Client::connect(&server.addr, auth).await.unwrap();
+    assert_eq!(back.sid, sid, "the same socket");
+    assert_eq!(server.io.connection_count(), 1, "the old one is gone");
+    old.closed().await;
+    assert_eq!(server.io.stats().recovery.recovered, 1);
+}
