@@ -12,7 +12,7 @@ import { call, request, stats } from "./helpers/http.mjs";
 import { Proxy } from "./helpers/proxy.mjs";
 import { startRedis } from "./helpers/redis.mjs";
 import { startServerWith, useServer } from "./helpers/server.mjs";
-import { ARTICLE } from "./helpers/strapi.mjs";
+import { ARTICLE, COMMENT, COMMENTS_ONLY_TOKEN } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
 
 const ctx = useServer();
@@ -137,6 +137,18 @@ describe("connection state recovery, one node", () => {
     await call(ctx.url, "raw", { event: "in-room", rooms: [room], data: { a: 3 } });
     await socket.rec.waitFor("in-room", (d) => d.a === 3);
     assert.deepEqual(socket.rec.all("in-room").map((d) => d.a), [1, 3], "not the other room's");
+  });
+
+  test("content events for an audience whose every socket is away are kept for them", async () => {
+    // The only socket of its audience (the comments-only token) on this server.
+    const client = await droppable({ auth: { strategy: "api-token", token: COMMENTS_ONLY_TOKEN } });
+    const { socket } = client;
+    await drop(client, 200, async () => {
+      await call(ctx.url, "emit", { event: "create", schema: COMMENT, data: { id: 8, documentId: "comment-8", text: "while away" } });
+    });
+    assert.equal(socket.recovered, true);
+    const got = await socket.rec.waitFor("comment:create");
+    assert.equal(got.data.text, "while away");
   });
 
   test("past maxDisconnectionDuration, a new session", async () => {

@@ -161,9 +161,11 @@ impl Io {
             } else {
                 continue;
             };
-            // Standalone, audiences nobody here belongs to are skipped; a cluster node cannot
-            // know who is connected elsewhere.
-            if !clustered && !shared.occupancy.occupied(&rooms) {
+            // Standalone, audiences nobody here belongs to (nor a socket that is away, whose
+            // client may come back for it) are skipped; a cluster node cannot know who is
+            // connected elsewhere.
+            if !clustered && !shared.occupancy.occupied(&rooms) && !shared.recovery.awaited(&rooms)
+            {
                 continue;
             }
             let entry = match &deleted {

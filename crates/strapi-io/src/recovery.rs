@@ -369,27 +369,34 @@ struct Sessions {
     by_pid: HashMap<Id, Saved>,
     /// The pid of each kept socket id.
     by_sid: HashMap<String, Id>,
+    /// Kept sessions per room they were in: an emit does not skip those rooms.
+    rooms: HashMap<String, usize>,
     order: VecDeque<(i64, Id)>,
 }
 
 impl Sessions {
     fn insert(&mut self, pid: Id, saved: Saved) {
-        let id = saved.id.clone();
+        self.remove(&pid);
         self.order.push_back((saved.left_at, pid));
-        // A pid kept before under another socket id (its id was in use when it came back).
-        if let Some(old) = self.by_pid.insert(pid, saved)
-            && old.id != id
-            && self.by_sid.get(&old.id) == Some(&pid)
-        {
-            self.by_sid.remove(&old.id);
+        for room in &saved.rooms {
+            *self.rooms.entry(room.clone()).or_default() += 1;
         }
-        self.by_sid.insert(id, pid);
+        self.by_sid.insert(saved.id.clone(), pid);
+        self.by_pid.insert(pid, saved);
     }
 
     fn remove(&mut self, pid: &Id) -> Option<Saved> {
         let saved = self.by_pid.remove(pid)?;
         if self.by_sid.get(&saved.id) == Some(pid) {
             self.by_sid.remove(&saved.id);
+        }
+        for room in &saved.rooms {
+            if let Some(n) = self.rooms.get_mut(room) {
+                *n -= 1;
+                if *n == 0 {
+                    self.rooms.remove(room);
+                }
+            }
         }
         Some(saved)
     }
@@ -602,6 +609,13 @@ impl Recovery {
     /// an event for it is then delivered there).
     pub(crate) fn is_away(&self, ns: &str, id: &str) -> bool {
         lock(&self.sessions).away(ns, id)
+    }
+
+    /// Whether a session kept here was in any of `rooms` (its client may come back for
+    /// what is sent there).
+    pub(crate) fn awaited(&self, rooms: &[String]) -> bool {
+        let sessions = lock(&self.sessions);
+        !sessions.rooms.is_empty() && rooms.iter().any(|r| sessions.rooms.contains_key(r))
     }
 
     /// The namespace and id of this node's connected socket whose client was given `pid`.
@@ -1116,6 +1130,15 @@ mod tests {
         sessions.remove(&c);
         assert!(!sessions.away("/", &sid));
         assert!(sessions.by_sid.is_empty() && sessions.by_pid.is_empty());
+        assert!(sessions.rooms.is_empty());
+        let mut in_room = saved(40);
+        in_room.rooms = vec!["io-role-public".into(), "x".into()];
+        sessions.insert(a, in_room.clone());
+        sessions.insert(b, in_room);
+        assert_eq!(sessions.rooms["io-role-public"], 2);
+        sessions.remove(&a);
+        assert_eq!(sessions.expire(1_000, 10, 10), 1);
+        assert!(sessions.rooms.is_empty(), "{:?}", sessions.rooms);
     }
 
     #[test]
