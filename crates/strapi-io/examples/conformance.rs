@@ -7,6 +7,8 @@
 //! connect timeout. Every socket gets `auth` with its handshake payload; `message` is echoed
 //! as `message-back` (binary attachments included); `message-with-ack` is acknowledged with
 //! its own arguments. `/custom` is served the same way; other namespaces are refused.
+//! Connection state recovery is off, as on the suite's own Node server: with it on, the
+//! CONNECT answer carries a `pid` and every event an offset, which the suite does not expect.
 
 use std::sync::Arc;
 
@@ -46,7 +48,8 @@ impl Directory for Anyone {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings: Settings = serde_json::from_value(json!({
-        "connection": { "pingInterval": 300, "pingTimeout": 200, "connectionTimeout": 1000 },
+        "connection": { "pingInterval": 300, "pingTimeout": 200, "connectionTimeout": 1000,
+            "recovery": { "maxDisconnectionDuration": 0 } },
         "namespaces": { "enabled": true, "list": { "custom": {} } },
     }))?;
     let public = Arc::new(Audience::role("Public", "public", Vec::new()));
