@@ -16,6 +16,7 @@
 #   RUN_TIMEOUT                   seconds after which the bench is killed (default 1800; the
 #                                 bench also stops itself at its own --deadline)
 #   LOGS                          a directory to keep the nodes' and Redis's logs in
+#   RECOVERY_MAX_DISCONNECTION    connection.recovery.maxDisconnectionDuration, ms (0 = off)
 # Build first: cargo build --release -p strapi-io-server -p strapi-io-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,7 +88,8 @@ fi
 
 config=$work/bench.toml
 target/release/strapi-io-bench config --ping-interval "$ping_interval" --ping-timeout "$ping_timeout" \
-  --extra-tokens "${EXTRA_TOKENS:-0}" --out "$config"
+  --extra-tokens "${EXTRA_TOKENS:-0}" \
+  ${RECOVERY_MAX_DISCONNECTION:+--recovery-max-disconnection "$RECOVERY_MAX_DISCONNECTION"} --out "$config"
 
 for i in $(seq 1 "$nodes"); do
   mkdir -p "$work/node$i"
@@ -130,6 +132,8 @@ echo "nodes: ${urls[*]} (pids ${node_pids[*]})"
 join() { local IFS=,; echo "$*"; }
 redis_args=()
 [ -n "$redis_pid" ] && redis_args=(--redis-pid "$redis_pid")
+# The recovery scenario reads Redis's memory and keys itself.
+[ -n "$redis_url" ] && [ "$scenario" = recovery ] && redis_args+=(--redis-url "$redis_url")
 status=0
 timeout --kill-after=10 "${RUN_TIMEOUT:-1800}" \
   target/release/strapi-io-bench "$scenario" --target "$(join "${urls[@]}")" \

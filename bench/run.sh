@@ -6,7 +6,8 @@
 #
 # Environment: PING_INTERVAL / PING_TIMEOUT (ms, default 25000/20000), EXTRA_TOKENS (extra
 # read-only API-token audiences), OUT (JSON report path; default bench/results/<server>-<scenario>.json),
-# STRAPI_IO_BIN (another strapi-io binary, e.g. an older build for an A/B run).
+# STRAPI_IO_BIN (another strapi-io binary, e.g. an older build for an A/B run),
+# RECOVERY_MAX_DISCONNECTION (connection.recovery.maxDisconnectionDuration, ms; 0 = recovery off).
 # Build first: cargo build --release -p strapi-io-server -p strapi-io-bench;
 # (cd bench/node-reference && npm ci).
 set -euo pipefail
@@ -21,7 +22,8 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 config=$work/bench.toml
 target/release/strapi-io-bench config --ping-interval "$ping_interval" --ping-timeout "$ping_timeout" \
-  --extra-tokens "${EXTRA_TOKENS:-0}" --out "$config"
+  --extra-tokens "${EXTRA_TOKENS:-0}" \
+  ${RECOVERY_MAX_DISCONNECTION:+--recovery-max-disconnection "$RECOVERY_MAX_DISCONNECTION"} --out "$config"
 log=$work/server.log
 case "$server" in
   strapi-io)

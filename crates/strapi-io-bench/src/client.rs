@@ -388,7 +388,7 @@ struct Subscribed {
 
 /// A TCP connection to `addr`, from `source` when given: its preferred port first, and the
 /// kernel's choice when that port is taken or its previous connection is still in TIME_WAIT.
-async fn connect_tcp(
+pub async fn connect_tcp(
     source: Option<(Ipv4Addr, u16)>,
     addr: SocketAddr,
 ) -> Result<TcpStream, String> {

@@ -21,6 +21,9 @@ pub struct ConfigEdit {
     pub ping_timeout: Option<u64>,
     /// Read-only API tokens `bench-extra-1` … `bench-extra-N` to add.
     pub extra_tokens: u16,
+    /// `settings.connection.recovery.maxDisconnectionDuration`, ms (0 = recovery off),
+    /// written as a `[settings.connection.recovery]` table at the end.
+    pub recovery_max_disconnection: Option<u64>,
 }
 
 /// The edited config text.
@@ -91,6 +94,17 @@ pub fn generate(edit: &ConfigEdit) -> anyhow::Result<String> {
             edit.base.display()
         );
     }
+    if let Some(ms) = edit.recovery_max_disconnection {
+        if text.contains("[settings.connection.recovery]") {
+            bail!(
+                "{}: already has [settings.connection.recovery]",
+                edit.base.display()
+            );
+        }
+        out.push_str(&format!(
+            "\n# Connection state recovery (strapi-io-bench config --recovery-max-disconnection).\n[settings.connection.recovery]\nmaxDisconnectionDuration = {ms}\n"
+        ));
+    }
     if edit.extra_tokens > 0 {
         let Some(salt) = salt else {
             bail!("{}: no `apiTokenSalt = \"…\"` line", edit.base.display());
@@ -132,8 +146,10 @@ mod tests {
             ping_interval: Some(1000),
             ping_timeout: None,
             extra_tokens: 2,
+            recovery_max_disconnection: Some(0),
         })
         .unwrap();
+        assert!(out.contains("[settings.connection.recovery]\nmaxDisconnectionDuration = 0\n"));
         assert!(out.contains("pingInterval = 1000\n"), "{out}");
         assert!(out.contains("pingTimeout = 20000\n"));
         assert!(out.contains("name = \"bench-extra-2\""));

@@ -170,6 +170,7 @@ pub mod genconfig;
 pub mod hist;
 pub mod peak;
 pub mod proto;
+pub mod recovery;
 pub mod report;
 pub mod run;
 pub mod scenario;

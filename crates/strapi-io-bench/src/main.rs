@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use strapi_io_bench::audience::{Credentials, Mix};
 use strapi_io_bench::config::{RunConfig, Target, parse_emit_target};
 use strapi_io_bench::genconfig::{self, ConfigEdit};
+use strapi_io_bench::recovery::{self, ReconnectTo, RecoveryOptions};
 use strapi_io_bench::run::{self, Launch};
 use strapi_io_bench::scenario::Scenario;
 
@@ -32,6 +33,9 @@ enum Command {
     Entity(RunArgs),
     /// N connects as fast as possible: handshake rate and time.
     Storm(RunArgs),
+    /// Events flow; every client drops its connection at once and reconnects with its pid
+    /// and last offset: connection state recovery (see the `recovery` module).
+    Recovery(RecoveryArgs),
     /// Write a server config derived from bench/configs/bench.toml.
     Config(ConfigArgs),
     /// Internal: hold a share of the clients for a parent run.
@@ -147,6 +151,27 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct RecoveryArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Seconds after the first emit when every client drops its TCP connection.
+    #[arg(long, default_value_t = 5.0)]
+    cut_at: f64,
+    /// Seconds the clients stay away before reconnecting.
+    #[arg(long, default_value_t = 1.0)]
+    reconnect_delay: f64,
+    /// Where the clients reconnect: `same` node or the `next` of the --target list.
+    #[arg(long, default_value = "same")]
+    reconnect_to: String,
+    /// The cluster's Redis (redis://127.0.0.1:PORT), read with redis-cli for its memory.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Clients 0..K keep their connection through the cut (every audience keeps a member).
+    #[arg(long, default_value_t = 0)]
+    stay: usize,
+}
+
+#[derive(Args)]
 struct ConfigArgs {
     /// The config to start from.
     #[arg(long, default_value = "bench/configs/bench.toml")]
@@ -160,6 +185,9 @@ struct ConfigArgs {
     /// Add read-only API tokens bench-extra-1 … bench-extra-N (audiences extra-1 … extra-N).
     #[arg(long, default_value_t = 0)]
     extra_tokens: u16,
+    /// settings.connection.recovery.maxDisconnectionDuration, ms (0 = recovery off).
+    #[arg(long)]
+    recovery_max_disconnection: Option<u64>,
     /// Where to write it (stdout without).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -227,6 +255,57 @@ fn build(scenario: Scenario, a: &RunArgs) -> anyhow::Result<RunConfig> {
     Ok(c)
 }
 
+fn recovery(a: RecoveryArgs) -> ExitCode {
+    let opts = (|| {
+        let cfg = build(Scenario::Recovery, &a.run)?;
+        let reconnect_to = match a.reconnect_to.as_str() {
+            "same" => ReconnectTo::Same,
+            "next" => ReconnectTo::Next,
+            other => anyhow::bail!("--reconnect-to {other}: same or next"),
+        };
+        if let Some(u) = &a.redis_url
+            && !u.starts_with("redis://127.")
+        {
+            anyhow::bail!("--redis-url must be redis://127.x.y.z:PORT");
+        }
+        let opts = RecoveryOptions {
+            cut_at: secs(a.cut_at, "cut-at")?,
+            reconnect_delay: secs(a.reconnect_delay, "reconnect-delay")?,
+            reconnect_to,
+            redis_url: a.redis_url.clone(),
+            stay: a.stay,
+        };
+        Ok::<_, anyhow::Error>((cfg, opts))
+    })();
+    let (cfg, opts) = match opts {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match runtime(cfg.threads).block_on(recovery::run(&cfg, &opts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = &a.run.json {
+        let text = serde_json::to_string_pretty(&report).expect("report serializes");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
 fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads {
@@ -242,12 +321,14 @@ fn main() -> ExitCode {
         Command::Fanout(a) => (Scenario::Fanout, a),
         Command::Entity(a) => (Scenario::Entity, a),
         Command::Storm(a) => (Scenario::Storm, a),
+        Command::Recovery(a) => return recovery(a),
         Command::Config(a) => {
             let edit = ConfigEdit {
                 base: a.base,
                 ping_interval: a.ping_interval,
                 ping_timeout: a.ping_timeout,
                 extra_tokens: a.extra_tokens,
+                recovery_max_disconnection: a.recovery_max_disconnection,
             };
             let result = genconfig::generate(&edit).and_then(|text| match &a.out {
                 Some(p) => {

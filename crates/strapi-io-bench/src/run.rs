@@ -68,6 +68,9 @@ fn check_ports(cfg: &RunConfig) -> anyhow::Result<()> {
 /// Runs a scenario and returns its report. Bounded by `cfg.deadline`.
 pub async fn run(cfg: &RunConfig, launch: &Launch) -> anyhow::Result<Report> {
     cfg.validate()?;
+    if cfg.scenario == Scenario::Recovery {
+        bail!("the recovery scenario runs through crate::recovery::run");
+    }
     check_ports(cfg)?;
     let nofile = sys::raise_nofile_limit();
     if cfg.processes == 1
@@ -200,7 +203,7 @@ async fn phases(cfg: &RunConfig, launch: &Launch, nofile: Option<u64>) -> anyhow
     }
     let emitted: Option<EmitResult> = match cfg.scenario {
         Scenario::Fanout | Scenario::Entity => Some(emit::emit(cfg).await?),
-        Scenario::Idle | Scenario::Storm => None,
+        Scenario::Idle | Scenario::Storm | Scenario::Recovery => None,
     };
     let summary = emitted.as_ref().map(|e| e.summary.clone());
     let finish = |readings: &mut Readings, peak: Option<PeakSampler>| {

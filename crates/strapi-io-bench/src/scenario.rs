@@ -1,4 +1,4 @@
-//! The benchmark scenarios (`idle`, `fanout`, `entity`, `storm`) and what each implies: its
+//! The benchmark scenarios (`idle`, `fanout`, `entity`, `storm`, `recovery`) and what each implies: its
 //! name, whether it emits, the event and content type it is about. Both the run's settings
 //! ([`crate::config`]) and the audiences ([`crate::audience`], which knows where the demo
 //! routes each scenario's event) depend on it; it depends on neither.
@@ -17,6 +17,9 @@ pub enum Scenario {
     Entity,
     /// N connects as fast as possible: handshake rate and time.
     Storm,
+    /// `article:update` events flow; every client drops its connection at once and
+    /// reconnects with its session id and last offset (connection state recovery).
+    Recovery,
 }
 
 impl Scenario {
@@ -27,12 +30,16 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Entity => "entity",
             Scenario::Storm => "storm",
+            Scenario::Recovery => "recovery",
         }
     }
 
     /// Whether the scenario drives content events.
     pub fn emits(self) -> bool {
-        matches!(self, Scenario::Fanout | Scenario::Entity)
+        matches!(
+            self,
+            Scenario::Fanout | Scenario::Entity | Scenario::Recovery
+        )
     }
 
     /// The Socket.IO event name the clients receive.

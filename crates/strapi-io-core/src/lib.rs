@@ -20,6 +20,7 @@ pub mod auth;
 pub mod connect;
 pub mod events;
 pub mod format;
+pub mod offset;
 pub mod populate;
 pub mod rooms;
 pub mod sanitize;

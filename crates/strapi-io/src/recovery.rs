@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use strapi_io_core::Settings;
+use strapi_io_core::offset::Offset;
 use strapi_io_core::settings::Recovery as RecoverySettings;
 use strapi_io_engine::{Delivery, DisconnectReason, Id, Packet, SendError, Target};
 
@@ -75,56 +76,6 @@ fn now_ms() -> i64 {
 
 fn keep_ms(settings: &RecoverySettings) -> i64 {
     i64::try_from(settings.max_disconnection_duration).unwrap_or(i64::MAX)
-}
-
-/// An event's offset, `ms-seq`: a Redis stream id in cluster mode, `0-n` on a standalone
-/// node. Ordered as the events were sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
-pub(crate) struct Offset {
-    ms: u64,
-    seq: u64,
-}
-
-impl Offset {
-    const ZERO: Offset = Offset { ms: 0, seq: 0 };
-    const MAX: Offset = Offset {
-        ms: u64::MAX,
-        seq: u64::MAX,
-    };
-
-    /// Reads `ms-seq` (decimal digits only, as Redis writes them).
-    pub(crate) fn parse(text: &str) -> Option<Offset> {
-        let (ms, seq) = text.split_once('-')?;
-        let number = |s: &str| -> Option<u64> {
-            if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            s.parse().ok()
-        };
-        Some(Offset {
-            ms: number(ms)?,
-            seq: number(seq)?,
-        })
-    }
-}
-
-impl std::fmt::Display for Offset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-impl serde::Serialize for Offset {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Offset {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Offset::parse(&text).ok_or_else(|| serde::de::Error::custom("not an offset"))
-    }
 }
 
 /// One sent event kept for recovery.
@@ -1001,32 +952,6 @@ mod tests {
     fn entry(offset: Offset, time: i64, rooms: &[&str], except: &[&str]) -> Entry {
         let packet = Packet::event("/", "e", &["1"], Vec::new());
         Entry::new(offset, time, Target { rooms, except }, packet)
-    }
-
-    #[test]
-    fn offsets_read_only_as_redis_writes_them_and_order_as_sent() {
-        assert_eq!(Offset::parse("1733-7"), Some(Offset { ms: 1733, seq: 7 }));
-        assert_eq!(Offset::parse("0-0"), Some(Offset::ZERO));
-        for bad in [
-            "",
-            "7",
-            "-7",
-            "1-",
-            "+1-2",
-            "1-+2",
-            "1 -2",
-            "a-b",
-            "1-2-3",
-            "99999999999999999999999-0",
-        ] {
-            assert_eq!(Offset::parse(bad), None, "{bad:?}");
-        }
-        assert!(Offset { ms: 1, seq: 9 } < Offset { ms: 2, seq: 0 });
-        assert_eq!(Offset { ms: 5, seq: 1 }.to_string(), "5-1");
-        let json = serde_json::to_string(&at(3)).unwrap();
-        assert_eq!(json, "\"0-3\"");
-        assert_eq!(serde_json::from_str::<Offset>(&json).unwrap(), at(3));
-        assert!(serde_json::from_str::<Offset>("\"x\"").is_err());
     }
 
     #[test]

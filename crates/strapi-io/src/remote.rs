@@ -5,8 +5,9 @@ use strapi_io_engine::{Packet, Target};
 
 use crate::bus::Broadcast;
 use crate::bus::{Local, RemoteOp, RemoteSocket};
-use crate::recovery::{Offset, logged_packet};
+use crate::recovery::logged_packet;
 use crate::shared::Shared;
+use strapi_io_core::offset::Offset;
 
 impl Local for Shared {
     fn logged(&self, offset: &str, broadcast: Broadcast) {

@@ -572,7 +572,7 @@ async fn a_trimmed_log_says_from_where_it_is_complete() {
     // Kept for 1 ms only: the next append trims the first node.
     a.bus.broadcast_logged(&l, 1, 1 << 20).await.unwrap();
     let complete = a.bus.log_complete_after().await.unwrap();
-    let offset = |id: &str| crate::recovery::Offset::parse(id).unwrap();
+    let offset = |id: &str| strapi_io_core::offset::Offset::parse(id).unwrap();
     assert!(offset(&complete) > offset(&first), "{complete} vs {first}");
 }
 
