@@ -255,6 +255,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
     const id = socket.id;
     const event = uniq("news");
     const room = uniq("room");
+    const friend = await connect(b.url);
     await call(b.url, "joinRoom", { socketId: id, roomName: room });
     await call(b.url, "raw", { event, data: { n: -1 } });
     await socket.rec.waitFor(event, (d) => d.n === -1);
@@ -264,6 +265,12 @@ describe("connection state recovery across two nodes on one Redis", () => {
     // Sent through both nodes while the client is away; the session moves to node B.
     for (let n = 0; n < 20; n++) await call(n % 2 ? a.url : b.url, "raw", { event, data: { n } });
     await call(a.url, "raw", { event: "room-news", rooms: [room], data: { r: 1 } });
+    // Private messages from the other node wait for it too, once node A has marked it away.
+    await waitUntil(
+      async () => (await friend.timeout(5000).emitWithAck("private-message", { to: id, message: "hi" })).success,
+      { ms: 5000, what: "a private message from node B accepted for the away socket" },
+    );
+    await call(b.url, "sendPrivateMessage", { socketId: id, event: "dm", data: { d: 1 } });
     await sleep(2000);
     proxy.retarget(b.url);
     const back = new Promise((res) => socket.once("connect", res));
@@ -273,6 +280,8 @@ describe("connection state recovery across two nodes on one Redis", () => {
     assert.equal(socket.id, id);
     await socket.rec.waitFor(event, (d) => d.n === 19);
     await socket.rec.waitFor("room-news", (d) => d.r === 1);
+    await socket.rec.waitFor("dm", (d) => d.d === 1);
+    assert.equal((await socket.rec.waitFor("private-message")).from, friend.id);
     await call(a.url, "raw", { event, data: { n: 20 } });
     await socket.rec.waitFor(event, (d) => d.n === 20);
     assert.deepEqual(
@@ -280,6 +289,8 @@ describe("connection state recovery across two nodes on one Redis", () => {
       [-1, ...Array.from({ length: 21 }, (_, i) => i)],
       "every event once, in order",
     );
+    assert.equal(socket.rec.all("private-message").length, 1, "the private message once");
+    assert.equal(socket.rec.all("dm").length, 1, "the server's private message once");
     const onB = (await stats(b.url)).recovery;
     assert.equal(onB.recovered, 1, JSON.stringify(onB));
     // Its rooms came with it: node B has it in the room now.

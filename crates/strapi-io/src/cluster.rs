@@ -319,6 +319,11 @@ impl Link {
             .await)
     }
 
+    /// `EXISTS key`.
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, LinkError> {
+        link_answer!(self, Err(off()), |conn| conn.exists(prefixed(key)).await)
+    }
+
     /// `GETDEL key`.
     pub(crate) async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, LinkError> {
         link_answer!(self, Err(off()), |conn| conn.take(prefixed(key)).await)

@@ -736,9 +736,12 @@ async fn private_message(
     });
     match shared.locate_in(to, Some(sender.ns())).await {
         Ok(Some(_)) => {}
-        // A socket that is away gets it when its client comes back.
-        Ok(None) if shared.recovery.is_away(sender.ns(), to) => {}
-        Ok(None) => return failure("Target socket not found"),
+        // A socket that is away (on any node) gets it when its client comes back.
+        Ok(None) => match shared.away(sender.ns(), to).await {
+            Ok(true) => {}
+            Ok(false) => return failure("Target socket not found"),
+            Err(e) => return failure(e.to_string()),
+        },
         Err(e) => return failure(e.to_string()),
     }
     // To the room named by the target's id, on whichever node it is.

@@ -255,7 +255,7 @@ impl Io {
     }
 
     /// Sends an event to one socket, wherever it is connected (nothing when it is not), or
-    /// kept for it while its transport is away (connection recovery, standalone). Every
+    /// kept for it while its transport is away (connection recovery, on any node). Every
     /// socket is in the room named by its id: this is a broadcast to that room, kept for
     /// recovery as every broadcast is.
     pub async fn send_private_message(
@@ -268,7 +268,7 @@ impl Io {
         let data = self.shared.prepare_raw(event, data)?;
         match self.shared.locate(socket_id).await? {
             Some(_) => {}
-            None if self.shared.recovery.is_away("/", socket_id) => {}
+            None if self.shared.away("/", socket_id).await? => {}
             None => return Ok(()),
         }
         let to = [socket_id.to_string()];

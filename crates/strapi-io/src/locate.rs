@@ -150,6 +150,18 @@ impl Shared {
         Ok(None)
     }
 
+    /// Whether socket `id` of `ns`, not connected, is away with its session kept (connection
+    /// recovery): on this node or, in a cluster, on any (marked in Redis).
+    pub(crate) async fn away(&self, ns: &str, id: &str) -> Result<bool, IoError> {
+        if crate::recovery::active(&self.settings()).is_none() || !is_socket_id(id) {
+            return Ok(false);
+        }
+        self.recovery
+            .is_away_anywhere(&self.bus, ns, id)
+            .await
+            .map_err(|e| self.cluster_error("finding a socket", e))
+    }
+
     /// A located socket's audience and rooms.
     pub(crate) fn member(&self, at: Located) -> Result<Member, IoError> {
         match at {

@@ -562,6 +562,22 @@ impl Recovery {
         lock(&self.sessions).away(ns, id)
     }
 
+    /// [`Recovery::is_away`] on any node: here, else (cluster mode) marked away in Redis.
+    pub(crate) async fn is_away_anywhere(
+        &self,
+        bus: &Bus,
+        ns: &str,
+        id: &str,
+    ) -> Result<bool, crate::bus::BusError> {
+        if self.is_away(ns, id) {
+            return Ok(true);
+        }
+        if !self.clustered {
+            return Ok(false);
+        }
+        bus.is_away(ns, id).await
+    }
+
     /// Whether a session kept here was in any of `rooms` (its client may come back for
     /// what is sent there).
     pub(crate) fn awaited(&self, rooms: &[String]) -> bool {
@@ -679,8 +695,9 @@ impl Recovery {
             && let Ok(bytes) = serde_json::to_vec(&saved)
         {
             let (bus, ms) = (bus.clone(), settings.max_disconnection_duration);
+            let (ns, sid) = (saved.ns.clone(), saved.id.clone());
             tokio::spawn(async move {
-                if let Err(e) = bus.keep_session(pid.as_str(), &bytes, ms).await {
+                if let Err(e) = bus.keep_session(pid.as_str(), &ns, &sid, &bytes, ms).await {
                     tracing::warn!(error = %e, "a recovery session could not be kept in Redis");
                 }
             });
@@ -701,7 +718,7 @@ impl Recovery {
     /// the handshake has checked who the client is.
     pub(crate) async fn claim(
         &self,
-        bus: &Bus,
+        bus: &Arc<Bus>,
         pid: &str,
         offset: Option<&str>,
         ns: &str,
@@ -798,7 +815,7 @@ impl Recovery {
     /// reaches back far enough, else from the Redis stream.
     async fn find_in_cluster(
         &self,
-        bus: &Bus,
+        bus: &Arc<Bus>,
         pid: Id,
         offset: Option<&str>,
         ns: &str,
@@ -817,6 +834,13 @@ impl Recovery {
                 return Err(NotRecovered::Unavailable);
             }
         };
+        // Taken: whatever follows, the socket is no longer away.
+        let (back, ns_of, sid) = (bus.clone(), saved.ns.clone(), saved.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = back.back(&ns_of, &sid).await {
+                tracing::debug!(error = %e, "an away mark could not be cleared (it expires)");
+            }
+        });
         if now_ms().saturating_sub(saved.left_at) > keep_ms(settings) {
             return Err(NotRecovered::Expired);
         }

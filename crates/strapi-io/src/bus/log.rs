@@ -101,24 +101,42 @@ impl Bus {
         Ok(self.shared.link.complete_after(LOG_STREAM).await?)
     }
 
-    /// Keeps a session for `ms` under its pid.
+    /// Keeps a session for `ms` under its pid, and marks socket `sid` of `ns` as away for
+    /// as long (what a private message to it from another node looks for).
     pub(crate) async fn keep_session(
         &self,
         pid: &str,
+        ns: &str,
+        sid: &str,
         session: &[u8],
         ms: u64,
     ) -> Result<(), BusError> {
-        Ok(self
-            .shared
-            .link
-            .set_for(&format!("recovery:{pid}"), session, ms)
-            .await?)
+        let link = &self.shared.link;
+        link.set_for(&format!("recovery:{pid}"), session, ms)
+            .await?;
+        Ok(link.set_for(&away_key(ns, sid), pid.as_bytes(), ms).await?)
     }
 
     /// Takes the session kept under `pid`, if it still is.
     pub(crate) async fn take_session(&self, pid: &str) -> Result<Option<Vec<u8>>, BusError> {
         Ok(self.shared.link.take(&format!("recovery:{pid}")).await?)
     }
+
+    /// Socket `sid` of `ns` is no longer away (its session was taken).
+    pub(crate) async fn back(&self, ns: &str, sid: &str) -> Result<(), BusError> {
+        self.shared.link.take(&away_key(ns, sid)).await?;
+        Ok(())
+    }
+
+    /// Whether socket `sid` of `ns` is away on some node, its session kept.
+    pub(crate) async fn is_away(&self, ns: &str, sid: &str) -> Result<bool, BusError> {
+        Ok(self.shared.link.exists(&away_key(ns, sid)).await?)
+    }
+}
+
+/// The key marking an away socket: the id last, it has no `:`.
+fn away_key(ns: &str, sid: &str) -> String {
+    format!("away:{ns}:{sid}")
 }
 
 #[cfg(test)]

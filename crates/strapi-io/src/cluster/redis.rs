@@ -359,6 +359,13 @@ impl Conn {
         self.run::<()>(cmd).await
     }
 
+    /// `EXISTS key`.
+    pub(super) async fn exists(&self, key: String) -> Result<bool, LinkError> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(key);
+        self.run(cmd).await
+    }
+
     /// `GETDEL key`: the value, taken.
     pub(super) async fn take(&self, key: String) -> Result<Option<Vec<u8>>, LinkError> {
         let mut cmd = redis::cmd("GETDEL");

@@ -521,16 +521,30 @@ async fn logged_broadcasts_reach_every_node_in_the_stream_order_and_read_back() 
     );
     assert_eq!(read[0].1, logged(2));
     assert_eq!(a.bus.log_complete_after().await.unwrap(), "0-0");
-    // Sessions: kept, taken once.
+    // Sessions: kept, taken once; the socket is marked away (seen from every node, in its
+    // namespace only) until it is back.
+    assert!(!b.bus.is_away("/", "sid1").await.unwrap());
     a.bus
-        .keep_session("p1", b"{\"x\":1}", 60_000)
+        .keep_session("p1", "/", "sid1", b"{\"x\":1}", 60_000)
         .await
         .unwrap();
+    assert!(b.bus.is_away("/", "sid1").await.unwrap());
+    assert!(!b.bus.is_away("/chat", "sid1").await.unwrap());
     assert_eq!(
         b.bus.take_session("p1").await.unwrap().as_deref(),
         Some(&b"{\"x\":1}"[..])
     );
     assert_eq!(a.bus.take_session("p1").await.unwrap(), None);
+    b.bus.back("/", "sid1").await.unwrap();
+    assert!(!a.bus.is_away("/", "sid1").await.unwrap());
+    // Both expire with the session.
+    a.bus
+        .keep_session("p2", "/", "sid2", b"{}", 50)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert!(!a.bus.is_away("/", "sid2").await.unwrap());
+    assert_eq!(a.bus.take_session("p2").await.unwrap(), None);
     // Garbage on the log channel is dropped, the bus goes on.
     let before = b.bus.unreadable();
     a.bus
