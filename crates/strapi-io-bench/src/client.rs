@@ -13,8 +13,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::audience::Audience;
 use crate::hist::Sharded;
@@ -100,6 +100,26 @@ pub struct Shared {
     pub received: ShardedCounter,
     /// WebSocket settings (small read buffer: the bench holds many sockets).
     pub ws_config: WebSocketConfig,
+}
+
+/// What one read of a bench client's WebSocket gave.
+pub(crate) enum Read {
+    /// A text frame.
+    Text(Utf8Bytes),
+    /// A frame the bench does not read (binary, ping, pong).
+    Skip,
+    /// The connection is gone, and why.
+    Lost(String),
+}
+
+/// Sorts the result of `ws.next()`.
+pub(crate) fn read(msg: Option<Result<Message, WsError>>) -> Read {
+    match msg {
+        Some(Ok(Message::Text(t))) => Read::Text(t),
+        Some(Ok(Message::Close(_))) | None => Read::Lost("connection closed by the server".into()),
+        Some(Ok(_)) => Read::Skip,
+        Some(Err(e)) => Read::Lost(format!("connection error: {e}")),
+    }
 }
 
 /// How many shards the shared histograms and counters have: a few per core.
@@ -276,15 +296,11 @@ pub async fn run_client(
             biased;
             _ = &mut stop_signal => break,
             msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None => {
-                        out.lost = Some("connection closed by the server".to_string());
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => {
-                        out.lost = Some(format!("connection error: {e}"));
+                let text = match read(msg) {
+                    Read::Text(t) => t,
+                    Read::Skip => continue,
+                    Read::Lost(why) => {
+                        out.lost = Some(why);
                         break;
                     }
                 };

@@ -291,19 +291,7 @@ fn recovery(a: RecoveryArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report.table());
-    if let Some(path) = &a.run.json {
-        let text = serde_json::to_string_pretty(&report).expect("report serializes");
-        if let Err(e) = std::fs::write(path, text + "\n") {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    }
-    if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    }
+    finish(&report.table(), &report, report.ok, a.run.json.as_deref())
 }
 
 fn runtime(threads: Option<usize>) -> tokio::runtime::Runtime {
@@ -374,15 +362,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&report).expect("report serializes");
+    finish(&report.table(), &report, report.ok, args.json.as_deref())
+}
+
+/// Prints a run's table, writes its JSON report when asked, and says how the run ended:
+/// 0 when its checks passed, 3 when not, 1 when the report could not be written.
+fn finish(
+    table: &str,
+    report: &impl serde::Serialize,
+    ok: bool,
+    json: Option<&std::path::Path>,
+) -> ExitCode {
+    print!("{table}");
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(report).expect("report serializes");
         if let Err(e) = std::fs::write(path, text + "\n") {
             eprintln!("error: {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
     }
-    if report.ok {
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)

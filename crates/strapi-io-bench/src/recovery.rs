@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -43,7 +43,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use strapi_io_core::offset::Offset;
 
 use crate::audience::Audience;
-use crate::client::{self, ShardedCounter};
+use crate::client::{self, Read, ShardedCounter, read};
 use crate::config::RunConfig;
 use crate::emit;
 use crate::fleet::{ErrorCount, note_error};
@@ -78,8 +78,10 @@ pub struct RecoveryOptions {
     pub stay: usize,
 }
 
-/// `data.recovery` of one server's `GET /api/io/stats`.
-#[derive(Debug, Clone, Default, Serialize)]
+/// `data.recovery` of one server's `GET /api/io/stats` (read in its camelCase, a key it
+/// lacks read as 0).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "camelCase"), default)]
 pub struct RecoveryStats {
     /// Whether recovery is on.
     pub enabled: bool,
@@ -106,23 +108,6 @@ pub struct RecoveryStats {
 }
 
 impl RecoveryStats {
-    fn parse(v: &Value) -> RecoveryStats {
-        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        RecoveryStats {
-            enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(false),
-            sessions: n("sessions"),
-            kept_sessions: n("keptSessions"),
-            buffered_packets: n("bufferedPackets"),
-            buffered_bytes: n("bufferedBytes"),
-            recovered: n("recovered"),
-            expired: n("expired"),
-            over_cap: n("overCap"),
-            refused: n("refused"),
-            unavailable: n("unavailable"),
-            replayed_packets: n("replayedPackets"),
-        }
-    }
-
     fn add(&mut self, o: &RecoveryStats) {
         self.enabled |= o.enabled;
         self.sessions += o.sessions;
@@ -625,15 +610,11 @@ async fn run_client(
                 }
             }
             msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None => {
-                        out.lost = Some("connection closed by the server".to_string());
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => {
-                        out.lost = Some(format!("connection error: {e}"));
+                let text = match read(msg) {
+                    Read::Text(t) => t,
+                    Read::Skip => continue,
+                    Read::Lost(why) => {
+                        out.lost = Some(why);
                         break;
                     }
                 };
@@ -697,7 +678,7 @@ async fn stats(client: &reqwest::Client, cfg: &RunConfig) -> Vec<Option<Recovery
                 .ok()?;
             let v: Value = r.json().await.ok()?;
             let rec = v.get("data")?.get("recovery")?;
-            Some(RecoveryStats::parse(rec))
+            serde_json::from_value(rec.clone()).ok()
         }
     });
     futures_util::future::join_all(reads).await
@@ -1180,6 +1161,24 @@ fn add(into: &mut Deliveries, d: &Deliveries) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn reads_the_servers_recovery_stats() {
+        let s: RecoveryStats = serde_json::from_value(
+            json!({"enabled": true, "keptSessions": 3, "replayedPackets": 7, "overCap": 1}),
+        )
+        .unwrap();
+        assert!(s.enabled);
+        assert_eq!(
+            (s.kept_sessions, s.replayed_packets, s.over_cap, s.recovered),
+            (3, 7, 1, 0)
+        );
+        let out = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            out["kept_sessions"], 3,
+            "reported in the bench's snake_case"
+        );
+    }
 
     #[test]
     fn reads_ids_and_offsets() {
