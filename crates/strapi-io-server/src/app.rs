@@ -33,6 +33,8 @@ pub(crate) struct Gateway {
     io: Io,
     /// The webhook route's state.
     webhooks: Arc<WebhookState>,
+    /// The trends the dashboard draws, sampled while serving.
+    trends: Arc<crate::trends::Trends>,
 }
 
 /// How long a shutdown waits for open webhook windows to go out.
@@ -51,6 +53,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/io/reset-stats", post(monitoring::reset_stats))
         .route("/api/io/roles", get(monitoring::roles))
         .route("/api/io/content-types", get(monitoring::content_types))
+        .route("/api/io/trends", get(crate::trends::trends))
+        .route("/api/io/sockets", get(crate::sockets::list))
+        .route("/api/io/rooms", get(crate::sockets::list_rooms))
         .route(
             "/api/io/monitoring/stats",
             get(monitoring::monitoring_stats),
@@ -157,6 +162,7 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
         body_limit: usize::try_from(c.socket.max_http_buffer_size)
             .unwrap_or(usize::MAX)
             .saturating_add(BODY_OVERHEAD),
+        trends: Default::default(),
     };
     Ok((state, layer))
 }
@@ -166,7 +172,11 @@ pub(crate) async fn state(loaded: &Loaded) -> anyhow::Result<(AppState, IoLayer)
 pub(crate) async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
     let c = &loaded.gateway;
     let (state, layer) = state(loaded).await?;
-    let (io, webhooks) = (state.io.clone(), state.webhooks.clone());
+    let (io, webhooks, trends) = (
+        state.io.clone(),
+        state.webhooks.clone(),
+        state.trends.clone(),
+    );
     let router = router(state).layer(layer);
     // In front of the Socket.IO layer, which would take its path's files for transport requests.
     let router = match &c.socket.serve_client {
@@ -186,6 +196,7 @@ pub(crate) async fn app(loaded: &Loaded) -> anyhow::Result<Gateway> {
         router,
         io,
         webhooks,
+        trends,
     })
 }
 
@@ -231,16 +242,19 @@ pub(crate) async fn serve(
         router,
         io,
         webhooks,
+        trends,
     } = gateway;
     let shutdown = async move {
         shutdown.await;
         webhooks.close_windows(WINDOWS_AT_SHUTDOWN).await;
     };
     let trimmer = crate::memory::spawn_trimmer();
+    let sampler = crate::trends::spawn_sampler(io.clone(), trends);
     let served = io.serve(listener, router, shutdown).await;
     if let Some(trimmer) = trimmer {
         trimmer.abort();
     }
+    sampler.abort();
     served?;
     Ok(())
 }

@@ -17,8 +17,10 @@ mod monitoring;
 mod populate;
 mod published;
 mod rpc;
+mod sockets;
 mod state;
 mod store;
+mod trends;
 mod webhook;
 
 use std::process::ExitCode;

@@ -23,7 +23,8 @@ const LISTED_SOCKETS: usize = 100;
 /// The actions `content-types` reports on.
 const ACTIONS: [&str; 5] = ["create", "update", "delete", "publish", "unpublish"];
 
-fn rss_bytes() -> Option<u64> {
+/// The process's resident memory, from `/proc/self/status`.
+pub(crate) fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) webhook_key: WebhookKey,
     /// Largest request body accepted by the admin routes.
     pub(crate) body_limit: usize,
+    /// The dashboard's trends (sampled while the gateway serves).
+    pub(crate) trends: Arc<crate::trends::Trends>,
 }
 
 impl FromRef<AppState> for Io {

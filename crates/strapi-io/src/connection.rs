@@ -172,10 +172,7 @@ async fn handshake(
     match &result {
         Ok(_) => settle(conn),
         Err(e) => {
-            shared
-                .counters
-                .refused_handshakes
-                .fetch_add(1, Ordering::Relaxed);
+            shared.counters.refused(&e.to_string());
             metrics::counter!("strapi_io_handshake_rejections_total", "reason" => e.to_string())
                 .increment(1);
             tracing::debug!(ns, reason = %e, "handshake refused");

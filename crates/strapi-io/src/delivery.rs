@@ -59,11 +59,23 @@ pub const DISCONNECT_REASON_EVENT: &str = "server-disconnect";
 /// The reason given to a socket that missed a packet because its buffer was full.
 pub(crate) const BUFFER_FULL: &str = "Buffer full";
 
+/// What a broadcast reached, as far as this node knows when it returns.
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    /// Sockets of this node it was queued for; `None` when every node (this one too)
+    /// delivers it from the Redis log, after the send returns.
+    pub(crate) here: Option<usize>,
+    /// Whether other nodes were sent it too.
+    pub(crate) cluster: bool,
+    /// Why the other nodes could not be reached (this node's sockets still got it).
+    pub(crate) cluster_error: Option<String>,
+}
+
 impl Shared {
     /// Sends `event` with `data` to the sockets of namespace `ns` in `rooms` (all when
     /// empty) but those in `except`: here, and on every other node when clustered. When
     /// Redis cannot be reached, this node's sockets still get it and the error is returned
-    /// as `Ok(Some(reason))`.
+    /// in [`Sent::cluster_error`].
     pub(crate) async fn send<T: serde::Serialize + ?Sized>(
         &self,
         ns: &str,
@@ -71,7 +83,7 @@ impl Shared {
         except: &[String],
         event: &str,
         data: &T,
-    ) -> Result<Option<String>, IoError> {
+    ) -> Result<Sent, IoError> {
         let namespace = self
             .engine
             .of(ns)
@@ -99,7 +111,11 @@ impl Shared {
                 settings.max_buffered_bytes,
             );
             return match self.bus.broadcast_logged(&logged, keep, max).await {
-                Ok(_) => Ok(None),
+                Ok(_) => Ok(Sent {
+                    here: None,
+                    cluster: true,
+                    cluster_error: None,
+                }),
                 Err(e) => {
                     // Redis unreachable: this node's sockets still get it, without an offset.
                     let (_, delivery) = self.recovery.broadcast(
@@ -110,8 +126,11 @@ impl Shared {
                         target,
                         Some(settings),
                     );
-                    self.delivered(delivery);
-                    Ok(Some(self.cluster_error("broadcast", e).to_string()))
+                    Ok(Sent {
+                        here: Some(self.delivered(delivery)),
+                        cluster: false,
+                        cluster_error: Some(self.cluster_error("broadcast", e).to_string()),
+                    })
                 }
             };
         }
@@ -123,24 +142,35 @@ impl Shared {
             target,
             recovery.as_ref(),
         );
-        self.delivered(delivery);
+        let here = Some(self.delivered(delivery));
         if !self.clustered() {
-            return Ok(None);
+            return Ok(Sent {
+                here,
+                ..Sent::default()
+            });
         }
         let text = packet.text_bytes();
-        match self
+        let cluster_error = match self
             .bus
             .broadcast(ns, rooms, except, &text, packet.attachments())
             .await
         {
-            Ok(()) => Ok(None),
-            Err(e) => Ok(Some(self.cluster_error("broadcast", e).to_string())),
-        }
+            Ok(()) => None,
+            Err(e) => Some(self.cluster_error("broadcast", e).to_string()),
+        };
+        Ok(Sent {
+            here,
+            cluster: cluster_error.is_none(),
+            cluster_error,
+        })
     }
 
     /// Accounts for a broadcast: packets not queued because a client's buffer is full are
     /// counted and logged (the engine closes those clients at their next heartbeat).
-    pub(crate) fn delivered(&self, delivery: Delivery) {
+    pub(crate) fn delivered(&self, delivery: Delivery) -> usize {
+        self.counters
+            .deliveries
+            .fetch_add(delivery.sent as u64, Ordering::Relaxed);
         if delivery.full > 0 {
             let full = delivery.full as u64;
             self.counters.buffer_full.fetch_add(full, Ordering::Relaxed);
@@ -150,6 +180,7 @@ impl Shared {
                 "client buffer full: packet not queued, the client is closed at its next heartbeat"
             );
         }
+        delivery.sent
     }
 
     /// Accounts for a packet sent to one socket: one that could not be queued because the
@@ -157,6 +188,9 @@ impl Shared {
     /// packet — the socket is disconnected with the reason `Buffer full`. A closed socket is
     /// simply gone.
     pub(crate) fn sent_to_one(&self, socket: &SocketRef, sent: Result<(), SendError>) {
+        if sent.is_ok() {
+            self.counters.deliveries.fetch_add(1, Ordering::Relaxed);
+        }
         if let Err(SendError::Full) = sent {
             self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("strapi_io_buffer_full_total").increment(1);

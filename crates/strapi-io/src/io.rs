@@ -20,6 +20,7 @@ use crate::delivery::{DISCONNECT_REASON_EVENT, disconnect_with_reason, tell_clos
 use crate::errors::IoError;
 use crate::live::Live;
 use crate::locate::{Located, Member, visible_rooms};
+use crate::monitor::Reach;
 use crate::monitor::{EventLogEntry, EventStats};
 use crate::shared::check_event_name;
 use crate::stats::IoStats;
@@ -147,6 +148,10 @@ impl Io {
         let sanitizer = shared.sanitizer(&settings);
         let clustered = shared.clustered();
         let mut reached = 0;
+        let mut reach = Reach {
+            recipients: Some(0),
+            ..Reach::default()
+        };
         let mut undeclared = std::collections::BTreeSet::new();
         let mut cluster_error = None;
         for audience in shared.directory.audiences().iter() {
@@ -184,13 +189,16 @@ impl Io {
                     serde_json::to_value(action).unwrap_or_default(),
                 );
             }
-            if let Some(e) = shared.send("/", &rooms, &[], &event, &payload).await? {
+            let sent = shared.send("/", &rooms, &[], &event, &payload).await?;
+            reach.add(&sent);
+            reach.targets.extend(rooms);
+            if let Some(e) = sent.cluster_error {
                 cluster_error = Some(e);
             }
             reached += 1;
         }
         shared.undeclared(undeclared);
-        shared.record(&event, "emit", reached, Vec::new(), started);
+        shared.record(&event, "emit", reached, reach, started);
         Ok(EmitReport {
             event: Some(event),
             audiences: reached,
@@ -206,9 +214,9 @@ impl Io {
         let data = self.shared.prepare_raw(&opts.event, &opts.data)?;
         let rooms = opts.rooms.filter(|r| !r.is_empty());
         let to = rooms.clone().unwrap_or_default();
-        self.shared.send("/", &to, &[], &opts.event, &data).await?;
-        self.shared
-            .record(&opts.event, "raw", 1, rooms.unwrap_or_default(), started);
+        let sent = self.shared.send("/", &to, &[], &opts.event, &data).await?;
+        let reach = Reach::of(rooms.unwrap_or_default(), &sent);
+        self.shared.record(&opts.event, "raw", 1, reach, started);
         Ok(())
     }
 
@@ -272,9 +280,9 @@ impl Io {
             None => return Ok(()),
         }
         let to = [socket_id.to_string()];
-        self.shared.send("/", &to, &[], event, &data).await?;
-        self.shared
-            .record(event, "private", 1, vec![socket_id.to_string()], started);
+        let sent = self.shared.send("/", &to, &[], event, &data).await?;
+        let reach = Reach::of(vec![socket_id.to_string()], &sent);
+        self.shared.record(event, "private", 1, reach, started);
         Ok(())
     }
 
@@ -288,11 +296,12 @@ impl Io {
         let data = self.shared.prepare_raw(event, data)?;
         let started = std::time::Instant::now();
         // Every socket is in the room named by its id.
-        self.shared
+        let sent = self
+            .shared
             .send("/", &[], &[socket_id.to_string()], event, &data)
             .await?;
-        self.shared
-            .record(event, "broadcast", 1, Vec::new(), started);
+        let reach = Reach::of(Vec::new(), &sent);
+        self.shared.record(event, "broadcast", 1, reach, started);
         Ok(())
     }
 
@@ -313,9 +322,9 @@ impl Io {
             return Err(IoError::UnknownNamespace(namespace.to_string()));
         }
         let started = std::time::Instant::now();
-        self.shared.send(&path, &[], &[], event, &data).await?;
-        self.shared
-            .record(event, "namespace", 1, vec![path], started);
+        let sent = self.shared.send(&path, &[], &[], event, &data).await?;
+        let reach = Reach::of(vec![path], &sent);
+        self.shared.record(event, "namespace", 1, reach, started);
         Ok(())
     }
 
@@ -425,10 +434,12 @@ impl Io {
         let id = entity_id(id).ok_or_else(|| IoError::InvalidEvent(format!("entity id {id}")))?;
         let started = std::time::Instant::now();
         let room = entity_room(uid, &id);
-        self.shared
+        let sent = self
+            .shared
             .send("/", std::slice::from_ref(&room), &[], event, &data)
             .await?;
-        self.shared.record(event, "entity", 1, vec![room], started);
+        let reach = Reach::of(vec![room], &sent);
+        self.shared.record(event, "entity", 1, reach, started);
         Ok(())
     }
 
@@ -524,6 +535,12 @@ impl Io {
         for a in self.shared.counters.all().into_iter().chain(recovery) {
             a.store(0, Ordering::Relaxed);
         }
+        self.shared
+            .counters
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// How long the server has been up.
@@ -583,6 +600,8 @@ impl Io {
             flood_disconnects: get(&c.flood_disconnects),
             heartbeat_disconnects: get(&c.heartbeat_disconnects),
             refused_handshakes: get(&c.refused_handshakes),
+            refused_handshakes_by_reason: c.refusals(),
+            deliveries: get(&c.deliveries),
             slow_consumer_disconnects: get(&c.stalled_writes),
             cluster_errors: get(&c.cluster_errors),
             ambiguous_requests: get(&c.ambiguous_requests),

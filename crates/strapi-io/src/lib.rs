@@ -44,6 +44,7 @@ mod guard;
 mod handlers;
 mod io;
 mod limits;
+mod listing;
 mod live;
 mod locate;
 mod monitor;
@@ -88,5 +89,6 @@ pub use strapi_directory::{
 pub use strapi_io_core as core;
 pub use types::{
     EmitOptions, EmitReport, EntitySocket, EntitySubscription, EntitySubscriptionResult,
-    EntitySubscriptions, EventMeta, RawOptions, SocketInfo, StrapiAction,
+    EntitySubscriptions, EventMeta, RawOptions, SocketDetails, SocketInfo, SocketListing,
+    StrapiAction,
 };

@@ -26,9 +26,49 @@ pub struct EventLogEntry {
     pub kind: &'static str,
     /// Audiences a payload was prepared for (`emit`), or 1.
     pub audiences: usize,
-    /// Target rooms, socket or namespace, when not everyone.
+    /// Who it went to, when not everyone: the audience rooms of a content event (or the
+    /// entity rooms of an audience that may read but not list), the rooms of a raw event,
+    /// the socket of a private message, the namespace, the entity room.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// Sockets of this node it was queued for; absent when every node delivers it from
+    /// the Redis log (cluster mode with connection recovery), after it was logged here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<usize>,
+    /// Whether it was also sent to the other nodes of the cluster (their recipients are
+    /// counted there).
+    pub other_nodes: bool,
+}
+
+/// Who an event reached, as [`EventLogEntry`] reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Reach {
+    /// Target rooms, socket or namespace (empty: everyone).
+    pub(crate) targets: Vec<String>,
+    /// Sockets of this node it was queued for, when known.
+    pub(crate) recipients: Option<usize>,
+    /// Sent to the other nodes too.
+    pub(crate) other_nodes: bool,
+}
+
+impl Reach {
+    /// Adds what one send reached.
+    pub(crate) fn add(&mut self, sent: &crate::delivery::Sent) {
+        self.recipients = match (self.recipients, sent.here) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.other_nodes |= sent.cluster;
+    }
+
+    /// What one send to `targets` reached.
+    pub(crate) fn of(targets: Vec<String>, sent: &crate::delivery::Sent) -> Reach {
+        Reach {
+            targets,
+            recipients: sent.here,
+            other_nodes: sent.cluster,
+        }
+    }
 }
 
 /// Event statistics.
@@ -75,7 +115,7 @@ impl Monitor {
         event: &str,
         kind: &'static str,
         audiences: usize,
-        targets: Vec<String>,
+        reach: Reach,
         elapsed: Duration,
         log_size: usize,
     ) {
@@ -104,7 +144,9 @@ impl Monitor {
                 event: event.to_string(),
                 kind,
                 audiences,
-                targets,
+                targets: reach.targets,
+                recipients: reach.recipients,
+                other_nodes: reach.other_nodes,
             });
             while log.len() > log_size {
                 log.pop_front();
@@ -171,9 +213,28 @@ mod tests {
     fn counts_logs_and_resets() {
         let m = Monitor::new();
         for _ in 0..3 {
-            m.record("article:create", "emit", 2, vec![], Duration::ZERO, 2);
+            m.record(
+                "article:create",
+                "emit",
+                2,
+                Reach::default(),
+                Duration::ZERO,
+                2,
+            );
         }
-        m.record("ping", "raw", 1, vec!["lobby".into()], Duration::ZERO, 2);
+        let sent = crate::delivery::Sent {
+            here: Some(4),
+            cluster: true,
+            cluster_error: None,
+        };
+        m.record(
+            "ping",
+            "raw",
+            1,
+            Reach::of(vec!["lobby".into()], &sent),
+            Duration::ZERO,
+            2,
+        );
         let s = m.stats();
         assert_eq!(s.total, 4);
         assert_eq!(s.by_type["article:create"], 3);
@@ -183,6 +244,16 @@ mod tests {
         assert_eq!(log.len(), 2, "bounded by the log size");
         assert_eq!(log[0].event, "ping");
         assert_eq!(log[0].targets, vec!["lobby"]);
+        assert_eq!((log[0].recipients, log[0].other_nodes), (Some(4), true));
+        let mut reach = Reach::of(vec!["a".into()], &sent);
+        reach.add(&crate::delivery::Sent {
+            here: None,
+            ..Default::default()
+        });
+        assert_eq!(
+            reach.recipients, None,
+            "unknown once one send is delivered later"
+        );
         m.reset();
         assert_eq!(m.stats().total, 0);
         assert!(m.log(10).is_empty());

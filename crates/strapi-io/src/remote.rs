@@ -73,6 +73,10 @@ impl Local for Shared {
             .collect()
     }
 
+    fn details(&self, ns: &str) -> Vec<bytes::Bytes> {
+        self.local_details_encoded(ns)
+    }
+
     fn apply(&self, ns: &str, id: &str, op: &RemoteOp) -> bool {
         let Some(socket) = self.engine.of(ns).and_then(|n| n.get(id)) else {
             return false;

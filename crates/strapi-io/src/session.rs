@@ -37,6 +37,8 @@ pub(crate) struct Session {
     pub(crate) closing: AtomicBool,
     /// Its part in connection state recovery (its client's pid, what to replay).
     pub(crate) resumable: Resumable,
+    /// When it was admitted, ms since the epoch.
+    pub(crate) connected_at: i64,
     /// Holds the socket's place in `maxConnections`; released when the socket is dropped.
     _slot: ConnectionSlot,
 }
@@ -68,6 +70,7 @@ impl Session {
             anonymous,
             closing: AtomicBool::new(false),
             resumable,
+            connected_at: crate::directory::unix_millis(),
             _slot: slot,
         }
     }

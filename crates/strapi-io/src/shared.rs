@@ -152,7 +152,7 @@ impl Shared {
         event: &str,
         kind: &'static str,
         audiences: usize,
-        targets: Vec<String>,
+        reach: crate::monitor::Reach,
         started: std::time::Instant,
     ) {
         let settings = self.settings();
@@ -162,7 +162,7 @@ impl Shared {
             0
         };
         self.monitor
-            .record(event, kind, audiences, targets, started.elapsed(), log_size);
+            .record(event, kind, audiences, reach, started.elapsed(), log_size);
     }
 
     pub(crate) fn sanitizer<'a>(&'a self, settings: &'a Settings) -> Sanitizer<'a> {

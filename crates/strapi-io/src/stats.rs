@@ -1,7 +1,9 @@
 //! What went wrong for clients, counted: the [`Counters`] every part of the runtime
 //! increments, and [`IoStats`], their snapshot with the connection figures.
 
-use std::sync::atomic::AtomicU64;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of what went wrong for clients, for stats and logs.
 #[derive(Debug, Default)]
@@ -42,10 +44,14 @@ pub(crate) struct Counters {
     pub(crate) refreshes: AtomicU64,
     /// Refused `refresh-token` events.
     pub(crate) refused_refreshes: AtomicU64,
+    /// Packets queued for sockets of this node (one per socket reached).
+    pub(crate) deliveries: AtomicU64,
+    /// Refused handshakes by reason (the refusal's message: a fixed set).
+    pub(crate) refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A snapshot of the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IoStats {
     /// Connected sockets.
@@ -60,6 +66,10 @@ pub struct IoStats {
     pub heartbeat_disconnects: u64,
     /// Handshakes refused.
     pub refused_handshakes: u64,
+    /// Handshakes refused, by reason (`Authentication required`, `Token expired`, …).
+    pub refused_handshakes_by_reason: BTreeMap<String, u64>,
+    /// Packets queued for this node's sockets since start (one per socket reached).
+    pub deliveries: u64,
     /// Connections closed because the client stopped reading (a write stalled).
     pub slow_consumer_disconnects: u64,
     /// Operations that could not reach the other nodes of the cluster.
@@ -100,7 +110,7 @@ pub struct IoStats {
 
 impl Counters {
     /// Every counter, for zeroing them all.
-    pub(crate) fn all(&self) -> [&AtomicU64; 18] {
+    pub(crate) fn all(&self) -> [&AtomicU64; 19] {
         [
             &self.buffer_full,
             &self.rate_limited,
@@ -120,6 +130,27 @@ impl Counters {
             &self.expired_disconnects,
             &self.refreshes,
             &self.refused_refreshes,
+            &self.deliveries,
         ]
+    }
+
+    /// Counts a refused handshake and its reason.
+    pub(crate) fn refused(&self, reason: &str) {
+        self.refused_handshakes.fetch_add(1, Ordering::Relaxed);
+        let mut by = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        match by.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                by.insert(reason.to_string(), 1);
+            }
+        }
+    }
+
+    /// The refusals by reason.
+    pub(crate) fn refusals(&self) -> BTreeMap<String, u64> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

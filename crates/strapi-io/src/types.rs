@@ -174,3 +174,45 @@ pub struct EntitySubscriptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// One socket as the dashboard lists it (`Io::socket_details`): who, where, since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketDetails {
+    /// Socket id.
+    pub id: String,
+    /// Its namespace (`/`, `/admin`).
+    pub namespace: String,
+    /// The node it is connected to (this node's id standalone).
+    pub node: String,
+    /// The user, for JWT sockets.
+    pub user: Option<UserInfo>,
+    /// The role type, or the API token's name.
+    pub role: String,
+    /// Its audience room (`io-role-public`, `io-token-<id>`).
+    pub audience: String,
+    /// Its rooms as users see them (its own id and the server's internal rooms left out):
+    /// the audience room, private rooms, rooms it joined, entity rooms.
+    pub rooms: Vec<String>,
+    /// Its entity subscriptions (`api::article.article:1`).
+    pub subscriptions: Vec<String>,
+    /// `websocket` or `polling`.
+    pub transport: String,
+    /// The client's address, when known.
+    pub address: Option<String>,
+    /// When it connected, ms since the epoch.
+    pub connected_at: i64,
+}
+
+/// Every socket of every node, as far as the nodes answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SocketListing {
+    /// The sockets, in no particular order.
+    pub sockets: Vec<SocketDetails>,
+    /// Whether a node listed only part of its sockets (over 10,000 on one node).
+    pub truncated: bool,
+    /// Set when the other nodes could not be asked (only this node's sockets are listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_error: Option<String>,
+}

@@ -217,6 +217,9 @@ fn admin_routes() -> Vec<(Method, &'static str, Value)> {
         (Method::GET, "/api/io/roles", Value::Null),
         (Method::GET, "/api/io/content-types", Value::Null),
         (Method::GET, "/api/io/monitoring/stats", Value::Null),
+        (Method::GET, "/api/io/trends", Value::Null),
+        (Method::GET, "/api/io/sockets", Value::Null),
+        (Method::GET, "/api/io/rooms", Value::Null),
         (Method::GET, "/api/io/settings", Value::Null),
         (Method::PUT, "/api/io/settings", json!({})),
         (Method::POST, "/api/io/directory/invalidate", Value::Null),
@@ -784,6 +787,39 @@ async fn stats_show_every_counter() {
     );
     assert_eq!(stats["entryEvents"], stats["webhooks"]);
     assert_eq!(stats["socketsListed"], 100);
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_sockets_rooms_and_trends() {
+    let g = demo().await;
+    let a = admin_get(&g, "/api/io/sockets?search=x&page=1&pageSize=10").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.data(), json!([]), "no socket in process");
+    assert_eq!(
+        a.json()["meta"],
+        json!({"pagination": {"page": 1, "pageSize": 10, "pageCount": 0, "total": 0}, "truncated": false})
+    );
+    let a = admin_get(&g, "/api/io/rooms").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.data(), json!([]));
+    for bad in [
+        "/api/io/sockets?pageSize=1000",
+        "/api/io/sockets?page=0",
+        "/api/io/sockets?order=id",
+        "/api/io/sockets?room=a&room=b",
+        "/api/io/rooms?room=lobby",
+    ] {
+        let a = admin_get(&g, bad).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text);
+        assert_eq!(a.json()["error"]["name"], "ValidationError", "{bad}");
+    }
+    // Trends: sampled while the gateway serves (none in process), with their period.
+    let a = admin_get(&g, "/api/io/trends").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(
+        a.data(),
+        json!({"intervalSeconds": 10, "capacity": 360, "samples": []})
+    );
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@
 //!                        3 send bytes text, list<bytes> attachments | 4 disconnect
 //!   4 sockets answer   u64 request, u8 truncated (0|1), list<{str id, list<str> rooms}>
 //!   5 apply answer     u64 request, u8 applied (0|1)
+//!   6 details request  u64 request, str ns
+//!   7 details answer   u64 request, u8 truncated (0|1), list<bytes> (one JSON object per socket)
 //! ```
 //!
 //! Anyone with access to Redis may publish on these channels: a message that does not decode
@@ -67,6 +69,8 @@ const KIND_SOCKETS_REQUEST: u8 = 2;
 const KIND_APPLY_REQUEST: u8 = 3;
 const KIND_SOCKETS_ANSWER: u8 = 4;
 const KIND_APPLY_ANSWER: u8 = 5;
+const KIND_DETAILS_REQUEST: u8 = 6;
+const KIND_DETAILS_ANSWER: u8 = 7;
 
 const OP_JOIN: u8 = 1;
 const OP_LEAVE: u8 = 2;
@@ -87,6 +91,9 @@ pub(crate) trait Local: Send + Sync + 'static {
     /// Delivers a logged broadcast (any node's, this one's included), its offset `offset`,
     /// as [`Local::broadcast`] does; logged broadcasts come in the log's order.
     fn logged(&self, offset: &str, broadcast: Broadcast);
+    /// The local sockets of `ns` described for a listing, one JSON object each (the bus
+    /// carries them as they are; the asking node reads them).
+    fn details(&self, ns: &str) -> Vec<Bytes>;
 }
 
 /// A broadcast: one encoded Socket.IO packet (its text and binary attachments) for the
@@ -312,6 +319,25 @@ impl Bus {
         Ok(found)
     }
 
+    /// Every other node's sockets of `ns`, described (see [`Local::details`]): the
+    /// descriptions, and whether a node listed only part of its sockets. Empty standalone.
+    pub(crate) async fn details(&self, ns: &str) -> Result<(Vec<Bytes>, bool), BusError> {
+        let (mut found, mut cut) = (Vec::new(), false);
+        self.ask(
+            KIND_DETAILS_REQUEST,
+            |w| w.str(ns),
+            |_, answer| {
+                if let Answer::Details { sockets, truncated } = answer {
+                    cut |= truncated;
+                    found.extend(sockets);
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .await?;
+        Ok((found, cut))
+    }
+
     /// Applies `op` to socket `id` of `ns` on whichever other node has it: `Ok(true)` as soon
     /// as one node says it did, `Ok(false)` when every node that answered by the timeout
     /// (at least one) said it has no such socket, [`BusError::NoAnswer`] when none answered.
@@ -528,6 +554,9 @@ fn handle(
                     &local.sockets(&ns, &rooms),
                     MAX_MESSAGE_BYTES,
                 ),
+                Ask::Details => {
+                    encode_details_answer(&shared.node, id, &local.details(&ns), MAX_MESSAGE_BYTES)
+                }
                 Ask::Apply { socket, op } => {
                     let applied = local.apply(&ns, &socket, &op);
                     let mut w = Writer::frame(KIND_APPLY_ANSWER, &shared.node);
@@ -571,6 +600,7 @@ enum Body {
 #[derive(Debug, PartialEq, Eq)]
 enum Ask {
     Sockets { rooms: Vec<String> },
+    Details,
     Apply { socket: String, op: RemoteOp },
 }
 
@@ -582,6 +612,11 @@ enum Answer {
         truncated: bool,
     },
     Applied(bool),
+    Details {
+        /// One JSON object per socket, as the node wrote it.
+        sockets: Vec<Bytes>,
+        truncated: bool,
+    },
 }
 
 /// Encodes a sockets answer, listing at most [`MAX_SOCKETS_PER_ANSWER`] sockets and no more
@@ -610,6 +645,25 @@ fn encode_sockets_answer(
         w.str(&s.id);
         w.strs(&s.rooms);
     }
+    w.0
+}
+
+/// Encodes a details answer, listing at most [`MAX_SOCKETS_PER_ANSWER`] sockets and no more
+/// than fit in `max_bytes`.
+fn encode_details_answer(node: &str, id: u64, sockets: &[Bytes], max_bytes: usize) -> Vec<u8> {
+    let mut w = Writer::frame(KIND_DETAILS_ANSWER, node);
+    w.u64(id);
+    let mut size = w.0.len() + 1 + 4;
+    let mut fit = 0;
+    for s in sockets.iter().take(MAX_SOCKETS_PER_ANSWER) {
+        if size + 4 + s.len() > max_bytes {
+            break;
+        }
+        size += 4 + s.len();
+        fit += 1;
+    }
+    w.u8((fit < sockets.len()).into());
+    w.blobs(&sockets[..fit]);
     w.0
 }
 
@@ -755,6 +809,18 @@ fn decode(buf: Bytes) -> Result<Frame, DecodeError> {
         KIND_APPLY_ANSWER => Body::Answer {
             id: r.u64()?,
             answer: Answer::Applied(r.flag()?),
+        },
+        KIND_DETAILS_REQUEST => Body::Request {
+            id: r.u64()?,
+            ns: r.str()?,
+            ask: Ask::Details,
+        },
+        KIND_DETAILS_ANSWER => Body::Answer {
+            id: r.u64()?,
+            answer: Answer::Details {
+                truncated: r.flag()?,
+                sockets: r.list(MAX_SOCKETS_PER_ANSWER, Reader::bytes)?,
+            },
         },
         other => return Err(DecodeError::Kind(other)),
     };

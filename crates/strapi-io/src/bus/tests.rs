@@ -45,6 +45,12 @@ fn frames() -> Vec<Vec<u8>> {
     w.u64(3);
     w.u8(1);
     out.push(w.0);
+    let mut w = Writer::frame(KIND_DETAILS_REQUEST, "n1");
+    w.u64(9);
+    w.str("/");
+    out.push(w.0);
+    let details = [Bytes::from_static(b"{\"id\":\"s\"}"), Bytes::new()];
+    out.push(encode_details_answer("n2", 9, &details, MAX_MESSAGE_BYTES));
     out
 }
 
@@ -120,6 +126,41 @@ fn every_kind_of_message_reads_back_as_written() {
             answer: Answer::Applied(true),
         }
     );
+    assert_eq!(
+        decoded[8].body,
+        Body::Request {
+            id: 9,
+            ns: "/".into(),
+            ask: Ask::Details,
+        }
+    );
+    assert_eq!(
+        decoded[9].body,
+        Body::Answer {
+            id: 9,
+            answer: Answer::Details {
+                sockets: vec![Bytes::from_static(b"{\"id\":\"s\"}"), Bytes::new()],
+                truncated: false,
+            },
+        }
+    );
+}
+
+#[test]
+fn details_answers_are_bounded_by_bytes() {
+    let many: Vec<Bytes> = (0..10).map(|_| Bytes::from(vec![b'x'; 100])).collect();
+    // Room for the header and three of them.
+    let frame = encode_details_answer("n", 1, &many, 40 + 3 * 104);
+    match decode(Bytes::from(frame)).unwrap().body {
+        Body::Answer {
+            answer: Answer::Details { sockets, truncated },
+            ..
+        } => {
+            assert!(truncated);
+            assert!((2..=3).contains(&sockets.len()), "{}", sockets.len());
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -177,7 +218,7 @@ fn garbage_is_refused_without_panicking() {
     };
     for _ in 0..20_000 {
         let len = (next() % 64) as usize;
-        let mut buf = vec![VERSION, (next() % 7) as u8];
+        let mut buf = vec![VERSION, (next() % 9) as u8];
         buf.extend((0..len).map(|_| {
             let b = next() as u8;
             // Mostly small lengths, so that reads get past the first field.
@@ -293,6 +334,15 @@ impl Local for Recorder {
                 node: "whatever the runtime says".into(),
                 rooms: s.2.clone(),
             })
+            .collect()
+    }
+
+    fn details(&self, ns: &str) -> Vec<Bytes> {
+        let sockets = self.sockets.lock().unwrap();
+        sockets
+            .iter()
+            .filter(|s| s.0 == ns)
+            .map(|s| Bytes::from(format!("{{\"id\":\"{}\"}}", s.1)))
             .collect()
     }
 
