@@ -54,6 +54,7 @@ impl<H: Handler> Engine<H> {
                 handler,
                 namespaces: map,
                 sessions: RwLock::new(HashMap::new()),
+                running: Default::default(),
             }),
         }
     }
@@ -103,6 +104,13 @@ impl<H: Handler> Engine<H> {
     pub fn drop_connection(&self, socket: &crate::socket::SocketRef<H>) {
         self.inner
             .close(socket.conn(), DisconnectReason::TransportClose);
+    }
+
+    /// Resolves once every WebSocket connection task has ended: after [`Engine::close_all`],
+    /// once each has written its queued packets and close frame (or its one-second grace
+    /// passed). A process that exits before would cut those last packets off.
+    pub async fn transports_finished(&self) {
+        self.inner.running.idle().await;
     }
 
     /// Closes every session (each socket gets `reason`), e.g. at shutdown.

@@ -3,6 +3,7 @@
 //! transport module works on it; [`crate::Engine`] is its public front.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::config::EngineConfig;
@@ -20,6 +21,49 @@ pub(crate) struct Inner<H: Handler> {
     pub(crate) handler: Arc<H>,
     pub(crate) namespaces: HashMap<Box<str>, Arc<Namespace<H>>>,
     pub(crate) sessions: RwLock<HashMap<Id, Arc<Conn<H>>>>,
+    /// WebSocket connection tasks still running.
+    pub(crate) running: Arc<Running>,
+}
+
+/// Counts the WebSocket connection tasks still running, so that a shutdown can wait until
+/// each has written its last packets and close frame (a session is forgotten as soon as it
+/// closes; its task ends after its grace).
+#[derive(Debug, Default)]
+pub(crate) struct Running {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One running task; dropping it counts it out.
+pub(crate) struct RunningTask(Arc<Running>);
+
+impl Running {
+    /// Counts a task in until the guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> RunningTask {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        RunningTask(self.clone())
+    }
+
+    /// Resolves once no task runs.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl<H: Handler> Inner<H> {
@@ -83,5 +127,32 @@ impl<H: Handler> Inner<H> {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(sid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Running;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn idle_waits_for_every_running_task() {
+        let running = Arc::new(Running::default());
+        running.idle().await;
+        let a = running.enter();
+        let b = running.enter();
+        let waiter = tokio::spawn({
+            let running = running.clone();
+            async move { running.idle().await }
+        });
+        drop(a);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "one task still runs");
+        drop(b);
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("idle once the last task ended")
+            .unwrap();
     }
 }

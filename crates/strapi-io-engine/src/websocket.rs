@@ -85,7 +85,9 @@ pub(crate) fn upgrade<H: Handler, B>(
     };
     drop(parts);
     let inner = inner.clone();
+    let running = inner.running.enter();
     tokio::spawn(async move {
+        let _running = running;
         match on_upgrade.await {
             Ok(upgraded) => run(inner, conn, TokioIo::new(upgraded), probing).await,
             Err(_) if probing => cancel_upgrade(&conn),

@@ -32,6 +32,9 @@ use crate::types::{
 
 use crate::shared::Shared;
 
+/// How long closing every socket waits for their WebSocket tasks to write their last
+/// packets (each has a one-second grace).
+const TRANSPORTS_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Who is connected: see [`Io::connections`].
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -771,7 +774,8 @@ impl Io {
     }
 
     /// Tells every socket why (`server-disconnect { reason }`), then closes every connection
-    /// (the clients reconnect by themselves, as after Node's `io.close()`).
+    /// (the clients reconnect by themselves, as after Node's `io.close()`); returns once the
+    /// WebSocket connections have written their last packets (at most a few seconds).
     pub async fn close_with_reason(&self, reason: &str) {
         for ns in &self.shared.namespaces {
             if let Some(namespace) = self.shared.engine.of(ns.as_str()) {
@@ -787,5 +791,14 @@ impl Io {
         self.shared
             .engine
             .close_all(DisconnectReason::ServerShuttingDown);
+        // Each WebSocket task writes what is queued, then its close frame, within a second:
+        // returning before would let a process that exits next cut those last packets off.
+        let finished = self.shared.engine.transports_finished();
+        if tokio::time::timeout(TRANSPORTS_GRACE, finished)
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSocket connections still closing after {TRANSPORTS_GRACE:?}");
+        }
     }
 }
