@@ -4,13 +4,13 @@
 // their member counts, acting on a socket through the RPC, the event log saying who an event
 // reached, and the counters the trends are drawn from.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { ack, connect, connectError, idOf, uniq } from "./helpers/clients.mjs";
 import { adminGet, call, request, stats } from "./helpers/http.mjs";
-import { startRedis } from "./helpers/redis.mjs";
-import { startServerWith, useServer } from "./helpers/server.mjs";
+import { useTwoNodes } from "./helpers/cluster.mjs";
+import { useServer } from "./helpers/server.mjs";
 import { ARTICLE, legacyJwt } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
 
@@ -135,23 +135,10 @@ describe("dashboard routes, one node", () => {
 });
 
 describe("dashboard routes, two nodes", () => {
-  let redis;
-  let a;
-  let b;
-  before(async () => {
-    redis = await startRedis();
-    const env = { STRAPI_IO_REDIS_URL: redis.url };
-    a = await startServerWith({}, { env });
-    b = await startServerWith({}, { env });
-    await waitUntil(async () => (await stats(a.url)).cluster?.nodes?.length === 2, { ms: 10_000, what: "two nodes" });
-  });
-  after(async () => {
-    await a?.stop();
-    await b?.stop();
-    await redis?.stop();
-  });
+  const nodes = useTwoNodes();
 
   test("node A lists node B's sockets, and acts on them", async () => {
+    const { a, b } = nodes;
     const onB = await connect(b.url, { auth: { token: legacyJwt(1) } });
     const id = await idOf(onB);
     const listed = await sockets(a.url, "?search=editor");

@@ -3,14 +3,14 @@
 // socket (`socket.recovered`) and gets every event sent meanwhile once, in order — or a new
 // session when its session expired or it missed more than the caps allow.
 
-import { test, describe, before, after } from "node:test";
+import { test, describe, after } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { connect, uniq } from "./helpers/clients.mjs";
 import { call, request, stats } from "./helpers/http.mjs";
 import { Proxy } from "./helpers/proxy.mjs";
-import { startRedis } from "./helpers/redis.mjs";
+import { useTwoNodes } from "./helpers/cluster.mjs";
 import { startServerWith, useServer } from "./helpers/server.mjs";
 import { ARTICLE, COMMENT, COMMENTS_ONLY_TOKEN } from "./helpers/strapi.mjs";
 import { waitUntil } from "./helpers/wait.mjs";
@@ -234,23 +234,10 @@ describe("connection state recovery, one node", () => {
 });
 
 describe("connection state recovery across two nodes on one Redis", () => {
-  let redis;
-  let a;
-  let b;
-  before(async () => {
-    redis = await startRedis();
-    const env = { STRAPI_IO_REDIS_URL: redis.url };
-    a = await startServerWith({}, { env });
-    b = await startServerWith({}, { env });
-    await waitUntil(async () => (await stats(a.url)).cluster?.nodes?.length === 2, { ms: 10_000, what: "two nodes" });
-  });
-  after(async () => {
-    await a?.stop();
-    await b?.stop();
-    await redis?.stop();
-  });
+  const nodes = useTwoNodes();
 
   test("a client of node A that comes back on node B recovers, and gets the 20 events once, in order", async () => {
+    const { a, b, redis } = nodes;
     const { proxy, socket } = await droppable({}, a.url);
     const id = socket.id;
     const event = uniq("news");
@@ -299,6 +286,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
   });
 
   test("a node started while the client was away recovers it from the Redis stream", async () => {
+    const { a, b, redis } = nodes;
     const { proxy, socket } = await droppable({}, a.url);
     const id = socket.id;
     const event = uniq("late");
@@ -336,6 +324,7 @@ describe("connection state recovery across two nodes on one Redis", () => {
   });
 
   test("past maxDisconnectionDuration the other node gives a new session", async () => {
+    const { a, b, redis } = nodes;
     for (const node of [a, b]) await putRecovery(node.url, { maxDisconnectionDuration: 500 });
     try {
       const { proxy, socket } = await droppable({}, a.url);
