@@ -46,7 +46,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(monitoring::health))
         .route("/metrics", get(monitoring::metrics))
-        .route("/dashboard", get(monitoring::dashboard))
+        .route("/dashboard", get(crate::dashboard::page))
         .route("/api/io/stats", get(monitoring::stats))
         .route("/api/io/event-log", get(monitoring::event_log))
         .route("/api/io/test-event", post(monitoring::test_event))

@@ -8,6 +8,7 @@ mod client_bundle;
 mod clock;
 mod cluster;
 mod config;
+mod dashboard;
 mod entries;
 mod forward;
 mod http;

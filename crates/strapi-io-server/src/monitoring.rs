@@ -1,6 +1,6 @@
 //! The plugin's monitoring routes (`stats`, `event-log`, `test-event`, `reset-stats`,
 //! `roles`, `content-types`, `monitoring/stats`) behind the admin token, plus `/metrics`
-//! (Prometheus text) and `/health`.
+//! (Prometheus text) and `/health`. The dashboard page is `dashboard.rs`.
 
 use std::sync::OnceLock;
 
@@ -304,17 +304,4 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
-}
-
-/// `GET /dashboard`: the monitoring page. It holds no data itself; it asks for the admin
-/// token and reads the admin routes with it.
-pub(crate) async fn dashboard() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        include_str!("dashboard.html"),
-    )
-        .into_response()
 }

@@ -1009,6 +1009,13 @@ async fn health_metrics_and_the_dashboard_are_public() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
     assert_eq!(a.headers[header::CACHE_CONTROL], "no-store");
+    let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(
+        csp.contains("connect-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(a.headers[header::X_FRAME_OPTIONS], "DENY");
     assert!(
         a.text.contains("<html"),
         "{}",
