@@ -149,7 +149,7 @@ describe("GET /api/io/stats", () => {
 });
 
 describe("GET /api/io/event-log", () => {
-  test("?limit=2 → the two newest entries, newest first, {timestamp, event, kind, audiences, targets?}", async () => {
+  test("?limit=2 → the two newest entries, newest first, {timestamp, event, kind, audiences, targets, recipients, otherNodes}", async () => {
     assert.equal((await request(url, "/api/io/reset-stats", { method: "POST" })).status, 200);
     assert.deepEqual(await adminGet(url, "/api/io/event-log"), [], "empty after reset-stats");
     const t0 = Date.now();
@@ -167,10 +167,14 @@ describe("GET /api/io/event-log", () => {
     assert.equal(newest.kind, "raw");
     assert.equal(newest.audiences, 1);
     assert.deepEqual(newest.targets, [room]);
+    assert.equal(newest.recipients, 0, "nobody is in the room");
+    assert.equal(newest.otherNodes, false);
     assert.equal(older.event, "article:update");
     assert.equal(older.kind, "emit");
     assert.equal(older.audiences, 4, "Public, Authenticated, Editor, dashboard: routed article updates");
-    assert.ok(!("targets" in older) || older.targets.length === 0, JSON.stringify(older));
+    assert.deepEqual([...older.targets].sort(), Object.keys(BASE_AUDIENCES).sort(), "a content event names its audiences");
+    assert.ok(older.recipients >= 4, `the four base clients at least: ${JSON.stringify(older)}`);
+    assert.equal(older.otherNodes, false);
     for (const entry of log) {
       assert.ok(entry.timestamp >= t0 - 1000 && entry.timestamp <= Date.now() + 1000, `timestamp ${entry.timestamp}`);
     }
