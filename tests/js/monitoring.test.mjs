@@ -309,6 +309,7 @@ describe("GET /metrics and /health (no token)", () => {
     const before = await metricsText();
     const creates = metric(before, 'strapi_io_events_total{event="article:create",kind="emit"}') ?? 0;
     const rejectedBefore = metric(before, 'strapi_io_handshake_rejections_total{reason="Invalid credentials"}') ?? 0;
+    const queuedBefore = metric(before, "strapi_io_socket_deliveries_total") ?? 0;
 
     await call(url, "emit", { event: "create", schema: ARTICLE, data: { id: 3, documentId: "article-3", title: "m" } });
     const forged = signJwt({ id: 1, exp: Math.floor(Date.now() / 1000) + 60 }, "not-the-secret");
@@ -322,6 +323,7 @@ describe("GET /metrics and /health (no token)", () => {
     assert.match(text, /^strapi_io_emit_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} \d+/m);
     assert.match(text, /^strapi_io_emit_seconds_count\{kind="emit"\} \d+/m);
     assert.ok(metric(text, 'strapi_io_deliveries_total{event="article:create"}') >= 4, "audience payloads counted");
+    assert.equal(metric(text, "strapi_io_socket_deliveries_total"), queuedBefore + 4, "one packet queued per connected socket");
     assert.ok(metric(text, "strapi_io_resident_memory_bytes") > 0);
     assert.match(text, /^# TYPE strapi_io_events_total counter$/m);
 

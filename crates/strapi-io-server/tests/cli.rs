@@ -131,17 +131,22 @@ fn check_prints_masked_config_and_rejects_wrong_types() {
     let dir = temp_dir("badtype");
     let file = dir.join("bad.toml");
     std::fs::write(&file, "[settings.connection]\npingTimeout = \"soon\"\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = check_refuses(&file);
     assert!(
         err.contains("settings.connection.pingTimeout: ") && err.contains("expected a number"),
         "{err}"
     );
+}
+
+/// Runs `strapi-io check --config file`, expects exit code 2 and returns its stderr.
+fn check_refuses(file: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8(out.stderr).unwrap()
 }
 
 #[test]
@@ -154,13 +159,7 @@ fn check_names_the_populate_problems_of_a_config_file() {
         blog().display().to_string()
     );
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = check_refuses(&file);
     let problems: Vec<&str> = err
         .lines()
         .skip_while(|l| *l != "invalid config:")

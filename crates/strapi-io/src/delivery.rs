@@ -171,6 +171,7 @@ impl Shared {
         self.counters
             .deliveries
             .fetch_add(delivery.sent as u64, Ordering::Relaxed);
+        metrics::counter!("strapi_io_socket_deliveries_total").increment(delivery.sent as u64);
         if delivery.full > 0 {
             let full = delivery.full as u64;
             self.counters.buffer_full.fetch_add(full, Ordering::Relaxed);
@@ -190,6 +191,7 @@ impl Shared {
     pub(crate) fn sent_to_one(&self, socket: &SocketRef, sent: Result<(), SendError>) {
         if sent.is_ok() {
             self.counters.deliveries.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("strapi_io_socket_deliveries_total").increment(1);
         }
         if let Err(SendError::Full) = sent {
             self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);

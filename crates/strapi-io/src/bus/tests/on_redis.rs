@@ -123,6 +123,17 @@ fn pending(bus: &Bus) -> usize {
 }
 
 /// Sockets sorted by id, for comparisons.
+/// A small broadcast to every socket of the main namespace.
+fn to_everyone() -> Broadcast {
+    Broadcast {
+        ns: "/".into(),
+        rooms: Vec::new(),
+        except: Vec::new(),
+        text: Bytes::from_static(b"42[\"e\"]"),
+        attachments: Vec::new(),
+    }
+}
+
 fn sorted(mut list: Vec<RemoteSocket>) -> Vec<RemoteSocket> {
     list.sort_by(|a, b| a.id.cmp(&b.id));
     list
@@ -569,13 +580,7 @@ async fn a_trimmed_log_says_from_where_it_is_complete() {
     let redis = Redis::start();
     let a = node(&redis, "a", Recorder::with(&[]), Duration::from_secs(3)).await;
     meshed(&[&a]).await;
-    let l = Broadcast {
-        ns: "/".into(),
-        rooms: Vec::new(),
-        except: Vec::new(),
-        text: Bytes::from_static(b"42[\"e\"]"),
-        attachments: Vec::new(),
-    };
+    let l = to_everyone();
     let first = a.bus.broadcast_logged(&l, 60_000, 1 << 20).await.unwrap();
     // An approximate trim drops whole stream nodes (100 entries by default): fill one.
     for _ in 0..150 {
@@ -595,13 +600,7 @@ async fn the_log_is_trimmed_to_about_its_byte_budget() {
     let redis = Redis::start();
     let a = node(&redis, "a", Recorder::with(&[]), Duration::from_secs(3)).await;
     meshed(&[&a]).await;
-    let l = Broadcast {
-        ns: "/".into(),
-        rooms: Vec::new(),
-        except: Vec::new(),
-        text: Bytes::from_static(b"42[\"e\"]"),
-        attachments: Vec::new(),
-    };
+    let l = to_everyone();
     // Entries of this size count as 128 bytes: a budget of 10 of them.
     for _ in 0..500 {
         a.bus.broadcast_logged(&l, 60_000, 1280).await.unwrap();
