@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::bus::MAX_SOCKETS_PER_ANSWER;
 use crate::io::Io;
 use crate::locate::visible_rooms;
 use crate::shared::{Shared, SocketRef};
@@ -52,10 +53,12 @@ impl Shared {
         }
     }
 
-    /// This node's sockets of `ns` as the bus carries them to another node.
+    /// This node's sockets of `ns` as the bus carries them to another node: no more than
+    /// one answer lists, and one more, by which the answer knows it is truncated.
     pub(crate) fn local_details_encoded(&self, ns: &str) -> Vec<Bytes> {
         self.local_details(ns)
             .iter()
+            .take(MAX_SOCKETS_PER_ANSWER + 1)
             .filter_map(|d| serde_json::to_vec(d).ok().map(Bytes::from))
             .collect()
     }
@@ -70,8 +73,9 @@ fn read_remote(ns: &str, bytes: &[u8]) -> Option<SocketDetails> {
 }
 
 impl Io {
-    /// Every socket of every namespace on every node (at most 10,000 per node and
-    /// namespace), for the dashboard. When the other nodes cannot be asked, this node's
+    /// Every socket of every namespace on every node, for the dashboard: all of this
+    /// node's, and at most 10,000 per namespace from each other node (the listing says
+    /// when one listed fewer). When the other nodes cannot be asked, this node's
     /// sockets are listed and the error said.
     pub async fn socket_details(&self) -> SocketListing {
         let shared = &self.shared;
