@@ -102,23 +102,34 @@ pub struct Shared {
     pub ws_config: WebSocketConfig,
 }
 
-/// What one read of a bench client's WebSocket gave.
+/// What one read of a bench client's WebSocket gave, an Engine.IO ping answered.
 pub(crate) enum Read {
-    /// A text frame.
+    /// A text frame other than a ping.
     Text(Utf8Bytes),
-    /// A frame the bench does not read (binary, ping, pong).
+    /// An Engine.IO ping, answered with a pong.
+    Pinged,
+    /// A frame the bench does not read (binary, WebSocket ping or pong).
     Skip,
     /// The connection is gone, and why.
     Lost(String),
 }
 
-/// Sorts the result of `ws.next()`.
-pub(crate) fn read(msg: Option<Result<Message, WsError>>) -> Read {
-    match msg {
-        Some(Ok(Message::Text(t))) => Read::Text(t),
-        Some(Ok(Message::Close(_))) | None => Read::Lost("connection closed by the server".into()),
-        Some(Ok(_)) => Read::Skip,
-        Some(Err(e)) => Read::Lost(format!("connection error: {e}")),
+/// Sorts the result of `ws.next()`, answering an Engine.IO ping on `ws`.
+pub(crate) async fn read(ws: &mut Ws, msg: Option<Result<Message, WsError>>) -> Read {
+    let text = match msg {
+        Some(Ok(Message::Text(t))) => t,
+        Some(Ok(Message::Close(_))) | None => {
+            return Read::Lost("connection closed by the server".into());
+        }
+        Some(Ok(_)) => return Read::Skip,
+        Some(Err(e)) => return Read::Lost(format!("connection error: {e}")),
+    };
+    if proto::classify(text.as_str()) != Frame::Ping {
+        return Read::Text(text);
+    }
+    match ws.send(Message::text(proto::PONG)).await {
+        Ok(()) => Read::Pinged,
+        Err(e) => Read::Lost(format!("cannot answer a ping: {e}")),
     }
 }
 
@@ -202,7 +213,8 @@ pub struct ClientOutcome {
     pub last_receipt_us: u64,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// A bench client's WebSocket.
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Runs one client until `stop` turns true (or its connection ends).
 pub async fn run_client(
@@ -296,8 +308,12 @@ pub async fn run_client(
             biased;
             _ = &mut stop_signal => break,
             msg = ws.next() => {
-                let text = match read(msg) {
+                let text = match read(&mut ws, msg).await {
                     Read::Text(t) => t,
+                    Read::Pinged => {
+                        out.pings += 1;
+                        continue;
+                    }
                     Read::Skip => continue,
                     Read::Lost(why) => {
                         out.lost = Some(why);
@@ -305,13 +321,6 @@ pub async fn run_client(
                     }
                 };
                 match proto::classify(text.as_str()) {
-                    Frame::Ping => {
-                        out.pings += 1;
-                        if let Err(e) = ws.send(Message::text(proto::PONG)).await {
-                            out.lost = Some(format!("cannot answer a ping: {e}"));
-                            break;
-                        }
-                    }
                     Frame::Event(p) if p.starts_with(&shared.event_prefix) => {
                         let (Some(seq), Some(sent)) = proto::bench_fields(p) else {
                             out.malformed += 1;

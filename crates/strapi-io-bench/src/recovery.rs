@@ -34,16 +34,14 @@ use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use strapi_io_core::offset::Offset;
 
 use crate::audience::Audience;
-use crate::client::{self, Read, ShardedCounter, read};
+use crate::client::{self, Read, ShardedCounter, Ws, read};
 use crate::config::RunConfig;
 use crate::emit;
 use crate::fleet::{ErrorCount, note_error};
@@ -418,8 +416,6 @@ struct Reconnect {
     same_pid: bool,
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
 /// `"sid"` and `"pid"` of a CONNECT reply payload (`{"sid":…,"pid":…}`).
 pub fn connect_ids(frame: &str) -> (Option<String>, Option<String>) {
     let v: Option<Value> = frame
@@ -610,21 +606,15 @@ async fn run_client(
                 }
             }
             msg = ws.next() => {
-                let text = match read(msg) {
+                let text = match read(&mut ws, msg).await {
                     Read::Text(t) => t,
-                    Read::Skip => continue,
+                    Read::Pinged | Read::Skip => continue,
                     Read::Lost(why) => {
                         out.lost = Some(why);
                         break;
                     }
                 };
                 match proto::classify(text.as_str()) {
-                    Frame::Ping => {
-                        if let Err(e) = ws.send(Message::text(proto::PONG)).await {
-                            out.lost = Some(format!("cannot answer a ping: {e}"));
-                            break;
-                        }
-                    }
                     Frame::Event(p) if p.starts_with(&shared.event_prefix) => {
                         let (Some(seq), Some(sent)) = proto::bench_fields(p) else {
                             continue;
