@@ -285,6 +285,14 @@ describe("cluster faults: Redis lost and back, a node killed", () => {
     assert.equal(put.status, 200, "applied on this node");
     assert.equal(put.body.cluster.shared, false, "but could not be shared");
     assert.match(put.body.cluster.error, /Cluster unavailable/);
+    for (const path of ["/api/io/sockets", "/api/io/rooms"]) {
+      const listed = await request(a.url, path);
+      assert.equal(listed.status, 200, `${path}: this node's part is still listed`);
+      assert.match(listed.body.meta.clusterError, /Cluster unavailable/, `${path} says the other nodes were not asked`);
+    }
+    const idA = await idOf(onA);
+    const mine = (await request(a.url, "/api/io/sockets")).body.data.map((s) => s.id);
+    assert.ok(mine.includes(idA) && !mine.includes(idB), JSON.stringify(mine));
     const started = Date.now();
     const cross = await rpc(a.url, "joinRoom", { socketId: idB, roomName: "r" });
     assert.equal(cross.status, 503, JSON.stringify(cross.body));
